@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usbip_server.h - the portable USB/IP server core.
+ *
+ * The core owns the protocol: the export table, each connection's state
+ * machine (OP phase, then URB phase on the same socket after an import),
+ * URB bookkeeping, unlink semantics and the special control requests. It
+ * does no I/O and no allocation of its own:
+ *   - the transport (usblabd's libevent loop, lwIP on the Pico) feeds it the
+ *     bytes it receives with usbip_conn_feed() and sends what the core hands
+ *     to usbip_server_ops.send;
+ *   - a device backend (sim, libusb, TinyUSB) implements usbip_device_ops;
+ *   - memory for URBs comes from usbip_server_ops.alloc.
+ * Everything runs on one thread; no callback may block.
+ */
+#ifndef USBIP_SERVER_H
+#define USBIP_SERVER_H
+
+#include "usbip.h"
+
+struct usbip_server;
+struct usbip_conn;
+struct usbip_export;
+struct usbip_urb;
+
+/* USB endpoint transfer types, as in bmAttributes. */
+enum usbip_ep_type {
+	USBIP_EP_CONTROL = 0,
+	USBIP_EP_ISO = 1,
+	USBIP_EP_BULK = 2,
+	USBIP_EP_INT = 3,
+};
+
+/*
+ * One URB in flight. The core fills the request part from CMD_SUBMIT and
+ * owns the memory; the backend fills the result part and hands the URB
+ * back with usbip_urb_complete().
+ */
+struct usbip_urb {
+	/* Request (read-only for the backend). */
+	uint32_t seqnum;
+	uint8_t ep;      /* endpoint number 0..15, no direction bit */
+	uint8_t dir_in;  /* 1 for IN */
+	uint8_t ep_type; /* enum usbip_ep_type */
+	uint32_t transfer_flags;
+	int32_t length; /* transfer_buffer_length */
+	int32_t start_frame;
+	int32_t interval;
+	uint8_t setup[8];
+	uint8_t *data;                /* length bytes: the OUT payload, or room for IN data */
+	struct usbip_iso_packet *iso; /* niso descriptors, ISO endpoints only */
+	uint32_t niso;
+
+	/* Result (written by the backend before usbip_urb_complete). */
+	int32_t status;        /* 0 or a negative USBIP_E* errno (usbip_errno) */
+	int32_t actual_length; /* IN: bytes in data; OUT: bytes written */
+	int32_t error_count;   /* ISO */
+	int32_t out_start_frame;
+
+	/* Backend scratch: the backend may keep anything here. */
+	void *backend_priv;
+
+	/* Private to the core. */
+	struct usbip_server *srv;
+	struct usbip_conn *conn; /* NULL once orphaned by a closed connection */
+	struct usbip_export *exp;
+	struct usbip_urb *next, *prev;
+	int32_t np_echo; /* number_of_packets as the client sent it */
+	uint32_t unlink_seqnum;
+	uint8_t state;
+	uint8_t *wire; /* header room + data + ISO descriptor room */
+	size_t alloc_size;
+};
+
+/*
+ * The device backend contract, one const instance per backend (libusb's
+ * usbi_os_backend is the model). Every member is called on the core's
+ * thread and must not block. `exp->priv` is the backend's own state for
+ * the device.
+ */
+struct usbip_device_ops {
+	/* Name for logs ("sim", "libusb"). Required. */
+	const char *name;
+
+	/* Called when a client imports the device (OP_REQ_IMPORT). Claim it
+	 * here. Return 0, or a non-zero USBIP_ST_* to refuse the import with
+	 * that status. Optional. */
+	int (*open)(struct usbip_export *exp);
+
+	/* Called when the importing client is gone and every URB it had in
+	 * flight has come back. Release the device here. Optional. */
+	void (*close)(struct usbip_export *exp);
+
+	/* Endpoint type of endpoint address ep_addr (bit 7 = IN) in the current
+	 * configuration and alternate settings: an enum usbip_ep_type, or -1
+	 * when the endpoint does not exist. Required. */
+	int (*ep_type)(struct usbip_export *exp, uint8_t ep_addr);
+
+	/* Start a URB. On 0 the backend owns it until it calls
+	 * usbip_urb_complete() exactly once; that call may come from inside
+	 * submit. On a negative usbip_errno (e.g. -USBIP_EPIPE) the URB was not
+	 * started and the core completes it with that status. Required. */
+	int (*submit)(struct usbip_export *exp, struct usbip_urb *urb);
+
+	/* Ask for an early completion of a submitted URB. The URB still comes
+	 * back through usbip_urb_complete(), normally with -USBIP_ECONNRESET,
+	 * possibly with its real result if it finished first. Optional: without
+	 * it an unlinked URB runs to its end. */
+	void (*cancel)(struct usbip_export *exp, struct usbip_urb *urb);
+
+	/* Special requests (§4.5), done through the host's API instead of being
+	 * forwarded. 0 on success (the URB completes with status 0 at once), a
+	 * negative usbip_errno on failure (the request is then forwarded with
+	 * submit, as the kernel stub does). Each is optional; a NULL member
+	 * forwards the request. */
+	int (*set_configuration)(struct usbip_export *exp, uint8_t value);
+	int (*set_interface)(struct usbip_export *exp, uint8_t intf, uint8_t alt);
+	int (*clear_halt)(struct usbip_export *exp, uint8_t ep_addr);
+	int (*reset)(struct usbip_export *exp);
+
+	/* Called once after usbip_server_remove_export(), when the core holds
+	 * no more references to exp (its client is gone and close() has run,
+	 * every URB is back). The backend may free exp here. Optional. */
+	void (*release)(struct usbip_export *exp);
+};
+
+/*
+ * One exported device. The owner (daemon or firmware) allocates it, fills
+ * the public part and adds it with usbip_server_add_export(); it stays the
+ * owner's memory.
+ */
+struct usbip_export {
+	/* Public: what DEVLIST and IMPORT report. info.busid is the key. The
+	 * backend may update info and ifs (after SET_CONFIGURATION). */
+	struct usbip_usb_device info;
+	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
+	const struct usbip_device_ops *ops;
+	void *priv;
+
+	/* Private to the core. */
+	struct usbip_server *srv;
+	struct usbip_conn *conn; /* the importing connection, or NULL */
+	struct usbip_export *next;
+	uint32_t inflight; /* URBs the backend holds, orphans included */
+	bool closing;      /* client gone, waiting for URBs before close() */
+	bool removed;
+};
+
+/* What the transport gives the core. ctx is usbip_server_init()'s ctx. */
+struct usbip_server_ops {
+	/* Memory for URBs (header, data and descriptors in one block). Return
+	 * NULL when out of memory or over a budget. Required. */
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *ptr, size_t size);
+
+	/* Queue len bytes for sending on conn, in order. When urb is not NULL
+	 * buf points into that URB's memory and the transport takes ownership
+	 * of the URB: it sends without copying and calls usbip_urb_free()
+	 * when done (or copies and frees at once), even when it fails. Returns
+	 * 0, or a negative usbip_err when the connection cannot take it (the
+	 * core then closes it). A transport that paused reading at a limit
+	 * checks usbip_conn_wants_input() again here. Required. */
+	int (*send)(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb);
+
+	/* The core ends conn: reason is 0 for a normal end (close once what was
+	 * queued is sent, e.g. after an OP reply) or a negative usbip_err. The
+	 * transport must call usbip_conn_destroy() afterwards, once its output
+	 * is flushed or dropped, but never from inside this callback (the core
+	 * is still using conn). Required. */
+	void (*close)(struct usbip_conn *conn, int reason);
+
+	/* Notifications for logs and the inventory, called before the matching
+	 * device op (open/close). Optional. */
+	void (*imported)(struct usbip_conn *conn, struct usbip_export *exp);
+	void (*unimported)(struct usbip_export *exp);
+};
+
+struct usbip_server {
+	const struct usbip_server_ops *ops;
+	void *ctx;
+	struct usbip_export *exports;
+	uint32_t max_urbs_per_conn;
+	size_t max_bytes_per_conn;
+};
+
+enum usbip_conn_phase {
+	USBIP_PHASE_OP = 0,  /* waiting for one OP request */
+	USBIP_PHASE_URB = 1, /* imported: CMD_SUBMIT / CMD_UNLINK */
+	USBIP_PHASE_DONE = 2 /* closing: input is ignored */
+};
+
+/* One client connection. The transport allocates it (it may embed it) and
+ * sets `transport` to its own state. */
+struct usbip_conn {
+	void *transport;
+
+	/* Private to the core. */
+	struct usbip_server *srv;
+	struct usbip_export *exp;
+	uint8_t phase;
+	uint8_t hdr[USBIP_HEADER_SIZE];
+	size_t hdr_have;
+	struct usbip_urb *rx_urb; /* URB whose payload is being received */
+	size_t rx_have, rx_need;
+	struct usbip_urb *inflight; /* list, newest first */
+	uint32_t ninflight;
+	size_t inflight_bytes;
+	const char *error; /* why the core closed the connection */
+};
+
+/* Initialises srv. ops must outlive it. */
+void usbip_server_init(struct usbip_server *srv, const struct usbip_server_ops *ops, void *ctx);
+
+/* Adds exp to the table. Returns 0, or USBIP_E_INVALID when its busid is
+ * empty or already present, or ops lacks a required member. */
+int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp);
+
+/* Takes exp out of the table. Its importing connection, if any, is closed
+ * (reason USBIP_E_CLOSED). The backend must complete every URB it holds
+ * (with -USBIP_ENODEV when the device is gone); exp stays in use until the
+ * core calls exp->ops->release (at once when nothing is in flight). */
+void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *exp);
+
+/* Finds an export by busid, or NULL. */
+struct usbip_export *usbip_server_find_busid(struct usbip_server *srv, const char *busid);
+
+/* Starts a connection in the OP phase. */
+void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *transport);
+
+/*
+ * Feeds received bytes. Returns how many were consumed (possibly fewer than
+ * len when the connection is at its URB or byte limit: feed the rest once
+ * usbip_conn_wants_input() says so), or a negative usbip_err for malformed
+ * input, after which the core has called ops->close and conn->error says why.
+ */
+long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len);
+
+/* Whether the core will consume input now (false at a limit or closing). */
+bool usbip_conn_wants_input(const struct usbip_conn *conn);
+
+/* Tears conn down: its URBs are cancelled and orphaned (freed when the
+ * backend returns them, with no reply), its export is released. The
+ * transport may free conn when this returns. */
+void usbip_conn_destroy(struct usbip_conn *conn);
+
+/* The backend hands a URB back with its result fields set. */
+void usbip_urb_complete(struct usbip_urb *urb);
+
+/* The transport frees a URB that send() handed over. */
+void usbip_urb_free(struct usbip_urb *urb);
+
+#endif /* USBIP_SERVER_H */

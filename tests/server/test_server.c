@@ -1,0 +1,786 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_server.c - the server core against a recording transport and a
+ * scriptable backend: state machine, pipelining, unlink rules, special
+ * requests, ISO framing, limits and teardown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "usbip_server.h"
+
+/* ---- recording transport ------------------------------------------------ */
+
+struct rec {
+	uint8_t out[1 << 20];
+	size_t outlen;
+	int closed;     /* times close() was called */
+	int close_reason;
+	size_t live;    /* bytes allocated and not freed */
+	int unimported; /* notifications */
+};
+
+static void *t_alloc(void *ctx, size_t size)
+{
+	struct rec *r = ctx;
+
+	r->live += size;
+	return malloc(size);
+}
+
+static void t_free(void *ctx, void *p, size_t size)
+{
+	struct rec *r = ctx;
+
+	r->live -= size;
+	free(p);
+}
+
+static int t_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
+{
+	struct rec *r = conn->transport;
+
+	assert_true(r->outlen + len <= sizeof(r->out));
+	memcpy(r->out + r->outlen, buf, len);
+	r->outlen += len;
+	if (urb)
+		usbip_urb_free(urb);
+	return 0;
+}
+
+static void t_close(struct usbip_conn *conn, int reason)
+{
+	struct rec *r = conn->transport;
+
+	r->closed++;
+	r->close_reason = reason;
+}
+
+static void t_unimported(struct usbip_export *exp)
+{
+	struct rec *r = exp->srv->ctx;
+
+	r->unimported++;
+}
+
+static const struct usbip_server_ops t_ops = {
+	.alloc = t_alloc,
+	.free = t_free,
+	.send = t_send,
+	.close = t_close,
+	.unimported = t_unimported,
+};
+
+/* ---- scriptable backend ------------------------------------------------- */
+
+struct fake {
+	struct usbip_urb *held[64];
+	int nheld;
+	int submits, cancels, opens, closes, releases;
+	int set_config, set_config_value, set_intf, clear_halt, resets;
+	uint8_t halt_ep;
+	int special_rc;    /* what special-request ops return */
+	int complete_now;  /* submit completes at once with this many IN bytes */
+	int cancel_status; /* status a cancel completes with */
+};
+
+static int f_ep_type(struct usbip_export *exp, uint8_t ep)
+{
+	(void)exp;
+	switch (ep) {
+	case 0x81:
+	case 0x01:
+		return USBIP_EP_BULK;
+	case 0x82:
+		return USBIP_EP_INT;
+	case 0x83:
+	case 0x03:
+		return USBIP_EP_ISO;
+	default:
+		return -1;
+	}
+}
+
+static int f_submit(struct usbip_export *exp, struct usbip_urb *urb)
+{
+	struct fake *f = exp->priv;
+
+	f->submits++;
+	if (f->complete_now >= 0) {
+		if (urb->dir_in)
+			memset(urb->data, 0xab, (size_t)urb->length);
+		urb->status = 0;
+		urb->actual_length = f->complete_now;
+		usbip_urb_complete(urb);
+		return 0;
+	}
+	f->held[f->nheld++] = urb;
+	return 0;
+}
+
+static void f_take(struct fake *f, struct usbip_urb *urb)
+{
+	for (int i = 0; i < f->nheld; i++) {
+		if (f->held[i] == urb) {
+			f->held[i] = f->held[--f->nheld];
+			return;
+		}
+	}
+	fail_msg("URB not held by the backend");
+}
+
+static void f_cancel(struct usbip_export *exp, struct usbip_urb *urb)
+{
+	struct fake *f = exp->priv;
+
+	f->cancels++;
+	f_take(f, urb);
+	urb->status = f->cancel_status;
+	urb->actual_length = 0;
+	usbip_urb_complete(urb);
+}
+
+static int f_open(struct usbip_export *exp)
+{
+	((struct fake *)exp->priv)->opens++;
+	return 0;
+}
+
+static void f_close(struct usbip_export *exp)
+{
+	((struct fake *)exp->priv)->closes++;
+}
+
+static void f_release(struct usbip_export *exp)
+{
+	((struct fake *)exp->priv)->releases++;
+}
+
+static int f_set_config(struct usbip_export *exp, uint8_t v)
+{
+	struct fake *f = exp->priv;
+
+	f->set_config++;
+	f->set_config_value = v;
+	return f->special_rc;
+}
+
+static int f_set_intf(struct usbip_export *exp, uint8_t i, uint8_t a)
+{
+	(void)i;
+	(void)a;
+	((struct fake *)exp->priv)->set_intf++;
+	return 0;
+}
+
+static int f_clear_halt(struct usbip_export *exp, uint8_t ep)
+{
+	struct fake *f = exp->priv;
+
+	f->clear_halt++;
+	f->halt_ep = ep;
+	return 0;
+}
+
+static int f_reset(struct usbip_export *exp)
+{
+	((struct fake *)exp->priv)->resets++;
+	return 0;
+}
+
+static const struct usbip_device_ops f_ops = {
+	.name = "fake",
+	.open = f_open,
+	.close = f_close,
+	.ep_type = f_ep_type,
+	.submit = f_submit,
+	.cancel = f_cancel,
+	.set_configuration = f_set_config,
+	.set_interface = f_set_intf,
+	.clear_halt = f_clear_halt,
+	.reset = f_reset,
+	.release = f_release,
+};
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct fx {
+	struct rec rec;
+	struct usbip_server srv;
+	struct usbip_export exp[2];
+	struct fake fake[2];
+	struct usbip_conn conn;
+	size_t rd; /* read position in rec.out */
+};
+
+static void make_export(struct fx *x, int i, const char *busid)
+{
+	struct usbip_export *e = &x->exp[i];
+
+	memset(e, 0, sizeof(*e));
+	strcpy(e->info.busid, busid);
+	strcpy(e->info.path, "/sys/devices/test");
+	e->info.busnum = 1;
+	e->info.devnum = (uint32_t)i + 2;
+	e->info.speed = USBIP_SPEED_HIGH;
+	e->info.idVendor = 0x1209;
+	e->info.idProduct = (uint16_t)(0x10 + i);
+	e->info.bNumConfigurations = 1;
+	e->info.bConfigurationValue = 1;
+	e->info.bNumInterfaces = 2;
+	e->ifs[0].bInterfaceClass = 0x02;
+	e->ifs[1].bInterfaceClass = 0x0a;
+	e->ops = &f_ops;
+	e->priv = &x->fake[i];
+	x->fake[i].complete_now = -1;
+	x->fake[i].cancel_status = -USBIP_ECONNRESET;
+	assert_int_equal(usbip_server_add_export(&x->srv, e), 0);
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	usbip_server_init(&x->srv, &t_ops, &x->rec);
+	make_export(x, 0, "1-2");
+	make_export(x, 1, "1-3");
+	usbip_conn_init(&x->srv, &x->conn, &x->rec);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	/* Tear down what a test left: cancels give every URB back. */
+	usbip_conn_destroy(&x->conn);
+	for (int i = 0; i < 2; i++)
+		while (x->fake[i].nheld > 0)
+			usbip_urb_complete(x->fake[i].held[--x->fake[i].nheld]);
+	assert_int_equal(x->rec.live, 0);
+	free(x);
+	return 0;
+}
+
+static void feed_all(struct usbip_conn *c, const uint8_t *buf, size_t len)
+{
+	assert_int_equal(usbip_conn_feed(c, buf, len), (long)len);
+}
+
+/* Feeds one byte at a time, as a slow network would deliver it. */
+static void feed_bytewise(struct usbip_conn *c, const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(usbip_conn_feed(c, buf + i, 1), 1);
+}
+
+static void do_import(struct fx *x, const char *busid)
+{
+	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
+	uint32_t st;
+	struct usbip_usb_device dev;
+
+	usbip_encode_op_req_import(req, sizeof(req), busid);
+	feed_all(&x->conn, req, sizeof(req));
+	assert_int_equal(usbip_decode_op_rep_import(x->rec.out, x->rec.outlen, &st, &dev),
+			 USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE);
+	assert_int_equal(st, USBIP_ST_OK);
+	assert_string_equal(dev.busid, busid);
+	x->rd = (size_t)x->rec.outlen;
+}
+
+static void submit(struct fx *x, uint32_t seq, uint8_t ep, int dir_in, int32_t len,
+		   const uint8_t setup[8], const uint8_t *out, int32_t np)
+{
+	struct usbip_header h;
+	uint8_t buf[USBIP_HEADER_SIZE + 4096];
+	size_t n = USBIP_HEADER_SIZE;
+
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = seq;
+	h.base.devid = 0x00010002;
+	h.base.direction = (uint32_t)dir_in;
+	h.base.ep = ep;
+	h.u.cmd_submit.transfer_buffer_length = len;
+	h.u.cmd_submit.number_of_packets = np;
+	if (setup)
+		memcpy(h.u.cmd_submit.setup, setup, 8);
+	usbip_encode_header(buf, sizeof(buf), &h);
+	if (!dir_in && len > 0) {
+		memcpy(buf + n, out, (size_t)len);
+		n += (size_t)len;
+	}
+	feed_all(&x->conn, buf, n);
+}
+
+static void unlink_cmd(struct fx *x, uint32_t seq, uint32_t target)
+{
+	struct usbip_header h;
+	uint8_t buf[USBIP_HEADER_SIZE];
+
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_UNLINK;
+	h.base.seqnum = seq;
+	h.u.cmd_unlink.unlink_seqnum = target;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	feed_all(&x->conn, buf, sizeof(buf));
+}
+
+/* Reads the next reply PDU from the recorded output. */
+static int next_reply(struct fx *x, struct usbip_header *h, const uint8_t **payload, bool dir_in,
+		      bool iso)
+{
+	long size;
+
+	if (x->rd == x->rec.outlen)
+		return 0;
+	assert_int_equal(usbip_decode_header(x->rec.out + x->rd, x->rec.outlen - x->rd, h),
+			 USBIP_HEADER_SIZE);
+	size = usbip_frame_size(x->rec.out + x->rd, x->rec.outlen - x->rd,
+				(dir_in ? USBIP_FRAME_DIR_IN : 0) | (iso ? USBIP_FRAME_ISO : 0));
+	assert_true(size >= USBIP_HEADER_SIZE && (size_t)size <= x->rec.outlen - x->rd);
+	if (payload)
+		*payload = x->rec.out + x->rd + USBIP_HEADER_SIZE;
+	x->rd += (size_t)size;
+	return 1;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_devlist_hides_imported(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_conn c2;
+	struct rec r2;
+	uint8_t req[8];
+	uint32_t ndev;
+	struct usbip_usb_device dev;
+	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
+
+	usbip_encode_op_req_devlist(req, sizeof(req));
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	feed_all(&c2, req, sizeof(req));
+	assert_int_equal(r2.closed, 1);
+	assert_int_equal(r2.close_reason, 0);
+	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
+	assert_int_equal(ndev, 2);
+	assert_int_equal(usbip_frame_size(r2.out, r2.outlen, 0), (long)r2.outlen);
+	assert_int_equal(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true),
+			 312 + 8);
+	assert_int_equal(ifs[1].bInterfaceClass, 0x0a);
+	usbip_conn_destroy(&c2);
+
+	/* Imported devices disappear from the list, as with usbipd. */
+	do_import(x, "1-3");
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	feed_bytewise(&c2, req, sizeof(req));
+	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
+	assert_int_equal(ndev, 1);
+	assert_int_equal(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true),
+			 312 + 8);
+	assert_string_equal(dev.busid, "1-2");
+	usbip_conn_destroy(&c2);
+}
+
+static void test_import_busy_nodev(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_conn c2;
+	struct rec r2;
+	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
+	uint32_t st;
+	struct usbip_usb_device dev;
+
+	do_import(x, "1-2");
+	assert_int_equal(x->fake[0].opens, 1);
+
+	usbip_encode_op_req_import(req, sizeof(req), "1-2");
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	feed_bytewise(&c2, req, sizeof(req));
+	assert_int_equal(r2.outlen, 8); /* failure: op_common alone */
+	assert_int_equal(usbip_decode_op_rep_import(r2.out, r2.outlen, &st, &dev), 8);
+	assert_int_equal(st, USBIP_ST_DEV_BUSY);
+	assert_int_equal(r2.closed, 1);
+	usbip_conn_destroy(&c2);
+
+	usbip_encode_op_req_import(req, sizeof(req), "9-9");
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	feed_all(&c2, req, sizeof(req));
+	assert_int_equal(usbip_decode_op_rep_import(r2.out, r2.outlen, &st, &dev), 8);
+	assert_int_equal(st, USBIP_ST_NODEV);
+	usbip_conn_destroy(&c2);
+}
+
+static void test_pipelined_any_order(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	const uint8_t *p;
+	uint8_t data[100];
+
+	do_import(x, "1-2");
+	for (int i = 0; i < 100; i++)
+		data[i] = (uint8_t)i;
+	submit(x, 7, 1, 1, 64, NULL, NULL, 0);            /* bulk IN */
+	submit(x, 9, 1, 0, 100, NULL, data, -1);          /* bulk OUT, np -1 */
+	submit(x, 0xfffffffe, 2, 1, 8, NULL, NULL, 1234); /* interrupt IN, np garbage */
+	assert_int_equal(x->fake[0].nheld, 3);
+	assert_int_equal(x->conn.ninflight, 3);
+	assert_memory_equal(x->fake[0].held[1]->data, data, 100);
+
+	/* Complete in reverse order; replies follow completion order. */
+	x->fake[0].held[2]->actual_length = 8;
+	x->fake[0].held[2]->status = 0;
+	memset(x->fake[0].held[2]->data, 0x5a, 8);
+	usbip_urb_complete(x->fake[0].held[2]);
+	x->fake[0].held[1]->actual_length = 100;
+	usbip_urb_complete(x->fake[0].held[1]);
+	/* A backend that claims more than was asked is clamped (§3.3). */
+	x->fake[0].held[0]->actual_length = 9999;
+	usbip_urb_complete(x->fake[0].held[0]);
+	x->fake[0].nheld = 0;
+
+	assert_true(next_reply(x, &h, &p, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_SUBMIT);
+	assert_int_equal(h.base.seqnum, 0xfffffffe);
+	assert_int_equal(h.u.ret_submit.actual_length, 8);
+	assert_int_equal(h.u.ret_submit.number_of_packets, 1234); /* echoed (§3.5) */
+	assert_int_equal(p[0], 0x5a);
+	assert_true(next_reply(x, &h, NULL, false, false));
+	assert_int_equal(h.base.seqnum, 9);
+	assert_int_equal(h.u.ret_submit.actual_length, 100);
+	assert_int_equal(h.u.ret_submit.number_of_packets, -1);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.seqnum, 7);
+	assert_int_equal(h.u.ret_submit.actual_length, 64);
+	assert_false(next_reply(x, &h, NULL, false, false));
+	assert_int_equal(x->conn.ninflight, 0);
+}
+
+static void test_unlink_pending_and_completed(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+
+	do_import(x, "1-2");
+	submit(x, 10, 1, 1, 64, NULL, NULL, 0);
+	submit(x, 11, 1, 1, 64, NULL, NULL, 0);
+	/* Pending: cancelled, RET_UNLINK(-ECONNRESET) and no RET_SUBMIT. */
+	unlink_cmd(x, 12, 10);
+	assert_int_equal(x->fake[0].cancels, 1);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_UNLINK);
+	assert_int_equal(h.base.seqnum, 12);
+	assert_int_equal(h.u.ret_unlink.status, -104);
+	assert_false(next_reply(x, &h, NULL, true, false));
+
+	/* Completed: RET_SUBMIT was sent first, then RET_UNLINK(0) at once. */
+	x->fake[0].held[0]->actual_length = 4;
+	usbip_urb_complete(x->fake[0].held[0]);
+	x->fake[0].nheld = 0;
+	unlink_cmd(x, 13, 11);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_SUBMIT);
+	assert_int_equal(h.base.seqnum, 11);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_UNLINK);
+	assert_int_equal(h.base.seqnum, 13);
+	assert_int_equal(h.u.ret_unlink.status, 0);
+
+	/* Never seen: RET_UNLINK(0). */
+	unlink_cmd(x, 14, 999);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.seqnum, 14);
+	assert_int_equal(h.u.ret_unlink.status, 0);
+	assert_int_equal(x->rec.closed, 0);
+}
+
+static void test_unlink_race_completes_with_data(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+
+	do_import(x, "1-2");
+	x->fake[0].cancel_status = 0; /* finished before the cancel took */
+	submit(x, 20, 1, 1, 16, NULL, NULL, 0);
+	unlink_cmd(x, 21, 20);
+	/* RET_SUBMIT(20) first, then RET_UNLINK(21, 0) (§4.3 rule 4). */
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_SUBMIT);
+	assert_int_equal(h.base.seqnum, 20);
+	assert_true(next_reply(x, &h, NULL, true, false));
+	assert_int_equal(h.base.command, USBIP_RET_UNLINK);
+	assert_int_equal(h.u.ret_unlink.status, 0);
+}
+
+static void test_special_requests(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	const uint8_t set_config[8] = {0x00, 9, 2, 0, 0, 0, 0, 0};
+	const uint8_t set_intf[8] = {0x01, 11, 1, 0, 1, 0, 0, 0};
+	const uint8_t clear_halt[8] = {0x02, 1, 0, 0, 0x81, 0, 0, 0};
+	const uint8_t port_reset[8] = {0x23, 3, 4, 0, 1, 0, 0, 0};
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
+
+	do_import(x, "1-2");
+	submit(x, 1, 0, 0, 0, set_config, NULL, 0);
+	submit(x, 2, 0, 0, 0, set_intf, NULL, 0);
+	submit(x, 3, 0, 0, 0, clear_halt, NULL, 0);
+	submit(x, 4, 0, 0, 0, port_reset, NULL, 0);
+	assert_int_equal(x->fake[0].set_config, 1);
+	assert_int_equal(x->fake[0].set_config_value, 2);
+	assert_int_equal(x->fake[0].set_intf, 1);
+	assert_int_equal(x->fake[0].clear_halt, 1);
+	assert_int_equal(x->fake[0].halt_ep, 0x81);
+	assert_int_equal(x->fake[0].resets, 1);
+	assert_int_equal(x->fake[0].submits, 0); /* handled, not forwarded */
+	for (uint32_t s = 1; s <= 4; s++) {
+		assert_true(next_reply(x, &h, NULL, false, false));
+		assert_int_equal(h.base.seqnum, s);
+		assert_int_equal(h.u.ret_submit.status, 0);
+	}
+	/* A failing special op falls back to forwarding, as the stub does. */
+	x->fake[0].special_rc = -USBIP_EPIPE;
+	submit(x, 5, 0, 0, 0, set_config, NULL, 0);
+	assert_int_equal(x->fake[0].submits, 1);
+	/* Other control requests go to the device. */
+	submit(x, 6, 0, 1, 18, get_desc, NULL, 0);
+	assert_int_equal(x->fake[0].submits, 2);
+}
+
+static void test_iso_in_packing(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	struct usbip_iso_packet iso[3] = {
+		{0, 100, 0, 0}, {100, 100, 0, 0}, {200, 100, 0, 0}};
+	uint8_t buf[USBIP_HEADER_SIZE + 3 * 16];
+	const uint8_t *p;
+	struct usbip_iso_packet got[3];
+	struct usbip_urb *u;
+
+	do_import(x, "1-2");
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = 40;
+	h.base.direction = 1;
+	h.base.ep = 3;
+	h.u.cmd_submit.transfer_buffer_length = 300;
+	h.u.cmd_submit.number_of_packets = 3;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	usbip_encode_iso(buf + 48, 48, iso, 3);
+	feed_bytewise(&x->conn, buf, sizeof(buf));
+	assert_int_equal(x->fake[0].nheld, 1);
+	u = x->fake[0].held[0];
+	assert_int_equal(u->niso, 3);
+	assert_int_equal(u->iso[2].offset, 200);
+	memset(u->data, 1, 10);
+	memset(u->data + 100, 2, 20);
+	memset(u->data + 200, 3, 30);
+	u->iso[0].actual_length = 10;
+	u->iso[1].actual_length = 20;
+	u->iso[2].actual_length = 30;
+	u->iso[1].status = -USBIP_EXDEV;
+	u->actual_length = 60;
+	usbip_urb_complete(u);
+	x->fake[0].nheld = 0;
+	assert_true(next_reply(x, &h, &p, true, true));
+	assert_int_equal(h.u.ret_submit.actual_length, 60);
+	assert_int_equal(h.u.ret_submit.number_of_packets, 3);
+	assert_int_equal(p[0], 1);
+	assert_int_equal(p[9], 1);
+	assert_int_equal(p[10], 2);
+	assert_int_equal(p[29], 2);
+	assert_int_equal(p[30], 3);
+	assert_int_equal(p[59], 3);
+	assert_int_equal(usbip_decode_iso(p + 60, 48, got, 3, 300), 48);
+	assert_int_equal(got[1].offset, 100);
+	assert_int_equal(got[1].actual_length, 20);
+	assert_int_equal(got[1].status, -USBIP_EXDEV);
+}
+
+static void test_unknown_endpoint_stalls_and_keeps_framing(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	uint8_t data[32] = {0};
+
+	do_import(x, "1-2");
+	submit(x, 50, 5, 0, 32, NULL, data, 0); /* ep 5 OUT does not exist */
+	submit(x, 51, 1, 1, 8, NULL, NULL, 0);
+	assert_true(next_reply(x, &h, NULL, false, false));
+	assert_int_equal(h.base.seqnum, 50);
+	assert_int_equal(h.u.ret_submit.status, -USBIP_EPIPE);
+	assert_int_equal(x->fake[0].nheld, 1); /* the next URB was parsed */
+	assert_int_equal(x->fake[0].held[0]->seqnum, 51);
+}
+
+static void test_malformed_closes_only_that_connection(void **state)
+{
+	struct fx *x = *state;
+	uint8_t bad[48] = {0, 0, 0, 9}; /* command 9 */
+	uint8_t badver[8] = {0x01, 0x10, 0x80, 0x05, 0, 0, 0, 0};
+	struct usbip_conn c2;
+	struct rec r2;
+
+	do_import(x, "1-2");
+	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
+	assert_true(usbip_conn_feed(&x->conn, bad, sizeof(bad)) < 0);
+	assert_int_equal(x->rec.closed, 1);
+	assert_true(x->rec.close_reason < 0);
+	assert_non_null(x->conn.error);
+	assert_false(usbip_conn_wants_input(&x->conn));
+	usbip_conn_destroy(&x->conn);
+	assert_int_equal(x->fake[0].cancels, 1); /* in-flight URB cancelled */
+	assert_int_equal(x->fake[0].closes, 1);
+
+	/* Bad version in the OP phase. */
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	assert_true(usbip_conn_feed(&c2, badver, sizeof(badver)) < 0);
+	assert_int_equal(r2.closed, 1);
+	assert_int_equal(r2.outlen, 0);
+	usbip_conn_destroy(&c2);
+
+	/* The other export, and this one, still import fine. */
+	usbip_conn_init(&x->srv, &x->conn, &x->rec);
+	x->rec.outlen = 0;
+	do_import(x, "1-2");
+}
+
+static void test_limits_pause_input(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	uint8_t buf[2 * USBIP_HEADER_SIZE];
+
+	x->srv.max_urbs_per_conn = 2;
+	do_import(x, "1-2");
+	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
+	submit(x, 2, 1, 1, 8, NULL, NULL, 0);
+	assert_false(usbip_conn_wants_input(&x->conn));
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = 3;
+	h.base.direction = 1;
+	h.base.ep = 1;
+	h.u.cmd_submit.transfer_buffer_length = 8;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	h.base.seqnum = 4;
+	usbip_encode_header(buf + 48, 48, &h);
+	assert_int_equal(usbip_conn_feed(&x->conn, buf, sizeof(buf)), 0);
+	usbip_urb_complete(x->fake[0].held[0]);
+	x->fake[0].held[0] = x->fake[0].held[1];
+	x->fake[0].nheld = 1;
+	assert_true(usbip_conn_wants_input(&x->conn));
+	/* One slot free: one header is taken, the next waits. */
+	assert_int_equal(usbip_conn_feed(&x->conn, buf, sizeof(buf)), 48);
+	assert_int_equal(x->fake[0].nheld, 2);
+}
+
+static void test_oversized_submit_closes(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	uint8_t buf[USBIP_HEADER_SIZE];
+
+	do_import(x, "1-2");
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.ep = 1;
+	h.u.cmd_submit.transfer_buffer_length = 0x7fffffff;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	assert_true(usbip_conn_feed(&x->conn, buf, sizeof(buf)) < 0);
+	assert_int_equal(x->rec.close_reason, USBIP_E_LIMIT);
+	/* No allocation happened for it. */
+	usbip_conn_destroy(&x->conn);
+	assert_int_equal(x->rec.live, 0);
+}
+
+static void test_remove_while_imported(void **state)
+{
+	struct fx *x = *state;
+
+	do_import(x, "1-2");
+	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
+	usbip_server_remove_export(&x->srv, &x->exp[0]);
+	assert_int_equal(x->rec.closed, 1);
+	assert_int_equal(x->rec.close_reason, USBIP_E_CLOSED);
+	assert_null(usbip_server_find_busid(&x->srv, "1-2"));
+	assert_int_equal(x->fake[0].releases, 0);
+	/* Device gone: the backend fails its URB, the transport tears down. */
+	x->fake[0].held[0]->status = -USBIP_ENODEV;
+	usbip_urb_complete(x->fake[0].held[0]);
+	x->fake[0].nheld = 0;
+	usbip_conn_destroy(&x->conn);
+	assert_int_equal(x->fake[0].closes, 1);
+	assert_int_equal(x->fake[0].releases, 1);
+	assert_int_equal(x->rec.unimported, 1);
+	assert_int_equal(x->rec.live, 0);
+}
+
+static void test_destroy_with_orphans_waits_for_urbs(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_device_ops no_cancel;
+	struct usbip_urb *u;
+
+	/* A backend without cancel: URBs come back after the client left. */
+	no_cancel = f_ops;
+	no_cancel.cancel = NULL;
+	x->exp[0].ops = &no_cancel;
+	do_import(x, "1-2");
+	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
+	usbip_conn_destroy(&x->conn);
+	assert_int_equal(x->fake[0].closes, 0); /* URB still out */
+	u = x->fake[0].held[0];
+	u->status = 0;
+	x->fake[0].nheld = 0;
+	usbip_urb_complete(u); /* orphan: freed, no reply */
+	assert_int_equal(x->fake[0].closes, 1);
+	assert_int_equal(x->rec.live, 0);
+	/* Free again: a new client may import it. */
+	usbip_conn_init(&x->srv, &x->conn, &x->rec);
+	x->rec.outlen = 0;
+	do_import(x, "1-2");
+	usbip_conn_destroy(&x->conn);
+	x->exp[0].ops = &f_ops;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_devlist_hides_imported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_busy_nodev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_any_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_pending_and_completed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_race_completes_with_data, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_special_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iso_in_packing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_limits_pause_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
