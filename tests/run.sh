@@ -58,7 +58,8 @@ if gcc -std=c11 -pedantic -Wall -Wextra -Werror -ffreestanding -fno-builtin -Ili
 	gcc -std=c11 -pedantic -Wall -Wextra -Werror -ffreestanding -fno-builtin -Ilib/usbip/include \
 		-c "${lib_srcs[1]}" -o "$OUT/server.o" 2>>"$OUT/freestanding.log"; then
 	# No libc beyond mem*/str* may be referenced: no malloc, no I/O.
-	extra=$(nm -u "$OUT/codec.o" "$OUT/server.o" | awk '{print $2}' | grep -v -E '^(memcpy|memmove|memset|memchr|memcmp|strncmp)$' | sort -u | tr '\n' ' ')
+	ld -r "$OUT/codec.o" "$OUT/server.o" -o "$OUT/usbip.o"
+	extra=$(nm -u "$OUT/usbip.o" | awk '{print $2}' | grep -v -E '^(memcpy|memmove|memset|memchr|memcmp|strncmp)$' | sort -u | tr '\n' ' ')
 	if [ -z "$extra" ]; then pass "lib/usbip builds -ffreestanding, references only mem*/strncmp"; else fail "lib/usbip freestanding" "references $extra"; fi
 else
 	fail "lib/usbip freestanding" "$(head -5 "$OUT/freestanding.log")"

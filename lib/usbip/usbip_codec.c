@@ -535,13 +535,14 @@ int usbip_decode_iso(const uint8_t *buf, size_t len, struct usbip_iso_packet *is
 	return (int)need;
 }
 
-/* Checks each packet lies in buf and sums the actual lengths. */
+/* Checks each packet lies in buf (offset + length <= buflen, as
+ * usbip_decode_iso does) and sums the actual lengths. */
 static long iso_actual_sum(uint32_t buflen, const struct usbip_iso_packet *iso, unsigned np)
 {
 	uint64_t sum = 0;
 
 	for (unsigned i = 0; i < np; i++) {
-		if (iso[i].offset > buflen || iso[i].actual_length > buflen - iso[i].offset ||
+		if (iso[i].offset > buflen || iso[i].length > buflen - iso[i].offset ||
 		    iso[i].actual_length > iso[i].length)
 			return USBIP_E_INVALID;
 		sum += iso[i].actual_length;

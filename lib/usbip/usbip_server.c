@@ -47,6 +47,7 @@ struct usbip_export *usbip_server_find_busid(struct usbip_server *srv, const cha
 int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 {
 	const struct usbip_device_ops *ops = exp->ops;
+	struct usbip_export **pp;
 
 	if (!ops || !ops->name || !ops->ep_type || !ops->submit)
 		return USBIP_E_INVALID;
@@ -60,8 +61,12 @@ int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 	exp->inflight = 0;
 	exp->closing = false;
 	exp->removed = false;
-	exp->next = srv->exports;
-	srv->exports = exp;
+	/* Appended, so DEVLIST shows devices in the order they were added. */
+	exp->next = NULL;
+	pp = &srv->exports;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = exp;
 	return USBIP_OK;
 }
 

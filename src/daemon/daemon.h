@@ -31,8 +31,8 @@ struct usblabd {
 
 	/* Limits (usblabd --help documents them). */
 	unsigned max_clients;
-	size_t max_urb_bytes;  /* all URB memory of the process */
-	size_t max_out_queue;  /* per connection: stop reading above it */
+	size_t max_urb_bytes; /* all URB memory of the process */
+	size_t max_out_queue; /* per connection: stop reading above it */
 
 	/* Accounting. */
 	unsigned nclients;

@@ -30,8 +30,8 @@ struct dconn {
 	struct event *ev_destroy;
 	struct dconn *next, *prev;
 	char peer[64];
-	bool closing;       /* the core ended the connection */
-	bool flush_first;   /* ... normally: destroy once output is sent */
+	bool closing;     /* the core ended the connection */
+	bool flush_first; /* ... normally: destroy once output is sent */
 	bool read_enabled;
 };
 
@@ -76,7 +76,7 @@ static void update_read_state(struct dconn *c)
 		/* Bytes that arrived while paused raise no new read event. */
 		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 			bufferevent_trigger(c->bev, EV_READ,
-					    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+			                    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	} else {
 		bufferevent_disable(c->bev, EV_READ);
 	}
@@ -134,10 +134,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		if (!c->closing) {
 			if (c->core.exp)
 				ul_info("net", "client %s released %s (%s)", c->peer,
-					c->core.exp->info.busid,
-					what & BEV_EVENT_EOF ? "peer closed"
-							     : evutil_socket_error_to_string(
-								       EVUTIL_SOCKET_ERROR()));
+				        c->core.exp->info.busid,
+				        what & BEV_EVENT_EOF ? "peer closed"
+				                             : evutil_socket_error_to_string(
+				                                       EVUTIL_SOCKET_ERROR()));
 			else
 				ul_debug("net", "client %s closed", c->peer);
 		}
@@ -204,7 +204,7 @@ static void srv_close(struct usbip_conn *conn, int reason)
 
 	if (reason < 0)
 		ul_warn("net", "client %s: closing connection: %s (%s)", c->peer,
-			conn->error ? conn->error : "error", usbip_strerror(reason));
+		        conn->error ? conn->error : "error", usbip_strerror(reason));
 	c->closing = true;
 	c->read_enabled = false;
 	bufferevent_disable(c->bev, EV_READ);
@@ -223,7 +223,7 @@ static void srv_imported(struct usbip_conn *conn, struct usbip_export *exp)
 	struct dconn *c = conn->transport;
 
 	ul_info("net", "client %s imported %s (%04x:%04x, %s)", c->peer, exp->info.busid,
-		exp->info.idVendor, exp->info.idProduct, exp->ops->name);
+	        exp->info.idVendor, exp->info.idProduct, exp->ops->name);
 }
 
 static void srv_unimported(struct usbip_export *exp)
@@ -232,12 +232,12 @@ static void srv_unimported(struct usbip_export *exp)
 }
 
 const struct usbip_server_ops dconn_server_ops = {
-	.alloc = srv_alloc,
-	.free = srv_free,
-	.send = srv_send,
-	.close = srv_close,
-	.imported = srv_imported,
-	.unimported = srv_unimported,
+        .alloc = srv_alloc,
+        .free = srv_free,
+        .send = srv_send,
+        .close = srv_close,
+        .imported = srv_imported,
+        .unimported = srv_unimported,
 };
 
 /* ---- listener ----------------------------------------------------------- */
@@ -278,7 +278,7 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-		      void *arg)
+                      void *arg)
 {
 	struct usblabd *d = arg;
 	struct dconn *c;
@@ -289,7 +289,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	format_peer(sa, peer, sizeof(peer));
 	if (d->nclients >= d->max_clients) {
 		ul_warn("net", "refusing %s: %u clients already (--max-clients)", peer,
-			d->nclients);
+		        d->nclients);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -340,32 +340,70 @@ static void on_listener_error(struct evconnlistener *l, void *arg)
 	ul_error("net", "accept failed: %s", evutil_socket_error_to_string(e));
 }
 
+/* Parses "HOST:PORT", "[V6]:PORT" or "PORT" (every IPv4 address) into ss.
+ * libevent's parser refuses port 0, which asks the kernel for a free port. */
+static int parse_listen_addr(const char *addr, struct sockaddr_storage *ss, int *sslen)
+{
+	char host[INET6_ADDRSTRLEN + 1] = "0.0.0.0";
+	const char *port = addr, *colon;
+	char *end;
+	unsigned long p;
+
+	memset(ss, 0, sizeof(*ss));
+	if (addr[0] == '[') {
+		const char *rb = strchr(addr, ']');
+
+		if (!rb || rb[1] != ':' || (size_t)(rb - addr - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, addr + 1, (size_t)(rb - addr - 1));
+		host[rb - addr - 1] = 0;
+		port = rb + 2;
+	} else if ((colon = strrchr(addr, ':'))) {
+		if ((size_t)(colon - addr) >= sizeof(host))
+			return -1;
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = 0;
+		port = colon + 1;
+	}
+	p = strtoul(port, &end, 10);
+	if (!*port || *end || p > 65535)
+		return -1;
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*sslen = sizeof(*in6);
+		return evutil_inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -1;
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)p);
+		*sslen = sizeof(*in);
+		if (strcmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+		return evutil_inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -1;
+	}
+}
+
 int dconn_listen(struct usblabd *d, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
-	char buf[128];
 	char host[64];
 
-	/* A bare port number listens on every IPv4 address. */
-	if (strspn(addr, "0123456789") == strlen(addr)) {
-		snprintf(buf, sizeof(buf), "0.0.0.0:%s", addr);
-		addr = buf;
-	}
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
-		snprintf(err, errlen, "cannot parse listen address '%s' (want HOST:PORT)", addr);
+	if (parse_listen_addr(addr, &ss, &sslen) < 0) {
+		snprintf(err, errlen,
+		         "cannot parse listen address '%s' (want HOST:PORT, [IPV6]:PORT or PORT "
+		         "with a numeric address)",
+		         addr);
 		return -1;
 	}
-	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0 &&
-	     !strchr(addr, ':'))) {
-		snprintf(err, errlen, "listen address '%s' has no port", addr);
-		return -1;
-	}
-	d->listener = evconnlistener_new_bind(
-		d->base, on_accept, d,
-		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-		(struct sockaddr *)&ss, sslen);
+	d->listener = evconnlistener_new_bind(d->base, on_accept, d,
+	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                              LEV_OPT_CLOSE_ON_EXEC,
+	                                      64, (struct sockaddr *)&ss, sslen);
 	if (!d->listener) {
 		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
 		return -1;
@@ -374,7 +412,7 @@ int dconn_listen(struct usblabd *d, const char *addr, char *err, size_t errlen)
 	/* Report the real port (the user may have asked for port 0). */
 	sslen = sizeof(ss);
 	getsockname(evconnlistener_get_fd(d->listener), (struct sockaddr *)&ss,
-		    (socklen_t *)&sslen);
+	            (socklen_t *)&sslen);
 	format_peer((struct sockaddr *)&ss, host, sizeof(host));
 	ul_info("net", "listening on %s", host);
 	return 0;

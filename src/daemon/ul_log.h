@@ -20,11 +20,11 @@ void ul_log_set_level(enum ul_log_level level);
 
 /* Prints "2026-11-23T07:30:01.123Z usblabd[tag] level: message\n". */
 void ul_log(enum ul_log_level level, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 #define ul_error(tag, ...) ul_log(UL_LOG_ERROR, tag, __VA_ARGS__)
-#define ul_warn(tag, ...) ul_log(UL_LOG_WARN, tag, __VA_ARGS__)
-#define ul_info(tag, ...) ul_log(UL_LOG_INFO, tag, __VA_ARGS__)
+#define ul_warn(tag, ...)  ul_log(UL_LOG_WARN, tag, __VA_ARGS__)
+#define ul_info(tag, ...)  ul_log(UL_LOG_INFO, tag, __VA_ARGS__)
 #ifdef UL_NO_DEBUG
 #define ul_debug(tag, ...) ((void)0)
 #else

@@ -20,36 +20,36 @@
 #define USBLABD_VERSION "0.1.0"
 
 static const char usage[] =
-	"Usage: usblabd [OPTION]...\n"
-	"Serve USB devices over USB/IP (protocol 1.1.1): real devices through libusb,\n"
-	"followed across unplug and re-enumeration, and virtual devices.\n"
-	"Any USB/IP client works: Linux `usbip attach -r HOST -b BUSID`, usbip-win2.\n"
-	"\n"
-	"  -l, --listen ADDR        listen on HOST:PORT, [IPV6]:PORT or PORT\n"
-	"                           (default 0.0.0.0:3240; port 0 picks a free one)\n"
-	"  -e, --export IDENT       export a real device, now and whenever it comes back:\n"
-	"                             serial=ABC   by USB serial number\n"
-	"                             1209:0001    by VID:PID (hex)\n"
-	"                             1-4.2        by physical port path\n"
-	"                           (repeatable)\n"
-	"  -V, --virtual LIST       serve virtual devices, comma-separated, busids 0-1, 0-2...:\n"
-	"                             cdc          CDC-ACM serial port that echoes\n"
-	"                             cdc:SCRIPT   ... that answers as SCRIPT says\n"
-	"                                          (lines `WHEN => SAY`)\n"
-	"                             hid          HID keyboard typing \"usblab\\n\" on import\n"
-	"                             hid:TEXT     ... typing TEXT\n"
-	"                             msc          mass storage on a 16 MiB RAM disk\n"
-	"                             msc:FILE     ... on FILE (size a multiple of 512)\n"
-	"  -L, --list               list this machine's USB devices and exit\n"
-	"  -c, --max-clients N      connections served at once (default 64)\n"
-	"  -m, --max-urb-mib N      memory for URBs in flight, all clients (default 512)\n"
-	"  -v, --verbose            debug logging\n"
-	"  -q, --quiet              warnings and errors only\n"
-	"  -h, --help               this text\n"
-	"      --version            print the version\n"
-	"\n"
-	"Logs go to stderr, one line per event, UTC timestamps.\n"
-	"Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error, 2 on bad usage.\n";
+        "Usage: usblabd [OPTION]...\n"
+        "Serve USB devices over USB/IP (protocol 1.1.1): real devices through libusb,\n"
+        "followed across unplug and re-enumeration, and virtual devices.\n"
+        "Any USB/IP client works: Linux `usbip attach -r HOST -b BUSID`, usbip-win2.\n"
+        "\n"
+        "  -l, --listen ADDR        listen on HOST:PORT, [IPV6]:PORT or PORT\n"
+        "                           (default 0.0.0.0:3240; port 0 picks a free one)\n"
+        "  -e, --export IDENT       export a real device, now and whenever it comes back:\n"
+        "                             serial=ABC   by USB serial number\n"
+        "                             1209:0001    by VID:PID (hex)\n"
+        "                             1-4.2        by physical port path\n"
+        "                           (repeatable)\n"
+        "  -V, --virtual LIST       serve virtual devices, comma-separated, busids 0-1, 0-2...:\n"
+        "                             cdc          CDC-ACM serial port that echoes\n"
+        "                             cdc:SCRIPT   ... that answers as SCRIPT says\n"
+        "                                          (lines `WHEN => SAY`)\n"
+        "                             hid          HID keyboard typing \"usblab\\n\" on import\n"
+        "                             hid:TEXT     ... typing TEXT\n"
+        "                             msc          mass storage on a 16 MiB RAM disk\n"
+        "                             msc:FILE     ... on FILE (size a multiple of 512)\n"
+        "  -L, --list               list this machine's USB devices and exit\n"
+        "  -c, --max-clients N      connections served at once (default 64)\n"
+        "  -m, --max-urb-mib N      memory for URBs in flight, all clients (default 512)\n"
+        "  -v, --verbose            debug logging\n"
+        "  -q, --quiet              warnings and errors only\n"
+        "  -h, --help               this text\n"
+        "      --version            print the version\n"
+        "\n"
+        "Logs go to stderr, one line per event, UTC timestamps.\n"
+        "Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error, 2 on bad usage.\n";
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -74,7 +74,7 @@ static int start_virtual(struct usblabd *d, const char *list)
 
 		if (d->nvirt >= DAEMON_MAX_VIRTUAL) {
 			fprintf(stderr, "usblabd: at most %d virtual devices\n",
-				DAEMON_MAX_VIRTUAL);
+			        DAEMON_MAX_VIRTUAL);
 			goto out;
 		}
 		if (sim_create(item, d->nvirt + 1, &exp, err, sizeof(err)) < 0) {
@@ -83,13 +83,13 @@ static int start_virtual(struct usblabd *d, const char *list)
 		}
 		if (usbip_server_add_export(&d->srv, exp) < 0) {
 			fprintf(stderr, "usblabd: --virtual %s: cannot export busid %s\n", item,
-				exp->info.busid);
+			        exp->info.busid);
 			sim_destroy(exp);
 			goto out;
 		}
 		d->virt[d->nvirt++] = exp;
 		ul_info("main", "exporting virtual %s as %s (%04x:%04x)", item, exp->info.busid,
-			exp->info.idVendor, exp->info.idProduct);
+		        exp->info.idVendor, exp->info.idProduct);
 	}
 	rc = 0;
 out:
@@ -120,17 +120,17 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"export", required_argument, NULL, 'e'},
-		{"virtual", required_argument, NULL, 'V'},
-		{"list", no_argument, NULL, 'L'},
-		{"max-clients", required_argument, NULL, 'c'},
-		{"max-urb-mib", required_argument, NULL, 'm'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 1},
-		{NULL, 0, NULL, 0},
+	        {"listen", required_argument, NULL, 'l'},
+	        {"export", required_argument, NULL, 'e'},
+	        {"virtual", required_argument, NULL, 'V'},
+	        {"list", no_argument, NULL, 'L'},
+	        {"max-clients", required_argument, NULL, 'c'},
+	        {"max-urb-mib", required_argument, NULL, 'm'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 1},
+	        {NULL, 0, NULL, 0},
 	};
 	struct usblabd d;
 	const char *listen_addr = "0.0.0.0:3240", *virt = NULL;
@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "usblabd: unexpected argument '%s'\nTry 'usblabd --help'.\n",
-			argv[optind]);
+		        argv[optind]);
 		free(exports);
 		return 2;
 	}
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (!virt && nexports == 0)
 		ul_warn("main", "nothing to export: use --export IDENT or --virtual LIST "
-				"(see usblabd --help)");
+		                "(see usblabd --help)");
 	if (dconn_listen(&d, listen_addr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "usblabd: %s\n", err);
 		goto out;

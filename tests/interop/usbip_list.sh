@@ -31,6 +31,7 @@ port=
 for _ in $(seq 50); do
 	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
 	[ -n "$port" ] && break
+	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.1
 done
 if [ -z "$port" ]; then

@@ -20,7 +20,7 @@
 struct rec {
 	uint8_t out[1 << 20];
 	size_t outlen;
-	int closed;     /* times close() was called */
+	int closed; /* times close() was called */
 	int close_reason;
 	size_t live;    /* bytes allocated and not freed */
 	int unimported; /* notifications */
@@ -70,11 +70,11 @@ static void t_unimported(struct usbip_export *exp)
 }
 
 static const struct usbip_server_ops t_ops = {
-	.alloc = t_alloc,
-	.free = t_free,
-	.send = t_send,
-	.close = t_close,
-	.unimported = t_unimported,
+        .alloc = t_alloc,
+        .free = t_free,
+        .send = t_send,
+        .close = t_close,
+        .unimported = t_unimported,
 };
 
 /* ---- scriptable backend ------------------------------------------------- */
@@ -195,17 +195,17 @@ static int f_reset(struct usbip_export *exp)
 }
 
 static const struct usbip_device_ops f_ops = {
-	.name = "fake",
-	.open = f_open,
-	.close = f_close,
-	.ep_type = f_ep_type,
-	.submit = f_submit,
-	.cancel = f_cancel,
-	.set_configuration = f_set_config,
-	.set_interface = f_set_intf,
-	.clear_halt = f_clear_halt,
-	.reset = f_reset,
-	.release = f_release,
+        .name = "fake",
+        .open = f_open,
+        .close = f_close,
+        .ep_type = f_ep_type,
+        .submit = f_submit,
+        .cancel = f_cancel,
+        .set_configuration = f_set_config,
+        .set_interface = f_set_intf,
+        .clear_halt = f_clear_halt,
+        .reset = f_reset,
+        .release = f_release,
 };
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -290,14 +290,14 @@ static void do_import(struct fx *x, const char *busid)
 	usbip_encode_op_req_import(req, sizeof(req), busid);
 	feed_all(&x->conn, req, sizeof(req));
 	assert_int_equal(usbip_decode_op_rep_import(x->rec.out, x->rec.outlen, &st, &dev),
-			 USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE);
+	                 USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE);
 	assert_int_equal(st, USBIP_ST_OK);
 	assert_string_equal(dev.busid, busid);
 	x->rd = (size_t)x->rec.outlen;
 }
 
 static void submit(struct fx *x, uint32_t seq, uint8_t ep, int dir_in, int32_t len,
-		   const uint8_t setup[8], const uint8_t *out, int32_t np)
+                   const uint8_t setup[8], const uint8_t *out, int32_t np)
 {
 	struct usbip_header h;
 	uint8_t buf[USBIP_HEADER_SIZE + 4096];
@@ -336,16 +336,16 @@ static void unlink_cmd(struct fx *x, uint32_t seq, uint32_t target)
 
 /* Reads the next reply PDU from the recorded output. */
 static int next_reply(struct fx *x, struct usbip_header *h, const uint8_t **payload, bool dir_in,
-		      bool iso)
+                      bool iso)
 {
 	long size;
 
 	if (x->rd == x->rec.outlen)
 		return 0;
 	assert_int_equal(usbip_decode_header(x->rec.out + x->rd, x->rec.outlen - x->rd, h),
-			 USBIP_HEADER_SIZE);
+	                 USBIP_HEADER_SIZE);
 	size = usbip_frame_size(x->rec.out + x->rd, x->rec.outlen - x->rd,
-				(dir_in ? USBIP_FRAME_DIR_IN : 0) | (iso ? USBIP_FRAME_ISO : 0));
+	                        (dir_in ? USBIP_FRAME_DIR_IN : 0) | (iso ? USBIP_FRAME_ISO : 0));
 	assert_true(size >= USBIP_HEADER_SIZE && (size_t)size <= x->rec.outlen - x->rd);
 	if (payload)
 		*payload = x->rec.out + x->rd + USBIP_HEADER_SIZE;
@@ -375,7 +375,7 @@ static void test_devlist_hides_imported(void **state)
 	assert_int_equal(ndev, 2);
 	assert_int_equal(usbip_frame_size(r2.out, r2.outlen, 0), (long)r2.outlen);
 	assert_int_equal(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true),
-			 312 + 8);
+	                 312 + 8);
 	assert_int_equal(ifs[1].bInterfaceClass, 0x0a);
 	usbip_conn_destroy(&c2);
 
@@ -387,7 +387,7 @@ static void test_devlist_hides_imported(void **state)
 	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
 	assert_int_equal(ndev, 1);
 	assert_int_equal(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true),
-			 312 + 8);
+	                 312 + 8);
 	assert_string_equal(dev.busid, "1-2");
 	usbip_conn_destroy(&c2);
 }
@@ -565,8 +565,7 @@ static void test_iso_in_packing(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_header h;
-	struct usbip_iso_packet iso[3] = {
-		{0, 100, 0, 0}, {100, 100, 0, 0}, {200, 100, 0, 0}};
+	struct usbip_iso_packet iso[3] = {{0, 100, 0, 0}, {100, 100, 0, 0}, {200, 100, 0, 0}};
 	uint8_t buf[USBIP_HEADER_SIZE + 3 * 16];
 	const uint8_t *p;
 	struct usbip_iso_packet got[3];
@@ -763,24 +762,23 @@ static void test_destroy_with_orphans_waits_for_urbs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_devlist_hides_imported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_busy_nodev, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_any_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unlink_pending_and_completed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unlink_race_completes_with_data, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_special_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iso_in_packing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_limits_pause_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_devlist_hides_imported, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_import_busy_nodev, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pipelined_any_order, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unlink_pending_and_completed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unlink_race_completes_with_data, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_special_requests, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_in_packing, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_limits_pause_input, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

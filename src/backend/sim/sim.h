@@ -23,7 +23,7 @@
  * ready for usbip_server_add_export(), and 0 is returned. On failure
  * returns -1 and writes a one-line reason to err. */
 int sim_create(const char *spec, unsigned index, struct usbip_export **out, char *err,
-	       size_t errlen);
+               size_t errlen);
 
 /* Frees a device made by sim_create(), once the core has released it. */
 void sim_destroy(struct usbip_export *exp);

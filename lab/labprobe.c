@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * labprobe.c - the kernel lab's measuring and probing tool, run inside the
+ * qemu guest. lab.sh builds it statically on the host (no libraries in the
+ * guest but what the initramfs carries) and installs it as /bin/labprobe.
+ *
+ * Each subcommand does one thing that busybox cannot do, or cannot do with
+ * the precision a measurement needs:
+ *
+ *   seqread DEV SECONDS        O_DIRECT sequential read in 1 MiB blocks,
+ *                              wrapping at the end of DEV, for at least
+ *                              SECONDS; prints MB/s (1 MB = 10^6 bytes).
+ *                              A failed read ends it with exit status 1.
+ *   randread DEV SECONDS       O_DIRECT 4 KiB reads at random aligned
+ *                              offsets, one at a time; prints IOPS.
+ *   ctrllat USBDEV SECONDS     GET_DESCRIPTOR(device) control transfers
+ *                              through usbfs (USBDEVFS_CONTROL); prints the
+ *                              round-trip p50 and p99 in microseconds.
+ *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
+ *                              device until KEY_ENTER or SECONDS, then the
+ *                              text they type on a US layout (Enter as
+ *                              "\n"). With "vhci" it first waits for an
+ *                              event device under vhci_hcd and opens it.
+ *   ttyecho DEV TEXT SECONDS   raw mode, writes TEXT, reads until as many
+ *                              bytes came back or SECONDS passed; exit 0
+ *                              when they are equal.
+ *   ttystorm DEV ROUNDS        opens DEV, writes a burst, closes it after
+ *                              0-3 ms without reading, ROUNDS times: every
+ *                              close kills cdc-acm's pending read URBs while
+ *                              echoed data may be in flight (unlinks racing
+ *                              completions).
+ *   unplugwatch PATH PORT SECONDS
+ *                              polls every millisecond for PATH (the sysfs
+ *                              node of the device being unplugged) to vanish
+ *                              and for vhci port PORT to be free (sta 4);
+ *                              prints "watching" once it polls, then both
+ *                              times and the gap between them.
+ *
+ * Output is "key=value ..." lines on stdout; errors go to stderr as
+ * "labprobe: ..." with exit status 1, usage errors exit 2.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/input.h>
+#include <linux/usbdevice_fs.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEQ_BLOCK    (1024 * 1024)
+#define RAND_BLOCK   4096
+#define MAX_SAMPLES  200000
+#define DIRECT_ALIGN 4096
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fail_errno(const char *what, const char *path)
+{
+	fprintf(stderr, "labprobe: %s %s: %s\n", what, path, strerror(errno));
+	return 1;
+}
+
+static int parse_seconds(const char *text, double *out)
+{
+	char *end;
+
+	*out = strtod(text, &end);
+	if (end == text || *end != '\0' || *out <= 0) {
+		fprintf(stderr, "labprobe: bad duration '%s'\n", text);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_seqread(const char *dev, double seconds)
+{
+	unsigned long long bytes = 0;
+	off_t offset = 0;
+	void *buf = NULL;
+	double start, elapsed;
+	int fd, ret = 1;
+
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return fail_errno("open", dev);
+	/* O_DIRECT needs a buffer aligned to the logical block size. */
+	if (posix_memalign(&buf, DIRECT_ALIGN, SEQ_BLOCK) != 0) {
+		fprintf(stderr, "labprobe: out of memory\n");
+		goto out;
+	}
+	start = now_seconds();
+	for (;;) {
+		ssize_t n = pread(fd, buf, SEQ_BLOCK, offset);
+
+		elapsed = now_seconds() - start;
+		if (n < 0) {
+			fprintf(stderr, "labprobe: read %s at offset %lld after %.3f s: %s\n", dev,
+			        (long long)offset, elapsed, strerror(errno));
+			printf("error=%d bytes=%llu seconds=%.3f\n", errno, bytes, elapsed);
+			goto out;
+		}
+		if (n == 0) {
+			if (offset == 0) {
+				fprintf(stderr, "labprobe: %s is empty\n", dev);
+				goto out;
+			}
+			offset = 0; /* wrap: keep reading for the whole duration */
+			continue;
+		}
+		bytes += (unsigned long long)n;
+		offset += n;
+		if (elapsed >= seconds)
+			break;
+	}
+	printf("bytes=%llu seconds=%.3f MBps=%.1f\n", bytes, elapsed,
+	       (double)bytes / elapsed / 1e6);
+	ret = 0;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+static int cmd_randread(const char *dev, double seconds)
+{
+	unsigned long long size = 0, ops = 0, blocks;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	void *buf = NULL;
+	double start, elapsed;
+	int fd, ret = 1;
+
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return fail_errno("open", dev);
+	if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
+		fail_errno("BLKGETSIZE64", dev);
+		goto out;
+	}
+	blocks = size / RAND_BLOCK;
+	if (blocks == 0 || posix_memalign(&buf, DIRECT_ALIGN, RAND_BLOCK) != 0) {
+		fprintf(stderr, "labprobe: %s too small or out of memory\n", dev);
+		goto out;
+	}
+	start = now_seconds();
+	do {
+		off_t offset;
+
+		/* xorshift64: cheap, and the same sequence for every server measured */
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		offset = (off_t)(rng % blocks) * RAND_BLOCK;
+		if (pread(fd, buf, RAND_BLOCK, offset) != RAND_BLOCK) {
+			fail_errno("pread", dev);
+			goto out;
+		}
+		ops++;
+		elapsed = now_seconds() - start;
+	} while (elapsed < seconds);
+	printf("ops=%llu seconds=%.3f iops=%.0f\n", ops, elapsed, (double)ops / elapsed);
+	ret = 0;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmd_ctrllat(const char *dev, double seconds)
+{
+	unsigned char desc[18];
+	struct usbdevfs_ctrltransfer ctrl = {
+	        .bRequestType = 0x80, /* IN, standard, device */
+	        .bRequest = 6,        /* GET_DESCRIPTOR */
+	        .wValue = 0x0100,     /* DEVICE descriptor, index 0 */
+	        .wIndex = 0,
+	        .wLength = sizeof(desc),
+	        .timeout = 1000,
+	        .data = desc,
+	};
+	double *samples, start, t0, t1;
+	size_t n = 0;
+	int fd, i, ret = 1;
+
+	samples = calloc(MAX_SAMPLES, sizeof(*samples));
+	if (!samples) {
+		fprintf(stderr, "labprobe: out of memory\n");
+		return 1;
+	}
+	fd = open(dev, O_RDWR);
+	if (fd < 0) {
+		fail_errno("open", dev);
+		goto out_free;
+	}
+	/* Warm up: the first transfers pay for page faults and cold caches. */
+	for (i = 0; i < 10; i++) {
+		if (ioctl(fd, USBDEVFS_CONTROL, &ctrl) != (int)sizeof(desc)) {
+			fail_errno("USBDEVFS_CONTROL", dev);
+			goto out;
+		}
+	}
+	start = now_seconds();
+	do {
+		t0 = now_seconds();
+		if (ioctl(fd, USBDEVFS_CONTROL, &ctrl) != (int)sizeof(desc)) {
+			fail_errno("USBDEVFS_CONTROL", dev);
+			goto out;
+		}
+		t1 = now_seconds();
+		samples[n++] = (t1 - t0) * 1e6;
+	} while (t1 - start < seconds && n < MAX_SAMPLES);
+	qsort(samples, n, sizeof(*samples), compare_double);
+	printf("n=%zu p50_us=%.0f p99_us=%.0f\n", n, samples[n / 2], samples[n * 99 / 100]);
+	ret = 0;
+out:
+	close(fd);
+out_free:
+	free(samples);
+	return ret;
+}
+
+/* Finds /dev/input/eventN of a device below vhci_hcd; returns 0 and fills path. */
+static int find_vhci_event(char *path, size_t cap)
+{
+	struct dirent *de;
+	DIR *dir;
+	int found = -1;
+
+	dir = opendir("/sys/class/input");
+	if (!dir)
+		return -1;
+	while (found < 0 && (de = readdir(dir)) != NULL) {
+		char link[512], target[1024];
+
+		if (strncmp(de->d_name, "event", 5) != 0)
+			continue;
+		snprintf(link, sizeof(link), "/sys/class/input/%s", de->d_name);
+		if (!realpath(link, target) || !strstr(target, "/vhci_hcd"))
+			continue;
+		snprintf(path, cap, "/dev/input/%s", de->d_name);
+		found = 0;
+	}
+	closedir(dir);
+	return found;
+}
+
+/* Unshifted US-layout character of an evdev key code, for the typed text. */
+static const char *key_text(unsigned code)
+{
+	static const char *const row[] = {
+	        [KEY_1] = "1",     [KEY_2] = "2",     [KEY_3] = "3",       [KEY_4] = "4",
+	        [KEY_5] = "5",     [KEY_6] = "6",     [KEY_7] = "7",       [KEY_8] = "8",
+	        [KEY_9] = "9",     [KEY_0] = "0",     [KEY_MINUS] = "-",   [KEY_EQUAL] = "=",
+	        [KEY_Q] = "q",     [KEY_W] = "w",     [KEY_E] = "e",       [KEY_R] = "r",
+	        [KEY_T] = "t",     [KEY_Y] = "y",     [KEY_U] = "u",       [KEY_I] = "i",
+	        [KEY_O] = "o",     [KEY_P] = "p",     [KEY_ENTER] = "\\n", [KEY_A] = "a",
+	        [KEY_S] = "s",     [KEY_D] = "d",     [KEY_F] = "f",       [KEY_G] = "g",
+	        [KEY_H] = "h",     [KEY_J] = "j",     [KEY_K] = "k",       [KEY_L] = "l",
+	        [KEY_Z] = "z",     [KEY_X] = "x",     [KEY_C] = "c",       [KEY_V] = "v",
+	        [KEY_B] = "b",     [KEY_N] = "n",     [KEY_M] = "m",       [KEY_DOT] = ".",
+	        [KEY_SLASH] = "/", [KEY_SPACE] = " ",
+	};
+
+	if (code < sizeof(row) / sizeof(row[0]) && row[code])
+		return row[code];
+	return code == KEY_LEFTSHIFT || code == KEY_RIGHTSHIFT ? "" : "?";
+}
+
+static int cmd_evkeys(const char *dev, double seconds)
+{
+	double deadline = now_seconds() + seconds;
+	unsigned codes[1024];
+	char path[300];
+	int fd = -1, count = 0;
+
+	if (strcmp(dev, "vhci") == 0) {
+		/* Poll every millisecond: the keyboard may start typing as soon as
+		 * the kernel's own keyboard handler opens it at registration. */
+		while (find_vhci_event(path, sizeof(path)) != 0 ||
+		       (fd = open(path, O_RDONLY)) < 0) {
+			if (now_seconds() > deadline) {
+				fprintf(stderr, "labprobe: no vhci event device appeared\n");
+				return 1;
+			}
+			usleep(1000);
+		}
+	} else {
+		snprintf(path, sizeof(path), "%s", dev);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return fail_errno("open", path);
+	}
+	fprintf(stderr, "labprobe: reading %s\n", path);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct input_event ev;
+		double left = deadline - now_seconds();
+
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		if (read(fd, &ev, sizeof(ev)) != (ssize_t)sizeof(ev))
+			break;
+		if (ev.type != EV_KEY || ev.value != 1)
+			continue;
+		if (count < (int)(sizeof(codes) / sizeof(codes[0])))
+			codes[count++] = ev.code;
+		if (ev.code == KEY_ENTER)
+			break;
+	}
+	close(fd);
+	printf("keys=");
+	for (int i = 0; i < count; i++)
+		printf("%s%u", i ? "," : "", codes[i]);
+	printf("\ntext=");
+	for (int i = 0; i < count; i++)
+		printf("%s", key_text(codes[i]));
+	printf("\n");
+	return 0;
+}
+
+static int open_raw_tty(const char *dev)
+{
+	struct termios tio;
+	int fd;
+
+	fd = open(dev, O_RDWR | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	if (tcgetattr(fd, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(fd, TCSANOW, &tio);
+	}
+	return fd;
+}
+
+static int cmd_ttyecho(const char *dev, const char *text, double seconds)
+{
+	double deadline = now_seconds() + seconds;
+	size_t want = strlen(text), got = 0;
+	char buf[4096];
+	int fd;
+
+	if (want == 0 || want >= sizeof(buf)) {
+		fprintf(stderr, "labprobe: text must be 1..%zu bytes\n", sizeof(buf) - 1);
+		return 2;
+	}
+	fd = open_raw_tty(dev);
+	if (fd < 0)
+		return fail_errno("open", dev);
+	tcflush(fd, TCIOFLUSH);
+	if (write(fd, text, want) != (ssize_t)want) {
+		close(fd);
+		return fail_errno("write", dev);
+	}
+	while (got < want) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		double left = deadline - now_seconds();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		n = read(fd, buf + got, want - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	printf("sent=%zu received=%zu text=%s\n", want, got, buf);
+	return got == want && memcmp(buf, text, want) == 0 ? 0 : 1;
+}
+
+static int cmd_ttystorm(const char *dev, int rounds)
+{
+	static const char burst[] = "usblab-unlink-storm-0123456789abcdefghijklmnopqrstuvwxyz\n";
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		int fd = open_raw_tty(dev);
+
+		if (fd < 0)
+			return fail_errno("open", dev);
+		if (write(fd, burst, sizeof(burst) - 1) < 0) {
+			close(fd);
+			return fail_errno("write", dev);
+		}
+		usleep((useconds_t)(rand() % 3000));
+		close(fd); /* cdc-acm kills its read URBs here: vhci sends CMD_UNLINK */
+	}
+	printf("rounds=%d\n", rounds);
+	return 0;
+}
+
+/* The sta of vhci port `port` (4 free, 6 used), or -1. The port's line is
+ * in status (ports 0..29) or status.N (controller N), see usbip-protocol.md §5. */
+static int vhci_port_sta(int port)
+{
+	char path[128], line[256];
+	int ctrl = port / 30, sta = -1;
+	FILE *f;
+
+	if (ctrl == 0)
+		snprintf(path, sizeof(path), "/sys/devices/platform/vhci_hcd.0/status");
+	else
+		snprintf(path, sizeof(path), "/sys/devices/platform/vhci_hcd.0/status.%d", ctrl);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char hub[4];
+		int p, st;
+
+		if (sscanf(line, "%3s %d %d", hub, &p, &st) == 3 && p == port) {
+			sta = st;
+			break;
+		}
+	}
+	fclose(f);
+	return sta;
+}
+
+static int cmd_unplugwatch(const char *gone, int port, double seconds)
+{
+	double start = now_seconds(), t_gone = -1, t_free = -1, now;
+
+	if (access(gone, F_OK) != 0 || vhci_port_sta(port) == 4) {
+		fprintf(stderr, "labprobe: %s is already gone or vhci port %d free\n", gone, port);
+		return 1;
+	}
+	printf("watching\n"); /* the caller unplugs once it sees this line */
+	do {
+		now = now_seconds();
+		if (t_gone < 0 && access(gone, F_OK) != 0)
+			t_gone = now - start;
+		if (t_free < 0 && vhci_port_sta(port) == 4)
+			t_free = now - start;
+		if (t_gone >= 0 && t_free >= 0)
+			break;
+		usleep(1000);
+	} while (now - start < seconds);
+	if (t_gone < 0 || t_free < 0) {
+		fprintf(stderr, "labprobe: after %.0f s: %s %s, vhci port %d %s\n", seconds, gone,
+		        t_gone < 0 ? "still there" : "gone", port, t_free < 0 ? "in use" : "free");
+		return 1;
+	}
+	printf("gone_ms=%.1f free_ms=%.1f free_after_gone_ms=%.1f\n", t_gone * 1e3, t_free * 1e3,
+	       (t_free - t_gone) * 1e3);
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
+	                "       ctrllat USBDEV SECONDS | evkeys DEV|vhci SECONDS |\n"
+	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS |\n"
+	                "       unplugwatch SYSFS_PATH VHCI_PORT SECONDS\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds;
+
+	if (argc < 2)
+		return usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && strcmp(argv[1], "seqread") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_seqread(argv[2], seconds);
+	if (argc == 4 && strcmp(argv[1], "randread") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_randread(argv[2], seconds);
+	if (argc == 4 && strcmp(argv[1], "ctrllat") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_ctrllat(argv[2], seconds);
+	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
+	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)
+		return parse_seconds(argv[4], &seconds) ? 2
+		                                        : cmd_ttyecho(argv[2], argv[3], seconds);
+	if (argc == 5 && strcmp(argv[1], "unplugwatch") == 0)
+		return parse_seconds(argv[4], &seconds)
+		               ? 2
+		               : cmd_unplugwatch(argv[2], atoi(argv[3]), seconds);
+	if (argc == 4 && strcmp(argv[1], "ttystorm") == 0)
+		return cmd_ttystorm(argv[2], atoi(argv[3]));
+	return usage();
+}

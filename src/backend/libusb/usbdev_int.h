@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usbdev_int.h - internals shared by the libusb backend's modules:
+ *   usbdev.c       context, watched identities, discovery (hotplug or a
+ *                  1 s sysfs scan), export and removal of devices, --list
+ *   usbdev_ops.c   the usbip_device_ops of an exported device: claiming,
+ *                  transfers, special requests
+ *   usbdev_loop.c  libusb's fds and timeouts inside the daemon's libevent loop
+ * The daemon sees only usbdev.h.
+ */
+#ifndef USBDEV_INT_H
+#define USBDEV_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <libusb.h>
+
+#include "usbdev.h"
+#include "usbdev_desc.h"
+#include "usbdev_ident.h"
+
+struct usbdev_dev;
+
+/* One identity given to usbdev_watch(). */
+struct usbdev_watch {
+	struct usbdev_ident id;
+	char text[USBDEV_IDENT_TEXT_SIZE]; /* canonical, for logs */
+	struct usbdev_dev *dev;            /* its export while the device is here */
+	struct timespec left_at;           /* CLOCK_REALTIME of its last departure */
+	bool has_left;
+	struct usbdev_watch *next;
+};
+
+/* One libusb fd watched by the loop. Slots are reused, freed at exit. */
+struct usbdev_pollfd {
+	int fd; /* -1 when the slot is free */
+	struct event *ev;
+	struct usbdev_pollfd *next;
+};
+
+/* A hotplug event, recorded in libusb's callback and acted on later. */
+struct usbdev_hp_event {
+	libusb_device *udev; /* referenced */
+	libusb_hotplug_event what;
+	struct timespec at; /* CLOCK_REALTIME */
+	struct usbdev_hp_event *next;
+};
+
+/* A transfer in flight: the URB the core gave us and libusb's transfer. */
+struct usbdev_xfer {
+	struct usbdev_dev *dev;
+	struct usbip_urb *urb;
+	struct libusb_transfer *t;
+	uint8_t *bounce; /* control: setup + data; ISO with gaps: packed data */
+	struct usbdev_xfer *next, *prev;
+};
+
+/* An interface of the active configuration that open() claimed. */
+struct usbdev_claim {
+	uint8_t ifnum;
+	bool claimed;
+	bool reattach; /* a kernel driver was detached from it */
+};
+
+/* One exported device. exp.priv points back here. */
+struct usbdev_dev {
+	struct usbip_export exp;
+	struct usbdev_ctx *ctx;   /* NULL once usbdev_exit() abandoned it */
+	struct usbdev_watch *watch; /* NULL once removed */
+	struct usbdev_facts facts;
+	libusb_device_handle *handle; /* NULL once closed */
+	int wrapped_fd;               /* usbfs fd when opened by libusb_wrap_sys_device, else -1 */
+	uint8_t *desc;                /* sysfs `descriptors`: device + configurations */
+	size_t desclen;
+	struct usbdev_layout lay;
+	uint8_t orig_config; /* bConfigurationValue when the client imported it */
+	struct usbdev_claim claim[USBIP_MAX_INTERFACES];
+	uint8_t nclaim;
+	bool opened;  /* between ops->open and ops->close */
+	bool gone;    /* the device left (or re-enumerated under us) */
+	bool removed; /* taken out of the server's table */
+	bool closed;  /* ops->release came: the core is done with it, free it */
+	struct usbdev_xfer *xfers;
+	struct timespec left_at;
+	struct usbdev_dev *next;
+};
+
+struct usbdev_ctx {
+	struct event_base *base;
+	struct usbip_server *srv;
+	libusb_context *usb;
+	const char *sysfs; /* "/sys" */
+
+	struct usbdev_pollfd *pollfds;
+	struct event *timeout_ev; /* libusb's next timeout, when its fds do not carry it */
+	bool fds_carry_timeouts;
+
+	/* Discovery. With hotplug, libusb's callback queues events and work_ev
+	 * (zero delay) acts on them; without, scan_ev rescans sysfs each second. */
+	bool hotplug;
+	libusb_hotplug_callback_handle hp_handle;
+	struct usbdev_hp_event *hp_head, **hp_tail;
+	bool rescan;       /* work_ev: look at every present device again */
+	struct event *work_ev;
+	struct event *scan_ev;
+	struct event *reap_ev;   /* frees devices the core has let go */
+	struct event *settle_ev; /* re-reads exports seen before configuration */
+
+	struct usbdev_watch *watches;
+	struct usbdev_dev *devs; /* exported, and removed ones the core still holds */
+};
+
+/* usbdev_loop.c */
+int usbdev_loop_start(struct usbdev_ctx *ctx);
+void usbdev_loop_stop(struct usbdev_ctx *ctx);
+/* Lets libusb handle what is ready now, then re-arms its timeout. */
+void usbdev_loop_handle(struct usbdev_ctx *ctx);
+/* Re-arms the timeout timer after something may have changed libusb's
+ * next timeout (a submitted transfer). */
+void usbdev_loop_rearm(struct usbdev_ctx *ctx);
+
+/* usbdev_ops.c */
+extern const struct usbip_device_ops usbdev_ops;
+/* Reads the active configuration (sysfs) and refreshes dev->lay and
+ * exp.info/ifs. */
+void usbdev_dev_refresh(struct usbdev_dev *dev);
+/* Cancels every transfer of dev (they come back through the callback). */
+void usbdev_dev_cancel_all(struct usbdev_dev *dev);
+/* Releases the claimed interfaces and gives the device back to its kernel
+ * drivers, restoring the configuration it had at import. */
+void usbdev_dev_release(struct usbdev_dev *dev);
+
+/* usbdev.c */
+/* Marks dev as gone and schedules its removal from the server (safe to
+ * call from inside an ops call or a libusb callback). */
+void usbdev_dev_mark_gone(struct usbdev_dev *dev);
+/* A transfer of dev ended with NO_DEVICE, which libusb also reports for
+ * endpoints the kernel flushed: look at the present devices again soon. */
+void usbdev_dev_suspect_gone(struct usbdev_dev *dev);
+/* The core is done with dev (ops->release): free it on the next loop turn. */
+void usbdev_dev_schedule_reap(struct usbdev_dev *dev);
+
+#endif /* USBDEV_INT_H */
