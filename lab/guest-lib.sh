@@ -120,8 +120,8 @@ vhci_port_free() { [ "$(vhci_sta "$1")" = 4 ]; }
 # be in use and sets ATT_PORT and ATT_LBUSID (the local busid, e.g. 4-1).
 vhci_attach() {
 	ATT_PORT="" ATT_LBUSID=""
-	_before=$(vhci_ports | awk '$2 != 4 {print $1}')
-	if ! usbip attach -r "$SERVER" -b "$1" >/tmp/attach.out 2>&1; then
+	_before=$(vhci_ports | awk '$2 != 4 {print $1}' | tr '\n' ' ')
+	if ! timeout 20 usbip attach -r "$SERVER" -b "$1" >/tmp/attach.out 2>&1; then
 		dump /tmp/attach.out "attach: "
 		return 1
 	fi
@@ -138,7 +138,7 @@ vhci_new_port() {
 
 # vhci_detach PORT: "usbip detach"; 0 once the port is free again.
 vhci_detach() {
-	usbip detach -p "$1" >/tmp/detach.out 2>&1 || dump /tmp/detach.out "detach: "
+	timeout 10 usbip detach -p "$1" >/tmp/detach.out 2>&1 || dump /tmp/detach.out "detach: "
 	wait_until 5 vhci_port_free "$1"
 }
 
@@ -163,13 +163,14 @@ usb_drivers() {
 
 # --- servers ------------------------------------------------------------------
 
-# The busids "usbip list -r" shows, one per line.
+# The busids "usbip list -r" shows, one per line. Every usbip command is
+# bounded: a server that stops answering must fail a check, not hang the lab.
 remote_busids() {
-	usbip list -r "$SERVER" 2>/tmp/list.err | awk '/^ +[0-9]+-[0-9.]+: / {sub(":", "", $1); print $1}'
+	timeout 10 usbip list -r "$SERVER" 2>/tmp/list.err | awk '/^ +[0-9]+-[0-9.]+: / {sub(":", "", $1); print $1}'
 }
 
 remote_has() { remote_busids | grep -qx "$1"; }
-remote_lists() { usbip list -r "$SERVER" >/dev/null 2>&1; }
+remote_lists() { timeout 10 usbip list -r "$SERVER" >/dev/null 2>&1; }
 
 # usblabd_has WORD: usblabd exists and its --help mentions WORD.
 usblabd_has() {
@@ -243,6 +244,30 @@ stick_unplug() {
 stick_replug() {
 	lab_host 'qmp {"execute":"device_add","arguments":{"driver":"usb-storage","id":"stick",'\
 '"bus":"xhci.0","port":"1","drive":"d0","serial":"'$STICK_SERIAL'"}}'
+}
+
+# --- diagnostics --------------------------------------------------------------
+
+# lab_diag: what a post-mortem needs when something hangs: the processes, the
+# kernel stacks of those in uninterruptible sleep, usblabd's last log lines.
+lab_diag() {
+	ps -o pid,stat,args | sed 's/^/| ps: /'
+	for _s in /proc/[0-9]*/stat; do
+		_p=${_s%/stat}
+		_st=$(awk '{print $3}' "$_s" 2>/dev/null)
+		[ "$_st" = D ] || continue
+		echo "| stack of ${_p#/proc/} ($(tr '\0' ' ' <"$_p/cmdline")):"
+		sed 's/^/|   /' "$_p/stack" 2>/dev/null
+	done
+	[ -s /tmp/usblabd.log ] && tail -n 40 /tmp/usblabd.log | sed 's/^/| usblabd: /'
+	dmesg | tail -n 20 | sed 's/^/| dmesg: /'
+	return 0
+}
+
+# dmesg_about BUSID: the kernel's last lines about a USB device, on one line.
+dmesg_about() {
+	[ -n "$1" ] || return 0
+	dmesg | grep -F " $1: " | tail -n 3 | sed 's/^\[[ 0-9.]*\] //' | tr '\n' ';'
 }
 
 # --- cleanup ------------------------------------------------------------------

@@ -33,7 +33,7 @@ declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual
 
 # Kernel modules the guest loads (modprobe pulls in their dependencies).
 MODULES="xhci_pci ehci_pci uhci_hcd ohci_pci usb_storage uas sd_mod usbhid hid_generic evdev
-cdc_acm ftdi_sio usbip_host vhci_hcd vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1 usbmon"
+cdc_acm ftdi_sio usbip_host vhci_hcd vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1"
 # Host packages the lab needs, by the command that tells whether they are there.
 HOST_PACKAGES=(qemu-system-x86_64:qemu-system-x86 busybox:busybox-static usbip:usbip
 	usbipd:usbip gcc:gcc md5sum:coreutils timeout:coreutils)
@@ -225,7 +225,8 @@ build_labprobe() {
 	LABPROBE=$CACHE/labprobe
 	if [[ ! -x $LABPROBE || $LAB_DIR/labprobe.c -nt $LABPROBE ]]; then
 		gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static \
-			-o "$LABPROBE" "$LAB_DIR/labprobe.c" || die "cannot build labprobe"
+			-o "$LABPROBE.tmp" "$LAB_DIR/labprobe.c" || die "cannot build labprobe"
+		mv "$LABPROBE.tmp" "$LABPROBE"
 	fi
 }
 
@@ -412,12 +413,18 @@ run_boot() {
 main() {
 	parse_args "$@"
 	select_scenarios
-	local t0=$SECONDS entry group g
+	local t0=$SECONDS entry group g cache_lock
 	ensure_host_tools
+	# Several labs may run at once (each with its own --out): the cache is
+	# filled under a lock.
+	mkdir -p "$CACHE"
+	exec {cache_lock}>"$CACHE/.lock"
+	flock "$cache_lock"
 	prepare_kernel
 	prepare_modules
 	prepare_udev
 	build_labprobe
+	flock -u "$cache_lock"
 	mkdir -p "$out_dir"
 	build_initramfs
 	log "kernel $KVER, usblabd ${usblabd:-(none)}, prepared in $((SECONDS - t0)) s"

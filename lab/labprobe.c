@@ -24,17 +24,11 @@
  *   ttyecho DEV TEXT SECONDS   raw mode, writes TEXT, reads until as many
  *                              bytes came back or SECONDS passed; exit 0
  *                              when they are equal.
- *   ttystorm DEV ROUNDS        opens DEV, writes a burst, closes it after
- *                              0-3 ms without reading, ROUNDS times: every
+ *   ttystorm DEV ROUNDS        opens DEV, writes up to 2 KiB, closes it
+ *                              after 0-3 ms without reading, ROUNDS times: every
  *                              close kills cdc-acm's pending read URBs while
  *                              echoed data may be in flight (unlinks racing
  *                              completions).
- *   unplugwatch PATH PORT SECONDS
- *                              polls every millisecond for PATH (the sysfs
- *                              node of the device being unplugged) to vanish
- *                              and for vhci port PORT to be free (sta 4);
- *                              prints "watching" once it polls, then both
- *                              times and the gap between them.
  *
  * Output is "key=value ..." lines on stdout; errors go to stderr as
  * "labprobe: ..." with exit status 1, usage errors exit 2.
@@ -392,15 +386,19 @@ static int cmd_ttyecho(const char *dev, const char *text, double seconds)
 
 static int cmd_ttystorm(const char *dev, int rounds)
 {
-	static const char burst[] = "usblab-unlink-storm-0123456789abcdefghijklmnopqrstuvwxyz\n";
+	char burst[2048];
 	int i;
 
+	/* 2 KiB a round: the echo is still streaming back when close() kills
+	 * the read URBs, so completions race the unlinks. */
+	for (i = 0; i < (int)sizeof(burst); i++)
+		burst[i] = (char)('a' + i % 26);
 	for (i = 0; i < rounds; i++) {
 		int fd = open_raw_tty(dev);
 
 		if (fd < 0)
 			return fail_errno("open", dev);
-		if (write(fd, burst, sizeof(burst) - 1) < 0) {
+		if (write(fd, burst, (size_t)(1 + rand() % (int)sizeof(burst))) < 0) {
 			close(fd);
 			return fail_errno("write", dev);
 		}
@@ -411,69 +409,11 @@ static int cmd_ttystorm(const char *dev, int rounds)
 	return 0;
 }
 
-/* The sta of vhci port `port` (4 free, 6 used), or -1. The port's line is
- * in status (ports 0..29) or status.N (controller N), see usbip-protocol.md §5. */
-static int vhci_port_sta(int port)
-{
-	char path[128], line[256];
-	int ctrl = port / 30, sta = -1;
-	FILE *f;
-
-	if (ctrl == 0)
-		snprintf(path, sizeof(path), "/sys/devices/platform/vhci_hcd.0/status");
-	else
-		snprintf(path, sizeof(path), "/sys/devices/platform/vhci_hcd.0/status.%d", ctrl);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char hub[4];
-		int p, st;
-
-		if (sscanf(line, "%3s %d %d", hub, &p, &st) == 3 && p == port) {
-			sta = st;
-			break;
-		}
-	}
-	fclose(f);
-	return sta;
-}
-
-static int cmd_unplugwatch(const char *gone, int port, double seconds)
-{
-	double start = now_seconds(), t_gone = -1, t_free = -1, now;
-
-	if (access(gone, F_OK) != 0 || vhci_port_sta(port) == 4) {
-		fprintf(stderr, "labprobe: %s is already gone or vhci port %d free\n", gone, port);
-		return 1;
-	}
-	printf("watching\n"); /* the caller unplugs once it sees this line */
-	do {
-		now = now_seconds();
-		if (t_gone < 0 && access(gone, F_OK) != 0)
-			t_gone = now - start;
-		if (t_free < 0 && vhci_port_sta(port) == 4)
-			t_free = now - start;
-		if (t_gone >= 0 && t_free >= 0)
-			break;
-		usleep(1000);
-	} while (now - start < seconds);
-	if (t_gone < 0 || t_free < 0) {
-		fprintf(stderr, "labprobe: after %.0f s: %s %s, vhci port %d %s\n", seconds, gone,
-		        t_gone < 0 ? "still there" : "gone", port, t_free < 0 ? "in use" : "free");
-		return 1;
-	}
-	printf("gone_ms=%.1f free_ms=%.1f free_after_gone_ms=%.1f\n", t_gone * 1e3, t_free * 1e3,
-	       (t_free - t_gone) * 1e3);
-	return 0;
-}
-
 static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | evkeys DEV|vhci SECONDS |\n"
-	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS |\n"
-	                "       unplugwatch SYSFS_PATH VHCI_PORT SECONDS\n");
+	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
 }
 
@@ -495,10 +435,6 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)
 		return parse_seconds(argv[4], &seconds) ? 2
 		                                        : cmd_ttyecho(argv[2], argv[3], seconds);
-	if (argc == 5 && strcmp(argv[1], "unplugwatch") == 0)
-		return parse_seconds(argv[4], &seconds)
-		               ? 2
-		               : cmd_unplugwatch(argv[2], atoi(argv[3]), seconds);
 	if (argc == 4 && strcmp(argv[1], "ttystorm") == 0)
 		return cmd_ttystorm(argv[2], atoi(argv[3]));
 	return usage();

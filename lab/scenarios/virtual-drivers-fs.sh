@@ -25,7 +25,8 @@ attach_bound() {
 		fail "$2" "usbip attach -b $1 gave no used vhci port"
 		return 1
 	fi
-	if wait_until 10 eval 'usb_drivers $ATT_LBUSID | grep -q -w -e "$2"'; then
+	_want=$2
+	if wait_until 10 eval 'usb_drivers $ATT_LBUSID | grep -q -w -e "$_want"'; then
 		pass "$2"
 		note "$1 -> vhci port $ATT_PORT, $ATT_LBUSID: $(usb_drivers $ATT_LBUSID)"
 		return 0

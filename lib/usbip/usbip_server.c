@@ -647,7 +647,8 @@ static size_t feed_op_phase(struct usbip_conn *conn, const uint8_t *buf, size_t 
 		return used;
 	rc = usbip_decode_op_common(conn->hdr, conn->hdr_have, &op);
 	if (rc < 0) {
-		conn_end(conn, rc, "bad version in OP request");
+		conn_end(conn, rc,
+		         "OP request without version 0x0111 (URB command before import?)");
 		return used;
 	}
 	switch (op.code) {

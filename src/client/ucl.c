@@ -512,7 +512,8 @@ int ucl_submit(struct ucl_conn *conn, const struct ucl_xfer *x, uint32_t *seqnum
 	if (conn->dead)
 		return conn->dead;
 	if (x->ep > 15 || x->type > UCL_EP_INT || x->len > USBIP_MAX_TRANSFER ||
-	    (x->len > 0 && !x->buf) || (iso && (x->niso > USBIP_MAX_ISO_PACKETS || !x->iso)))
+	    (x->len > 0 && !x->buf) ||
+	    (iso && (x->niso > USBIP_MAX_ISO_PACKETS || (x->niso > 0 && !x->iso))))
 		return UCL_E_ARG;
 	if (iso && x->niso > 0) {
 		size_t isolen = (size_t)x->niso * USBIP_ISO_DESC_SIZE;

@@ -342,6 +342,31 @@ static void test_unknown_seqnum(void **state)
 	fake_finish(&f);
 }
 
+static void script_alias_seqnum(struct fake *f, int fd)
+{
+	struct usbip_header h;
+
+	FAKE_CHECK(f, fake_import(f, fd) == 0);
+	FAKE_CHECK(f, fake_recv_header(fd, &h) == 0);
+	/* Same slot in a table of UCL_MAX_PENDING entries, another seqnum. */
+	FAKE_CHECK(f, fake_send_ret_submit(fd, h.base.seqnum + UCL_MAX_PENDING, 0, 0, 0, NULL, 0) ==
+	                      0);
+}
+
+/* A seqnum that shares a pending URB's table slot is still unknown. */
+static void test_alias_seqnum(void **state)
+{
+	struct fake f;
+	struct ucl_conn *c;
+	uint8_t buf[8];
+
+	(void)state;
+	c = fake_connect(&f, script_alias_seqnum);
+	assert_int_equal(ucl_bulk(c, 1, true, buf, sizeof(buf), NULL), UCL_E_PROTO);
+	ucl_close(c);
+	fake_finish(&f);
+}
+
 static void script_twice(struct fake *f, int fd)
 {
 	struct usbip_header h;
@@ -777,6 +802,7 @@ int main(void)
 	        cmocka_unit_test(test_submit_fields),
 	        cmocka_unit_test(test_actual_length_above_request),
 	        cmocka_unit_test(test_unknown_seqnum),
+	        cmocka_unit_test(test_alias_seqnum),
 	        cmocka_unit_test(test_duplicate_ret_submit),
 	        cmocka_unit_test(test_ret_submit_after_ret_unlink),
 	        cmocka_unit_test(test_stray_ret_unlink),

@@ -96,8 +96,8 @@ unsigned simh_total_completions(void)
 	return total_completions;
 }
 
-int simh_control(struct usbip_export *exp, uint8_t bmRequestType, uint8_t bRequest,
-		 uint16_t wValue, uint16_t wIndex, uint16_t wLength, void *data, int32_t *actual)
+int simh_control(struct usbip_export *exp, uint8_t bmRequestType, uint8_t bRequest, uint16_t wValue,
+                 uint16_t wIndex, uint16_t wLength, void *data, int32_t *actual)
 {
 	bool in = bmRequestType & 0x80;
 	struct usbip_urb *urb = simh_urb(exp, in ? 0x80 : 0x00, wLength);

@@ -45,8 +45,8 @@ unsigned simh_total_completions(void);
  * from data. Returns the URB's status (a stall is -USBIP_EPIPE) and sets
  * *actual when it is not NULL. Fails the test if the URB is held.
  */
-int simh_control(struct usbip_export *exp, uint8_t bmRequestType, uint8_t bRequest,
-		 uint16_t wValue, uint16_t wIndex, uint16_t wLength, void *data, int32_t *actual);
+int simh_control(struct usbip_export *exp, uint8_t bmRequestType, uint8_t bRequest, uint16_t wValue,
+                 uint16_t wIndex, uint16_t wLength, void *data, int32_t *actual);
 
 /* A bulk or interrupt OUT transfer that must complete at once; returns its
  * status. */

@@ -177,7 +177,7 @@ static void test_line_coding(void **state)
 	assert_memory_equal(got, coding_9600_7e2, 7);
 	/* A short SET_LINE_CODING stalls. */
 	assert_int_equal(simh_control(exp, 0x21, 0x20, 0, 0, 3, (void *)coding_9600_7e2, &n),
-			 -USBIP_EPIPE);
+	                 -USBIP_EPIPE);
 	assert_int_equal(simh_control(exp, 0x21, 0x22, 0x0003, 0, 0, NULL, &n), 0);
 	assert_int_equal(simh_control(exp, 0x21, 0x23, 0xffff, 0, 0, NULL, &n), 0);
 	/* Unknown requests and requests to the data interface stall. */
@@ -225,12 +225,12 @@ static void test_reset_ends_held(void **state)
 }
 
 static const char script[] = "# usblab test modem\n"
-			     "=> hello\\r\\n\n"
-			     "AT => OK\\r\\n\n"
-			     "  ATI   =>   usblab\\tv1\\r\\n  \r\n"
-			     "ping => pong\\n\n"
-			     "=> second greeting\\n\n"
-			     "quiet =>\n";
+                             "=> hello\\r\\n\n"
+                             "AT => OK\\r\\n\n"
+                             "  ATI   =>   usblab\\tv1\\r\\n  \r\n"
+                             "ping => pong\\n\n"
+                             "=> second greeting\\n\n"
+                             "quiet =>\n";
 
 static struct usbip_export *script_device(char *path, size_t cap)
 {
@@ -326,14 +326,14 @@ static void test_script_flow_control(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_echo_in_first),
-		cmocka_unit_test(test_echo_out_first),
-		cmocka_unit_test(test_flow_control),
-		cmocka_unit_test(test_line_coding),
-		cmocka_unit_test(test_notification_endpoint),
-		cmocka_unit_test(test_reset_ends_held),
-		cmocka_unit_test(test_script_answers),
-		cmocka_unit_test(test_script_flow_control),
+	        cmocka_unit_test(test_echo_in_first),
+	        cmocka_unit_test(test_echo_out_first),
+	        cmocka_unit_test(test_flow_control),
+	        cmocka_unit_test(test_line_coding),
+	        cmocka_unit_test(test_notification_endpoint),
+	        cmocka_unit_test(test_reset_ends_held),
+	        cmocka_unit_test(test_script_answers),
+	        cmocka_unit_test(test_script_flow_control),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,10 +20,10 @@ static uint16_t le16(const uint8_t *p)
 }
 
 static int get_desc(struct usbip_export *exp, uint8_t type, uint8_t index, uint16_t len,
-		    uint8_t *buf, int32_t *actual)
+                    uint8_t *buf, int32_t *actual)
 {
 	return simh_control(exp, 0x80, GET_DESCRIPTOR, (uint16_t)(type << 8 | index),
-			    type == 3 ? 0x0409 : 0, len, buf, actual);
+	                    type == 3 ? 0x0409 : 0, len, buf, actual);
 }
 
 /* The ASCII text of a string descriptor, checked for well-formedness. */
@@ -94,8 +94,8 @@ static void test_device_descriptor(void **state)
 /* Walks a configuration descriptor: every length adds up, interfaces and
  * endpoints are counted as announced, and ep_type agrees with each
  * endpoint. Returns the number of endpoints. */
-static unsigned walk_config(struct usbip_export *exp, const uint8_t *c, int32_t len,
-			    uint8_t type, uint16_t bulk_mps)
+static unsigned walk_config(struct usbip_export *exp, const uint8_t *c, int32_t len, uint8_t type,
+                            uint16_t bulk_mps)
 {
 	unsigned nif = 0, neps = 0, eps_left = 0;
 	int32_t off = 0;
@@ -265,10 +265,12 @@ static void test_standard_requests(void **state)
 		assert_int_equal(buf[1], 0);
 		assert_int_equal(simh_control(exp, 0x80, 8, 0, 0, 1, buf, &n), 0);
 		assert_int_equal(buf[0], 1);
-		assert_int_equal(simh_control(exp, 0x81, 10, 0, 0, 1, buf, &n), 0); /* GET_INTERFACE */
+		assert_int_equal(simh_control(exp, 0x81, 10, 0, 0, 1, buf, &n),
+		                 0); /* GET_INTERFACE */
 		assert_int_equal(buf[0], 0);
 		assert_int_equal(simh_control(exp, 0x81, 10, 0, 5, 1, buf, &n), -USBIP_EPIPE);
-		assert_int_equal(simh_control(exp, 0x00, 5, 7, 0, 0, NULL, &n), 0); /* SET_ADDRESS */
+		assert_int_equal(simh_control(exp, 0x00, 5, 7, 0, 0, NULL, &n),
+		                 0); /* SET_ADDRESS */
 		/* Vendor requests and unknown ones stall. */
 		assert_int_equal(simh_control(exp, 0xc0, 1, 0, 0, 4, buf, &n), -USBIP_EPIPE);
 		assert_int_equal(simh_control(exp, 0x80, 99, 0, 0, 4, buf, &n), -USBIP_EPIPE);
@@ -361,13 +363,13 @@ static void test_submit_unknown_endpoint(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_device_descriptor),
-		cmocka_unit_test(test_config_descriptor),
-		cmocka_unit_test(test_cdc_functional_descriptors),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_standard_requests),
-		cmocka_unit_test(test_endpoint_halt),
-		cmocka_unit_test(test_submit_unknown_endpoint),
+	        cmocka_unit_test(test_device_descriptor),
+	        cmocka_unit_test(test_config_descriptor),
+	        cmocka_unit_test(test_cdc_functional_descriptors),
+	        cmocka_unit_test(test_strings),
+	        cmocka_unit_test(test_standard_requests),
+	        cmocka_unit_test(test_endpoint_halt),
+	        cmocka_unit_test(test_submit_unknown_endpoint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

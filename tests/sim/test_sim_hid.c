@@ -11,6 +11,16 @@
 
 #define EP_IN 0x81
 
+/* A keyboard without a clock: it settles after exactly
+ * SIM_HID_SETTLE_POLLS polls. */
+static struct usbip_export *hid_create(const char *spec, unsigned index)
+{
+	struct usbip_export *exp = simh_create(spec, index);
+
+	sim_set_clock(exp, NULL, NULL);
+	return exp;
+}
+
 /* Reads one report, which must come at once. */
 static void next_report(struct usbip_export *exp, uint8_t out[8])
 {
@@ -38,6 +48,14 @@ static void expect_key(struct usbip_export *exp, uint8_t mod, uint8_t key)
 	expect_report(exp, 0, 0);     /* up */
 }
 
+/* The idle reports a new import starts with: exactly
+ * SIM_HID_SETTLE_POLLS of them, all zero. */
+static void expect_settle(struct usbip_export *exp)
+{
+	for (unsigned i = 0; i < SIM_HID_SETTLE_POLLS; i++)
+		expect_report(exp, 0, 0);
+}
+
 static void expect_pending_then_cancel(struct usbip_export *exp)
 {
 	struct usbip_urb *urb = simh_in(exp, EP_IN, 8);
@@ -53,9 +71,11 @@ static void expect_pending_then_cancel(struct usbip_export *exp)
 static void test_types_text(void **state)
 {
 	/* The spec carries a backslash escape for the newline. */
-	struct usbip_export *exp = simh_create("hid:Ab1\\n", 1);
+	struct usbip_export *exp = hid_create("hid:Ab1\\n", 1);
 
 	(void)state;
+	expect_settle(exp);
+	/* The first report that is not idle is the first key. */
 	expect_key(exp, 0x02, 0x04); /* Shift+a */
 	expect_key(exp, 0x00, 0x05); /* b */
 	expect_key(exp, 0x00, 0x1e); /* 1 */
@@ -66,6 +86,7 @@ static void test_types_text(void **state)
 	/* A new import types it again. */
 	exp->ops->close(exp);
 	assert_int_equal(exp->ops->open(exp), 0);
+	expect_settle(exp);
 	expect_key(exp, 0x02, 0x04);
 	simh_destroy(exp);
 }
@@ -74,13 +95,14 @@ static void test_types_text(void **state)
  * URBs are served in order. */
 static void test_held_urbs_in_order(void **state)
 {
-	struct usbip_export *exp = simh_create("hid:x", 1);
+	struct usbip_export *exp = hid_create("hid:x", 1);
 	struct usbip_urb *a, *b, *c;
 
 	(void)state;
 	exp->ops->close(exp);
 	/* The core holds no URB across close/open; typing restarts at open. */
 	assert_int_equal(exp->ops->open(exp), 0);
+	expect_settle(exp);
 	a = simh_in(exp, EP_IN, 8);
 	b = simh_in(exp, EP_IN, 8);
 	c = simh_in(exp, EP_IN, 8);
@@ -97,12 +119,47 @@ static void test_held_urbs_in_order(void **state)
 	simh_destroy(exp);
 }
 
+static uint64_t fake_clock(void *ctx)
+{
+	return *(const uint64_t *)ctx;
+}
+
+/* With a clock, typing waits for SIM_HID_SETTLE_MS after the first poll
+ * as well as for SIM_HID_SETTLE_POLLS polls. */
+static void test_settle_clock(void **state)
+{
+	struct usbip_export *exp = simh_create("hid:q", 1);
+	uint64_t now = 5000000;
+	const uint64_t settle_us = (uint64_t)SIM_HID_SETTLE_MS * 1000;
+
+	(void)state;
+	sim_set_clock(exp, fake_clock, &now);
+	expect_settle(exp); /* the first poll starts the wait at 5 s */
+	expect_report(exp, 0, 0);
+	now += settle_us - 1;
+	expect_report(exp, 0, 0);
+	now += 1;
+	expect_key(exp, 0, 0x14); /* q */
+	expect_pending_then_cancel(exp);
+
+	/* Time alone is not enough: the polls count too. */
+	exp->ops->close(exp);
+	assert_int_equal(exp->ops->open(exp), 0);
+	expect_report(exp, 0, 0);
+	now += 10 * settle_us;
+	for (unsigned i = 1; i < SIM_HID_SETTLE_POLLS; i++)
+		expect_report(exp, 0, 0);
+	expect_key(exp, 0, 0x14);
+	simh_destroy(exp);
+}
+
 static void test_default_text(void **state)
 {
 	static const uint8_t keys[] = {0x18, 0x16, 0x05, 0x0f, 0x04, 0x05, 0x28}; /* usblab\n */
-	struct usbip_export *exp = simh_create("hid", 1);
+	struct usbip_export *exp = hid_create("hid", 1);
 
 	(void)state;
+	expect_settle(exp);
 	for (unsigned i = 0; i < sizeof(keys); i++)
 		expect_key(exp, 0, keys[i]);
 	expect_pending_then_cancel(exp);
@@ -111,7 +168,7 @@ static void test_default_text(void **state)
 
 static void test_report_descriptor(void **state)
 {
-	struct usbip_export *exp = simh_create("hid", 1);
+	struct usbip_export *exp = hid_create("hid", 1);
 	uint8_t cfg[256], rd[256];
 	int32_t n, rn;
 
@@ -169,7 +226,7 @@ static void test_report_descriptor(void **state)
 
 static void test_class_requests(void **state)
 {
-	struct usbip_export *exp = simh_create("hid", 1);
+	struct usbip_export *exp = hid_create("hid", 1);
 	uint8_t b[8];
 	int32_t n;
 
@@ -197,7 +254,9 @@ static void test_class_requests(void **state)
 	/* GET_REPORT(Input) gives the last report: the key-down of 'u'. */
 	uint8_t r[8];
 
+	expect_settle(exp);
 	next_report(exp, r);
+	assert_int_equal(r[2], 0x18);
 	memset(b, 0xee, sizeof(b));
 	assert_int_equal(simh_control(exp, 0xa1, 0x01, 0x0100, 0, 8, b, &n), 0);
 	assert_int_equal(n, 8);
@@ -213,15 +272,15 @@ static void test_us_layout(void **state)
 		char c;
 		uint8_t mod, key;
 	} table[] = {
-		{'a', 0, 0x04},    {'z', 0, 0x1d},    {'Z', 2, 0x1d},    {'0', 0, 0x27},
-		{'9', 0, 0x26},    {'!', 2, 0x1e},    {'@', 2, 0x1f},    {'#', 2, 0x20},
-		{')', 2, 0x27},    {' ', 0, 0x2c},    {'\t', 0, 0x2b},   {'\n', 0, 0x28},
-		{'-', 0, 0x2d},    {'_', 2, 0x2d},    {'=', 0, 0x2e},    {'+', 2, 0x2e},
-		{'[', 0, 0x2f},    {'{', 2, 0x2f},    {'\\', 0, 0x31},   {'|', 2, 0x31},
-		{';', 0, 0x33},    {':', 2, 0x33},    {'\'', 0, 0x34},   {'"', 2, 0x34},
-		{'`', 0, 0x35},    {'~', 2, 0x35},    {',', 0, 0x36},    {'<', 2, 0x36},
-		{'.', 0, 0x37},    {'>', 2, 0x37},    {'/', 0, 0x38},    {'?', 2, 0x38},
-		{'\x1b', 0, 0x29}, {'\b', 0, 0x2a},
+	        {'a', 0, 0x04},    {'z', 0, 0x1d},  {'Z', 2, 0x1d},  {'0', 0, 0x27},
+	        {'9', 0, 0x26},    {'!', 2, 0x1e},  {'@', 2, 0x1f},  {'#', 2, 0x20},
+	        {')', 2, 0x27},    {' ', 0, 0x2c},  {'\t', 0, 0x2b}, {'\n', 0, 0x28},
+	        {'-', 0, 0x2d},    {'_', 2, 0x2d},  {'=', 0, 0x2e},  {'+', 2, 0x2e},
+	        {'[', 0, 0x2f},    {'{', 2, 0x2f},  {'\\', 0, 0x31}, {'|', 2, 0x31},
+	        {';', 0, 0x33},    {':', 2, 0x33},  {'\'', 0, 0x34}, {'"', 2, 0x34},
+	        {'`', 0, 0x35},    {'~', 2, 0x35},  {',', 0, 0x36},  {'<', 2, 0x36},
+	        {'.', 0, 0x37},    {'>', 2, 0x37},  {'/', 0, 0x38},  {'?', 2, 0x38},
+	        {'\x1b', 0, 0x29}, {'\b', 0, 0x2a},
 	};
 	uint8_t mod, key;
 
@@ -239,12 +298,10 @@ static void test_us_layout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_types_text),
-		cmocka_unit_test(test_held_urbs_in_order),
-		cmocka_unit_test(test_default_text),
-		cmocka_unit_test(test_report_descriptor),
-		cmocka_unit_test(test_class_requests),
-		cmocka_unit_test(test_us_layout),
+	        cmocka_unit_test(test_types_text),        cmocka_unit_test(test_held_urbs_in_order),
+	        cmocka_unit_test(test_settle_clock),      cmocka_unit_test(test_default_text),
+	        cmocka_unit_test(test_report_descriptor), cmocka_unit_test(test_class_requests),
+	        cmocka_unit_test(test_us_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,7 +42,7 @@ static void test_msc_missing_file(void **state)
 {
 	(void)state;
 	expect_error("msc:/nonexistent/usblab.img", 1,
-		     "cannot open /nonexistent/usblab.img: No such file or directory");
+	             "cannot open /nonexistent/usblab.img: No such file or directory");
 	expect_error("msc:", 1, "missing FILE");
 }
 
@@ -87,7 +87,8 @@ static void test_cdc_script_errors(void **state)
 	char spec[128], want[128];
 
 	(void)state;
-	expect_error("cdc:/nonexistent/script.txt", 1, "cannot open script /nonexistent/script.txt");
+	expect_error("cdc:/nonexistent/script.txt", 1,
+	             "cannot open script /nonexistent/script.txt");
 	expect_error("cdc:", 1, "missing script FILE");
 
 	const char *path = simh_tmpfile(bad_line, strlen(bad_line));
@@ -122,9 +123,9 @@ static void test_export_record(void **state)
 		uint8_t nif;
 		uint8_t ifs[2][3];
 	} cases[] = {
-		{"cdc", 0x0001, 0x02, 2, {{0x02, 0x02, 0x01}, {0x0a, 0x00, 0x00}}},
-		{"hid", 0x0002, 0x00, 1, {{0x03, 0x01, 0x01}}},
-		{"msc", 0x0003, 0x00, 1, {{0x08, 0x06, 0x50}}},
+	        {"cdc", 0x0001, 0x02, 2, {{0x02, 0x02, 0x01}, {0x0a, 0x00, 0x00}}},
+	        {"hid", 0x0002, 0x00, 1, {{0x03, 0x01, 0x01}}},
+	        {"msc", 0x0003, 0x00, 1, {{0x08, 0x06, 0x50}}},
 	};
 
 	(void)state;
@@ -163,14 +164,10 @@ static void test_export_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_kind),
-		cmocka_unit_test(test_bad_index),
-		cmocka_unit_test(test_msc_missing_file),
-		cmocka_unit_test(test_msc_odd_size),
-		cmocka_unit_test(test_msc_ram_sizes),
-		cmocka_unit_test(test_cdc_script_errors),
-		cmocka_unit_test(test_hid_text_errors),
-		cmocka_unit_test(test_export_record),
+	        cmocka_unit_test(test_bad_kind),         cmocka_unit_test(test_bad_index),
+	        cmocka_unit_test(test_msc_missing_file), cmocka_unit_test(test_msc_odd_size),
+	        cmocka_unit_test(test_msc_ram_sizes),    cmocka_unit_test(test_cdc_script_errors),
+	        cmocka_unit_test(test_hid_text_errors),  cmocka_unit_test(test_export_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

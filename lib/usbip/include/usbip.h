@@ -271,8 +271,11 @@ int usbip_encode_usb_device(uint8_t *out, size_t cap, const struct usbip_usb_dev
                             const struct usbip_usb_interface *ifs, unsigned nif);
 /* Decodes one record and, when with_ifs, its bNumInterfaces interface
  * records into ifs[] (which holds USBIP_MAX_INTERFACES). Returns bytes
- * consumed; USBIP_E_LIMIT when bNumInterfaces > USBIP_MAX_INTERFACES;
- * USBIP_E_INVALID when path or busid is not NUL-terminated. */
+ * consumed; USBIP_E_LIMIT when with_ifs and bNumInterfaces >
+ * USBIP_MAX_INTERFACES (an IMPORT reply carries no interface records, so
+ * the count is not judged there); USBIP_E_INVALID when path or busid is not
+ * NUL-terminated. The encoder returns USBIP_E_INVALID when path or busid
+ * leaves no room for its NUL. */
 int usbip_decode_usb_device(const uint8_t *buf, size_t len, struct usbip_usb_device *dev,
                             struct usbip_usb_interface *ifs, bool with_ifs);
 
@@ -323,7 +326,8 @@ long usbip_ret_submit_payload_size(const struct usbip_header *h, bool dir_in, bo
 long usbip_frame_size(const uint8_t *buf, size_t len, unsigned flags);
 
 /* np ISO descriptors. decode checks each packet lies inside buflen
- * (offset + length <= buflen) and actual_length <= length. */
+ * (offset + length <= buflen) and actual_length <= length. Both return
+ * np * 16, which is 0 for np == 0. */
 int usbip_encode_iso(uint8_t *out, size_t cap, const struct usbip_iso_packet *iso, unsigned np);
 int usbip_decode_iso(const uint8_t *buf, size_t len, struct usbip_iso_packet *iso, unsigned np,
                      uint32_t buflen);
@@ -334,7 +338,8 @@ int usbip_decode_iso(const uint8_t *buf, size_t len, struct usbip_iso_packet *is
  * and returns the packed length (the sum of actual_length), or
  * USBIP_E_INVALID when a packet lies outside buflen.
  * usbip_iso_unpack undoes it on the receiving side: packed_len must equal
- * the sum of actual_length (else USBIP_E_INVALID, as vhci requires).
+ * the sum of actual_length (else USBIP_E_INVALID, as vhci requires); it
+ * returns that sum.
  */
 long usbip_iso_pack(uint8_t *buf, uint32_t buflen, const struct usbip_iso_packet *iso, unsigned np);
 long usbip_iso_unpack(uint8_t *buf, uint32_t buflen, uint32_t packed_len,

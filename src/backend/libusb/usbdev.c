@@ -35,6 +35,8 @@
 #define ENV_FORCE_SCAN "USBLABD_USB_SCAN"
 
 #define SCAN_PERIOD_S 1
+/* A transfer ended with NO_DEVICE: scan again this soon (scan mode). */
+#define SUSPECT_RESCAN_MS 50
 /* After an export whose device is not configured yet (seen right at
  * arrival, before the kernel chose a configuration), look again. */
 #define SETTLE_MS 250
@@ -49,7 +51,7 @@ static void format_walltime(const struct timespec *ts, char *buf, size_t len)
 
 	gmtime_r(&ts->tv_sec, &tm);
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000);
 }
 
 static double ms_between(const struct timespec *a, const struct timespec *b)
@@ -93,11 +95,11 @@ static void facts_from_libusb(struct usbdev_ctx *ctx, libusb_device *udev, struc
 		f->dev_class = dd.bDeviceClass;
 	}
 	f->speed = libusb_get_device_speed(udev);
+	f->on_vhci = usbdev_sysfs_bus_is_vhci(ctx->sysfs, f->busnum);
 	/* The kernel read iSerialNumber at enumeration; sysfs shows it without
 	 * opening the device (which may be in use by someone else). */
 	if (f->nports > 0)
-		usbdev_sysfs_attr(ctx->sysfs, f->busid, "serial", f->serial, sizeof(f->serial));
-	f->on_vhci = usbdev_sysfs_bus_is_vhci(ctx->sysfs, f->busnum);
+		usbdev_sysfs_string(ctx->sysfs, f, "serial", f->serial, sizeof(f->serial));
 }
 
 static struct usbdev_dev *find_live(struct usbdev_ctx *ctx, const char *busid, uint8_t devnum)
@@ -136,16 +138,16 @@ static int dev_open_handle(struct usbdev_ctx *ctx, struct usbdev_dev *dev, libus
 	if (udev)
 		return libusb_open(udev, &dev->handle);
 	snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", dev->facts.busnum,
-		 dev->facts.devnum);
+	         dev->facts.devnum);
 	dev->wrapped_fd = open(node, O_RDWR | O_CLOEXEC);
 	if (dev->wrapped_fd < 0)
 		return errno == EACCES || errno == EPERM ? LIBUSB_ERROR_ACCESS
-							 : LIBUSB_ERROR_NO_DEVICE;
+		                                         : LIBUSB_ERROR_NO_DEVICE;
 	return libusb_wrap_sys_device(ctx->usb, (intptr_t)dev->wrapped_fd, &dev->handle);
 }
 
 static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
-			  const struct usbdev_facts *f, libusb_device *udev)
+                          const struct usbdev_facts *f, libusb_device *udev)
 {
 	struct libusb_device_descriptor dd;
 	struct usbip_usb_device *info;
@@ -165,20 +167,22 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	r = dev_open_handle(ctx, dev, udev);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
-			r == LIBUSB_ERROR_ACCESS ? " (run usblabd as root or give it the device node)"
-						 : "");
+		        r == LIBUSB_ERROR_ACCESS
+		                ? " (run usblabd as root or give it the device node)"
+		                : "");
 		goto fail;
 	}
 	n = usbdev_sysfs_descriptors(ctx->sysfs, f->busid, &dev->desc);
 	if (n < 0) {
-		ul_warn("usb", "%s (%s): cannot read its descriptors from sysfs", w->text, f->busid);
+		ul_warn("usb", "%s (%s): cannot read its descriptors from sysfs", w->text,
+		        f->busid);
 		goto fail;
 	}
 	dev->desclen = (size_t)n;
 	r = libusb_get_device_descriptor(libusb_get_device(dev->handle), &dd);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): no device descriptor: %s", w->text, f->busid,
-			libusb_strerror(r));
+		        libusb_strerror(r));
 		goto fail;
 	}
 
@@ -201,7 +205,7 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	r = usbip_server_add_export(ctx->srv, &dev->exp);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): the server refused the export: %s", w->text, f->busid,
-			usbip_strerror(r));
+		        usbip_strerror(r));
 		goto fail;
 	}
 
@@ -212,11 +216,12 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (w->has_left)
 		ul_info("usb", "back: %s busid %s devnum %u, exported again %.3f s after it left",
-			w->text, f->busid, f->devnum, ms_between(&w->left_at, &now) / 1e3);
+		        w->text, f->busid, f->devnum, ms_between(&w->left_at, &now) / 1e3);
 	else
-		ul_info("usb", "exported: %s busid %s devnum %u (%04x:%04x, %s speed, %u interfaces)",
-			w->text, f->busid, f->devnum, f->vid, f->pid, speed_name(f->speed),
-			dev->lay.nif);
+		ul_info("usb",
+		        "exported: %s busid %s devnum %u (%04x:%04x, %s speed, %u interfaces)",
+		        w->text, f->busid, f->devnum, f->vid, f->pid, speed_name(f->speed),
+		        dev->lay.nif);
 	if (dev->lay.config_value == 0 && dd.bNumConfigurations > 0) {
 		struct timeval settle = {0, SETTLE_MS * 1000};
 
@@ -253,12 +258,13 @@ static void remove_dev(struct usbdev_dev *dev, const char *what)
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (dev->gone) {
 		format_walltime(&dev->left_at, left, sizeof(left));
-		ul_info("usb", "gone: %s busid %s devnum %u: left at %s, export removed %.1f ms later",
-			w ? w->text : "?", dev->facts.busid, dev->facts.devnum, left,
-			ms_between(&dev->left_at, &now));
+		ul_info("usb",
+		        "gone: %s busid %s devnum %u: left at %s, export removed %.1f ms later",
+		        w ? w->text : "?", dev->facts.busid, dev->facts.devnum, left,
+		        ms_between(&dev->left_at, &now));
 	} else {
 		ul_info("usb", "%s: %s busid %s devnum %u", what, w ? w->text : "?",
-			dev->facts.busid, dev->facts.devnum);
+		        dev->facts.busid, dev->facts.devnum);
 	}
 	/* A device with the same identity may already be back. */
 	ctx->rescan = true;
@@ -277,8 +283,13 @@ void usbdev_dev_mark_gone(struct usbdev_dev *dev)
 
 void usbdev_dev_suspect_gone(struct usbdev_dev *dev)
 {
-	dev->ctx->rescan = true;
-	schedule_work(dev->ctx);
+	struct timeval soon = {0, SUSPECT_RESCAN_MS * 1000};
+
+	/* With hotplug, LEFT follows by itself. The scan runs sooner than its
+	 * period: the kernel fails the URBs a little before it takes the
+	 * device out of sysfs. */
+	if (!dev->ctx->hotplug)
+		event_add(dev->ctx->scan_ev, &soon);
 }
 
 void usbdev_dev_schedule_reap(struct usbdev_dev *dev)
@@ -321,7 +332,7 @@ static void consider(struct usbdev_ctx *ctx, const struct usbdev_facts *f, libus
 			continue;
 		if (!usbdev_facts_exportable(f, &why)) {
 			ul_debug("usb", "%s matches %s but is not exported: %s", f->busid, w->text,
-				 why);
+			         why);
 			return;
 		}
 		if (w->dev == NULL) {
@@ -427,7 +438,7 @@ out:
 }
 
 static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *udev,
-				  libusb_hotplug_event what, void *arg)
+                                  libusb_hotplug_event what, void *arg)
 {
 	struct usbdev_ctx *ctx = arg;
 	struct usbdev_hp_event *e;
@@ -502,9 +513,14 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 
 static void on_scan(evutil_socket_t fd, short what, void *arg)
 {
+	struct usbdev_ctx *ctx = arg;
+	struct timeval period = {SCAN_PERIOD_S, 0};
+
 	(void)fd;
 	(void)what;
-	rescan(arg);
+	/* Back to the normal period after a sooner scan. */
+	event_add(ctx->scan_ev, &period);
+	rescan(ctx);
 }
 
 /* Refreshes exports seen before the kernel configured their device. */
@@ -534,7 +550,7 @@ static const char *why_no_hotplug(void)
 }
 
 int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_server *srv,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	struct usbdev_ctx *ctx;
 	const char *why;
@@ -568,19 +584,22 @@ int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_s
 	why = why_no_hotplug();
 	if (why == NULL) {
 		r = libusb_hotplug_register_callback(
-			ctx->usb, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
-			LIBUSB_HOTPLUG_ENUMERATE, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
-			LIBUSB_HOTPLUG_MATCH_ANY, on_hotplug, ctx, &ctx->hp_handle);
+		        ctx->usb,
+		        LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
+		        LIBUSB_HOTPLUG_ENUMERATE, LIBUSB_HOTPLUG_MATCH_ANY,
+		        LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, on_hotplug, ctx,
+		        &ctx->hp_handle);
 		if (r == 0)
 			ctx->hotplug = true;
 		else
 			why = libusb_strerror(r);
 	}
 	if (ctx->hotplug) {
-		ul_info("usb", "libusb %s: following hotplug events", libusb_get_version()->describe);
+		ul_info("usb", "libusb %s: following hotplug events",
+		        libusb_get_version()->describe);
 	} else {
 		ul_info("usb", "no hotplug events (%s): scanning sysfs every %d s", why,
-			SCAN_PERIOD_S);
+		        SCAN_PERIOD_S);
 		struct timeval period = {SCAN_PERIOD_S, 0};
 
 		event_add(ctx->scan_ev, &period);
@@ -632,23 +651,21 @@ static void print_device(struct usbdev_ctx *ctx, const struct usbdev_facts *f)
 	char manufacturer[128] = "", product[128] = "", ids[USBDEV_IDENT_TEXT_SIZE + 64];
 	const char *why;
 
-	if (f->nports > 0) {
-		usbdev_sysfs_attr(ctx->sysfs, f->busid, "manufacturer", manufacturer,
-				  sizeof(manufacturer));
-		usbdev_sysfs_attr(ctx->sysfs, f->busid, "product", product, sizeof(product));
-	}
+	/* Root hubs too: their sysfs name ("usb2") is their busid here. */
+	usbdev_sysfs_string(ctx->sysfs, f, "manufacturer", manufacturer, sizeof(manufacturer));
+	usbdev_sysfs_string(ctx->sysfs, f, "product", product, sizeof(product));
 	if (usbdev_facts_exportable(f, &why)) {
 		if (f->serial[0])
 			snprintf(ids, sizeof(ids), "serial=%s | %04x:%04x | %s", f->serial, f->vid,
-				 f->pid, f->busid);
+			         f->pid, f->busid);
 		else
 			snprintf(ids, sizeof(ids), "%04x:%04x | %s", f->vid, f->pid, f->busid);
 	} else {
 		snprintf(ids, sizeof(ids), "(not exportable: %s)", why);
 	}
-	printf("%-10s %04x:%04x %-7s serial=%-16s %s%s%s  select: %s\n", f->busid, f->vid, f->pid,
+	printf("%-10s %04x:%04x %-7s serial=%-16s %s / %s  select: %s\n", f->busid, f->vid, f->pid,
 	       speed_name(f->speed), f->serial[0] ? f->serial : "-",
-	       manufacturer[0] ? manufacturer : "?", " / ", product[0] ? product : "?", ids);
+	       manufacturer[0] ? manufacturer : "-", product[0] ? product : "-", ids);
 }
 
 int usbdev_print_list(struct usbdev_ctx *ctx)

@@ -128,7 +128,8 @@ bool usbdev_desc_has_alt(const uint8_t *cfg, size_t len, uint8_t ifnum, uint8_t 
 		return false;
 	off = cfg[0];
 	while ((d = desc_next(cfg, len, &off, &bad)) != NULL) {
-		if (d[1] == DT_INTERFACE && d[0] >= DT_INTERFACE_LEN && d[2] == ifnum && d[3] == alt)
+		if (d[1] == DT_INTERFACE && d[0] >= DT_INTERFACE_LEN && d[2] == ifnum &&
+		    d[3] == alt)
 			return true;
 	}
 	return false;

@@ -44,9 +44,9 @@ enum usbdev_ident_kind {
 
 struct usbdev_ident {
 	enum usbdev_ident_kind kind;
-	uint16_t vid, pid;                 /* USBDEV_IDENT_VIDPID */
-	char serial[USBDEV_SERIAL_SIZE];   /* USBDEV_IDENT_SERIAL */
-	char busid[USBIP_BUSID_SIZE];      /* USBDEV_IDENT_PORT, canonical */
+	uint16_t vid, pid;               /* USBDEV_IDENT_VIDPID */
+	char serial[USBDEV_SERIAL_SIZE]; /* USBDEV_IDENT_SERIAL */
+	char busid[USBIP_BUSID_SIZE];    /* USBDEV_IDENT_PORT, canonical */
 };
 
 /* Longest text usbdev_ident_format() writes, NUL included. */

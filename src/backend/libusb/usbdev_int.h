@@ -68,7 +68,7 @@ struct usbdev_claim {
 /* One exported device. exp.priv points back here. */
 struct usbdev_dev {
 	struct usbip_export exp;
-	struct usbdev_ctx *ctx;   /* NULL once usbdev_exit() abandoned it */
+	struct usbdev_ctx *ctx;     /* NULL once usbdev_exit() abandoned it */
 	struct usbdev_watch *watch; /* NULL once removed */
 	struct usbdev_facts facts;
 	libusb_device_handle *handle; /* NULL once closed */
@@ -103,7 +103,7 @@ struct usbdev_ctx {
 	bool hotplug;
 	libusb_hotplug_callback_handle hp_handle;
 	struct usbdev_hp_event *hp_head, **hp_tail;
-	bool rescan;       /* work_ev: look at every present device again */
+	bool rescan; /* work_ev: look at every present device again */
 	struct event *work_ev;
 	struct event *scan_ev;
 	struct event *reap_ev;   /* frees devices the core has let go */
@@ -138,7 +138,8 @@ void usbdev_dev_release(struct usbdev_dev *dev);
  * call from inside an ops call or a libusb callback). */
 void usbdev_dev_mark_gone(struct usbdev_dev *dev);
 /* A transfer of dev ended with NO_DEVICE, which libusb also reports for
- * endpoints the kernel flushed: look at the present devices again soon. */
+ * endpoints the kernel flushed, so it is a hint only: without hotplug,
+ * scan the present devices again soon. */
 void usbdev_dev_suspect_gone(struct usbdev_dev *dev);
 /* The core is done with dev (ops->release): free it on the next loop turn. */
 void usbdev_dev_schedule_reap(struct usbdev_dev *dev);

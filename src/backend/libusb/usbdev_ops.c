@@ -42,7 +42,7 @@ void usbdev_dev_refresh(struct usbdev_dev *dev)
 	if (value > 0 &&
 	    usbdev_desc_find_config(dev->desc, dev->desclen, (uint8_t)value, &cfg, &cfglen) < 0) {
 		ul_warn("usb", "%s: configuration %d not in its descriptors", dev->facts.busid,
-			value);
+		        value);
 		cfg = NULL;
 	}
 	/* Two passes: the first finds the interface numbers, then the kernel
@@ -50,14 +50,14 @@ void usbdev_dev_refresh(struct usbdev_dev *dev)
 	usbdev_desc_layout(cfg, cfglen, &dev->lay);
 	for (unsigned i = 0; i < dev->lay.nif; i++) {
 		int alt = usbdev_sysfs_alt(sysfs, dev->facts.busid, dev->lay.config_value,
-					   dev->lay.ifnum[i]);
+		                           dev->lay.ifnum[i]);
 
 		if (alt >= 0)
 			dev->lay.alt[dev->lay.ifnum[i]] = (uint8_t)alt;
 	}
 	if (usbdev_desc_layout(cfg, cfglen, &dev->lay) < 0)
 		ul_warn("usb", "%s: malformed configuration descriptor (%u interfaces read)",
-			dev->facts.busid, dev->lay.nif);
+		        dev->facts.busid, dev->lay.nif);
 	dev->exp.info.bConfigurationValue = dev->lay.config_value;
 	dev->exp.info.bNumInterfaces = dev->lay.nif;
 	memcpy(dev->exp.ifs, dev->lay.ifs, sizeof(dev->lay.ifs[0]) * dev->lay.nif);
@@ -116,7 +116,7 @@ static int claim_all(struct usbdev_dev *dev)
 	return 0;
 fail:
 	ul_warn("usb", "%s: cannot claim interface %u: %s", dev->facts.busid, n,
-		libusb_strerror(r));
+	        libusb_strerror(r));
 	return usbdev_map_error(r);
 }
 
@@ -142,7 +142,7 @@ static void reattach_drivers(struct usbdev_dev *dev)
 		r = libusb_attach_kernel_driver(dev->handle, c->ifnum);
 		if (r < 0 && !dev->gone)
 			ul_warn("usb", "%s: interface %u: cannot re-attach its kernel driver: %s",
-				dev->facts.busid, c->ifnum, libusb_strerror(r));
+			        dev->facts.busid, c->ifnum, libusb_strerror(r));
 	}
 	dev->nclaim = 0;
 }
@@ -167,11 +167,11 @@ void usbdev_dev_release(struct usbdev_dev *dev)
 			dev->nclaim = 0;
 			usbdev_dev_refresh(dev);
 			ul_info("usb", "%s: configuration %u restored", dev->facts.busid,
-				dev->orig_config);
+			        dev->orig_config);
 			return;
 		}
 		ul_warn("usb", "%s: cannot restore configuration %u: %s", dev->facts.busid,
-			dev->orig_config, libusb_strerror(r));
+		        dev->orig_config, libusb_strerror(r));
 	}
 	reattach_drivers(dev);
 }
@@ -194,7 +194,7 @@ static int dev_open(struct usbip_export *exp)
 	for (unsigned i = 0; i < dev->nclaim; i++)
 		detached += dev->claim[i].reattach;
 	ul_info("usb", "%s: imported: %u interface(s) claimed, %u kernel driver(s) detached",
-		dev->facts.busid, dev->nclaim, detached);
+	        dev->facts.busid, dev->nclaim, detached);
 	return 0;
 }
 
@@ -207,7 +207,7 @@ static void dev_close(struct usbip_export *exp)
 	dev->opened = false;
 	usbdev_dev_release(dev);
 	ul_info("usb", "%s: released%s", dev->facts.busid,
-		dev->gone ? " (device gone)" : ", kernel drivers re-attached");
+	        dev->gone ? " (device gone)" : ", kernel drivers re-attached");
 }
 
 /* The core holds no reference to a removed export any more. */
@@ -302,6 +302,9 @@ static void LIBUSB_CALL on_transfer_done(struct libusb_transfer *t)
 		           (urb->transfer_flags & USBIP_URB_SHORT_NOT_OK);
 	}
 	urb->status = usbdev_map_status(t->status, dev->gone, short_in);
+	ul_debug("usb", "%s: seq %u ep %02x done: libusb %d -> status %d, %d bytes",
+	         dev->facts.busid, urb->seqnum, t->endpoint, t->status, urb->status,
+	         urb->actual_length);
 	if (t->status == LIBUSB_TRANSFER_NO_DEVICE && !dev->gone && dev->ctx)
 		usbdev_dev_suspect_gone(dev);
 	xfer_free(x);
@@ -345,7 +348,8 @@ static int fill_iso(struct usbdev_xfer *x)
 			return -USBIP_ENOMEM;
 		packed = 0;
 		for (uint32_t i = 0; i < urb->niso && !urb->dir_in; i++) {
-			memcpy(x->bounce + packed, urb->data + urb->iso[i].offset, urb->iso[i].length);
+			memcpy(x->bounce + packed, urb->data + urb->iso[i].offset,
+			       urb->iso[i].length);
 			packed += urb->iso[i].length;
 		}
 		x->t->buffer = x->bounce;
@@ -394,7 +398,7 @@ static int dev_submit(struct usbip_export *exp, struct usbip_urb *urb)
 	r = libusb_submit_transfer(x->t);
 	if (r < 0) {
 		ul_debug("usb", "%s: submit ep %02x: %s", dev->facts.busid, x->t->endpoint,
-			 libusb_strerror(r));
+		         libusb_strerror(r));
 		r = usbdev_map_error(r);
 		goto fail;
 	}
@@ -403,6 +407,8 @@ static int dev_submit(struct usbip_export *exp, struct usbip_urb *urb)
 		dev->xfers->prev = x;
 	dev->xfers = x;
 	urb->backend_priv = x;
+	ul_debug("usb", "%s: seq %u ep %02x type %u: %d bytes submitted", dev->facts.busid,
+	         urb->seqnum, x->t->endpoint, urb->ep_type, urb->length);
 	usbdev_loop_rearm(dev->ctx);
 	return 0;
 fail:
@@ -459,7 +465,7 @@ static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 	if (claim_all(dev) < 0 && r == 0)
 		r = LIBUSB_ERROR_BUSY;
 	ul_info("usb", "%s: SET_CONFIGURATION %u: %s", dev->facts.busid, value,
-		r == 0 ? "done" : libusb_strerror(r));
+	        r == 0 ? "done" : libusb_strerror(r));
 	return usbdev_map_error(r);
 }
 
@@ -473,7 +479,7 @@ static int dev_set_interface(struct usbip_export *exp, uint8_t intf, uint8_t alt
 	r = libusb_set_interface_alt_setting(dev->handle, intf, alt);
 	if (r < 0) {
 		ul_debug("usb", "%s: SET_INTERFACE %u/%u: %s", dev->facts.busid, intf, alt,
-			 libusb_strerror(r));
+		         libusb_strerror(r));
 		return usbdev_map_error(r);
 	}
 	dev->lay.alt[intf] = alt;
@@ -514,15 +520,15 @@ static int dev_reset(struct usbip_export *exp)
 }
 
 const struct usbip_device_ops usbdev_ops = {
-	.name = "libusb",
-	.open = dev_open,
-	.close = dev_close,
-	.ep_type = dev_ep_type,
-	.submit = dev_submit,
-	.cancel = dev_cancel,
-	.set_configuration = dev_set_configuration,
-	.set_interface = dev_set_interface,
-	.clear_halt = dev_clear_halt,
-	.reset = dev_reset,
-	.release = dev_release,
+        .name = "libusb",
+        .open = dev_open,
+        .close = dev_close,
+        .ep_type = dev_ep_type,
+        .submit = dev_submit,
+        .cancel = dev_cancel,
+        .set_configuration = dev_set_configuration,
+        .set_interface = dev_set_interface,
+        .clear_halt = dev_clear_halt,
+        .reset = dev_reset,
+        .release = dev_release,
 };

@@ -45,8 +45,7 @@ static int read_text(const char *path, char *buf, size_t len)
 	return (int)n;
 }
 
-int usbdev_sysfs_attr(const char *root, const char *busid, const char *name, char *buf,
-                      size_t len)
+int usbdev_sysfs_attr(const char *root, const char *busid, const char *name, char *buf, size_t len)
 {
 	char path[PATH_MAX];
 
@@ -54,6 +53,16 @@ int usbdev_sysfs_attr(const char *root, const char *busid, const char *name, cha
 	if (dev_path(path, sizeof(path), root, busid, name) < 0)
 		return -1;
 	return read_text(path, buf, len);
+}
+
+int usbdev_sysfs_string(const char *root, const struct usbdev_facts *f, const char *name, char *buf,
+                        size_t len)
+{
+	if (f->on_vhci) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return usbdev_sysfs_attr(root, f->busid, name, buf, len);
 }
 
 long usbdev_sysfs_descriptors(const char *root, const char *busid, uint8_t **blob)
@@ -154,9 +163,9 @@ int usbdev_sysfs_speed(const char *text)
 		const char *text;
 		int speed;
 	} map[] = {
-		{"1.5", LIBUSB_SPEED_LOW},          {"12", LIBUSB_SPEED_FULL},
-		{"480", LIBUSB_SPEED_HIGH},         {"5000", LIBUSB_SPEED_SUPER},
-		{"10000", LIBUSB_SPEED_SUPER_PLUS}, {"20000", LIBUSB_SPEED_SUPER_PLUS},
+	        {"1.5", LIBUSB_SPEED_LOW},          {"12", LIBUSB_SPEED_FULL},
+	        {"480", LIBUSB_SPEED_HIGH},         {"5000", LIBUSB_SPEED_SUPER},
+	        {"10000", LIBUSB_SPEED_SUPER_PLUS}, {"20000", LIBUSB_SPEED_SUPER_PLUS},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -181,7 +190,7 @@ void usbdev_sysfs_path(const char *root, const char *busid, char *buf, size_t le
 }
 
 /* Fills f for the device directory busid; -1 when it is not a device we
- * can describe (root hub, interface, missing attributes). */
+ * can describe (not a "B-P.P" busid, or attributes missing). */
 static int facts_from_sysfs(const char *root, const char *busid, struct usbdev_facts *f)
 {
 	const char *why;
@@ -207,8 +216,8 @@ static int facts_from_sysfs(const char *root, const char *busid, struct usbdev_f
 	f->dev_class = (uint8_t)cls;
 	usbdev_sysfs_attr(root, busid, "speed", speed, sizeof(speed));
 	f->speed = usbdev_sysfs_speed(speed);
-	usbdev_sysfs_attr(root, busid, "serial", f->serial, sizeof(f->serial));
 	f->on_vhci = usbdev_sysfs_bus_is_vhci(root, f->busnum);
+	usbdev_sysfs_string(root, f, "serial", f->serial, sizeof(f->serial));
 	return 0;
 }
 
@@ -226,10 +235,8 @@ int usbdev_sysfs_scan(const char *root, int (*fn)(const struct usbdev_facts *f, 
 	if (d == NULL)
 		return -1;
 	while (ret == 0 && (e = readdir(d)) != NULL) {
-		/* Interfaces are "2-1:1.0", root hubs "usb2": neither is a
-		 * device that can be exported. */
-		if (e->d_name[0] == '.' || strchr(e->d_name, ':') || strncmp(e->d_name, "usb", 3) == 0)
-			continue;
+		/* Interfaces ("2-1:1.0"), root hubs ("usb2") and "." are not
+		 * busids: facts_from_sysfs() refuses them. */
 		if (facts_from_sysfs(root, e->d_name, &f) == 0)
 			ret = fn(&f, arg);
 	}

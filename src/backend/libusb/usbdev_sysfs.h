@@ -23,8 +23,19 @@
 /* Reads attribute name of USB device busid (root/bus/usb/devices/busid/name)
  * into buf, without its trailing newline. Returns the length, or -1 when
  * the attribute is missing or unreadable (buf is then ""). */
-int usbdev_sysfs_attr(const char *root, const char *busid, const char *name, char *buf,
-                      size_t len);
+int usbdev_sysfs_attr(const char *root, const char *busid, const char *name, char *buf, size_t len);
+
+/*
+ * Reads string attribute name ("serial", "manufacturer", "product") of the
+ * device f describes, as usbdev_sysfs_attr() does, except for a device on
+ * vhci_hcd: -1 and "" then. The kernel takes a device's lock to show its
+ * strings, and vhci's hub thread holds the lock of an imported device while
+ * it waits for the USB/IP server, which may be this very process: reading
+ * the string then hangs until the client gives up (seen in the lab).
+ * f->busid and f->on_vhci must be set.
+ */
+int usbdev_sysfs_string(const char *root, const struct usbdev_facts *f, const char *name, char *buf,
+                        size_t len);
 
 /* Reads the raw descriptors (device + all configurations) of busid into a
  * malloc'd buffer that the caller frees. Returns the length, or -1. */

@@ -135,6 +135,14 @@ fail:
 	return -1;
 }
 
+void sim_set_clock(struct usbip_export *exp, sim_clock_fn clock, void *ctx)
+{
+	struct sim_dev *dev = exp->priv;
+
+	dev->clock = clock;
+	dev->clock_ctx = ctx;
+}
+
 void sim_destroy(struct usbip_export *exp)
 {
 	if (exp == NULL)

@@ -6,16 +6,24 @@
  * A spec names one device:
  *   cdc            CDC-ACM serial port that echoes what the host writes
  *   cdc:SCRIPT     ... that answers lines as the script file says
+ *                  (lines "WHEN => SAY"; syntax in sim_cdc.h)
  *   hid            HID boot keyboard that types "usblab\n" once per import
- *   hid:TEXT       ... that types TEXT
+ *   hid:TEXT       ... that types TEXT (escapes \n \r \t \b \e \\ \xHH)
  *   msc            USB mass storage on a 16 MiB RAM disk
- *   msc:FILE       ... on FILE (read and written in place)
- * The device's busid is "0-N" for index N (1-based), busnum 0, devnum N.
+ *   msc:ram:SIZE   ... on a RAM disk of SIZE bytes (suffix K, M or G;
+ *                  a non-zero multiple of 512, at most 1G)
+ *   msc:FILE       ... on FILE (read and written in place; its size must be
+ *                  a non-zero multiple of 512; "./ram:x" for a file named
+ *                  ram:x)
+ * The device's busid is "0-N" for index N (1..255), busnum 0, devnum N.
+ * Vendor 0x1209 (pid.codes), products 0x0001 cdc, 0x0002 hid, 0x0003 msc,
+ * serial numbers "USBLAB-CDC-N" and so on; high speed.
  */
 #ifndef SIM_H
 #define SIM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "usbip_server.h"
 
@@ -25,7 +33,18 @@
 int sim_create(const char *spec, unsigned index, struct usbip_export **out, char *err,
                size_t errlen);
 
-/* Frees a device made by sim_create(), once the core has released it. */
+/* A monotonic clock in microseconds; ctx is sim_set_clock()'s. */
+typedef uint64_t (*sim_clock_fn)(void *ctx);
+
+/* Sets the clock a device reads. Devices never wait on it (there are no
+ * timers: URBs drive everything); the keyboard only checks it between
+ * polls before it starts typing (sim_hid.h). sim_create() installs
+ * CLOCK_MONOTONIC; NULL means no clock, and waits are then counted in
+ * host polls alone (deterministic, for tests and ports without a clock). */
+void sim_set_clock(struct usbip_export *exp, sim_clock_fn clock, void *ctx);
+
+/* Frees a device made by sim_create(), once the core has released it
+ * (sim leaves usbip_device_ops.release NULL: the owner calls this). */
 void sim_destroy(struct usbip_export *exp);
 
 #endif /* SIM_H */

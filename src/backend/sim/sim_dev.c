@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Standard requests (USB 2.0 table 9-4). */
 #define REQ_GET_STATUS        0
@@ -133,6 +134,25 @@ void sim_dev_stall(struct sim_dev *dev, uint8_t ep_addr)
 	held_flush_slot(dev, slot, -USBIP_EPIPE);
 }
 
+/* ---- clock --------------------------------------------------------------- */
+
+uint64_t sim_dev_monotonic_us(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool sim_dev_now(const struct sim_dev *dev, uint64_t *us)
+{
+	if (dev->clock == NULL)
+		return false;
+	*us = dev->clock(dev->clock_ctx);
+	return true;
+}
+
 /* ---- identity ------------------------------------------------------------ */
 
 void sim_dev_set_identity(struct sim_dev *dev, const struct sim_identity *id)
@@ -198,6 +218,8 @@ void sim_dev_finish(struct sim_dev *dev)
 
 	dev->exp.ops = &sim_dev_ops;
 	dev->exp.priv = dev;
+	dev->clock = sim_dev_monotonic_us;
+	dev->clock_ctx = NULL;
 }
 
 /* ---- device state -------------------------------------------------------- */
@@ -469,11 +491,12 @@ static void sim_close(struct usbip_export *exp)
 {
 	struct sim_dev *dev = dev_of(exp);
 
-	/* The core has had every URB back by now: forget, never complete. */
+	/* The core has had every URB back by now: forget, never complete.
+	 * The class restarts at the next open; DEVLIST shows the device
+	 * configured again meanwhile, as the stub's reset leaves it. */
 	memset(dev->held, 0, sizeof(dev->held));
 	dev->halted = 0;
 	set_config_value(dev, 1);
-	dev->cls->restart(dev);
 }
 
 static int sim_ep_type(struct usbip_export *exp, uint8_t ep_addr)

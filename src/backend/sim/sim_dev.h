@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim.h"
 #include "sim_desc.h"
 #include "usbip_server.h"
 
@@ -56,9 +57,9 @@ struct sim_dev;
 struct sim_class {
 	const char *name;
 
-	/* Back to the power-on state: called at import, at close and at a
-	 * port reset. It must not take or complete held URBs: the common code
-	 * ends those (a reset completes them after restart returns). */
+	/* Back to the power-on state: called at import and at a port reset. It must not take or
+	 * complete held URBs: the common code ends those (a reset completes them after restart
+	 * returns). */
 	void (*restart)(struct sim_dev *dev);
 
 	/* A class request on ep0, or a standard one addressed to an interface
@@ -104,6 +105,9 @@ struct sim_dev {
 	uint8_t ep_intf[SIM_EP_SLOTS];
 	uint8_t num_interfaces;
 
+	sim_clock_fn clock; /* NULL: no clock */
+	void *clock_ctx;
+
 	/* State. */
 	uint8_t config;  /* bConfigurationValue now: 0 or 1 */
 	uint32_t halted; /* bit per slot */
@@ -116,6 +120,12 @@ void sim_dev_set_identity(struct sim_dev *dev, const struct sim_identity *id);
 /* Called once the class has built config_desc: indexes the endpoints and
  * fills exp (info, ifs, ops, priv). */
 void sim_dev_finish(struct sim_dev *dev);
+
+/* Reads the device's clock into *us; false when it has none. */
+bool sim_dev_now(const struct sim_dev *dev, uint64_t *us);
+
+/* CLOCK_MONOTONIC in microseconds (the default clock). */
+uint64_t sim_dev_monotonic_us(void *ctx);
 
 /* The ops of every sim device. */
 extern const struct usbip_device_ops sim_dev_ops;

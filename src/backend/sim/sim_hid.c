@@ -69,10 +69,13 @@ static const uint8_t hid_report_desc[] = {
 struct sim_hid {
 	uint8_t *text;
 	size_t text_len;
-	size_t pos;       /* next character to type */
-	bool key_down;    /* its key-down report went out; key-up is next */
-	uint8_t protocol; /* 0 boot, 1 report (the default after reset) */
-	uint8_t idle;     /* SET_IDLE duration, 4 ms units */
+	bool typing;         /* settled: reports carry the text now */
+	unsigned polls;      /* polls answered since the import */
+	uint64_t first_poll; /* clock at the first one */
+	size_t pos;          /* next character to type */
+	bool key_down;       /* its key-down report went out; key-up is next */
+	uint8_t protocol;    /* 0 boot, 1 report (the default after reset) */
+	uint8_t idle;        /* SET_IDLE duration, 4 ms units */
 	uint8_t leds;
 	uint8_t report[HID_REPORT_SIZE]; /* the last input report sent */
 };
@@ -149,6 +152,44 @@ int sim_hid_key(uint8_t c, uint8_t *modifiers, uint8_t *keycode)
 	return -1;
 }
 
+/*
+ * Whether this poll still gets an idle report. Linux drops the first
+ * reports of a new keyboard: usbhid_open() starts polling, then ignores
+ * what comes for 50 ms (HID_RESUME_RUNNING), and the HID core drops input
+ * until the driver's probe returns (hid_input_report() takes
+ * driver_input_lock with down_trylock), while the console's keyboard
+ * handler opens the device inside that probe. A real keyboard has nobody
+ * typing yet; this one waits, with idle reports (no key down, nothing for
+ * the host to do) as the heartbeat that lets it look at its clock.
+ */
+static bool hid_settling(struct sim_dev *dev, struct sim_hid *hid)
+{
+	uint64_t now;
+	bool have_clock = sim_dev_now(dev, &now);
+
+	if (hid->polls++ == 0)
+		hid->first_poll = have_clock ? now : 0;
+	if (hid->polls <= SIM_HID_SETTLE_POLLS)
+		return true;
+	if (have_clock && now - hid->first_poll < (uint64_t)SIM_HID_SETTLE_MS * 1000u)
+		return true;
+	hid->typing = true;
+	return false;
+}
+
+/* The next report of the text: a key down, then all keys up. */
+static void hid_next_key(struct sim_hid *hid)
+{
+	if (!hid->key_down) {
+		/* Validated at init: every character has a key. */
+		(void)sim_hid_key(hid->text[hid->pos], &hid->report[0], &hid->report[2]);
+		hid->key_down = true;
+	} else {
+		hid->key_down = false;
+		hid->pos++;
+	}
+}
+
 /* Gives each held interrupt URB the next report while text remains. */
 static void hid_pump(struct sim_dev *dev)
 {
@@ -159,14 +200,8 @@ static void hid_pump(struct sim_dev *dev)
 		struct sim_hid *hid = hid_of(dev);
 
 		memset(hid->report, 0, sizeof(hid->report));
-		if (!hid->key_down) {
-			/* Validated at init: every character has a key. */
-			(void)sim_hid_key(hid->text[hid->pos], &hid->report[0], &hid->report[2]);
-			hid->key_down = true;
-		} else {
-			hid->key_down = false;
-			hid->pos++;
-		}
+		if (hid->typing || !hid_settling(dev, hid))
+			hid_next_key(hid);
 		size_t n = urb->length < HID_REPORT_SIZE ? (size_t)urb->length : HID_REPORT_SIZE;
 
 		memcpy(urb->data, hid->report, n);
@@ -250,6 +285,9 @@ static void hid_restart(struct sim_dev *dev)
 {
 	struct sim_hid *hid = hid_of(dev);
 
+	hid->typing = false;
+	hid->polls = 0;
+	hid->first_poll = 0;
 	hid->pos = 0;
 	hid->key_down = false;
 	hid->protocol = 1; /* HID 1.11 §7.2.6: report protocol after reset */

@@ -140,40 +140,26 @@ static void put_be64(uint8_t *p, uint64_t v)
 
 /* ---- medium -------------------------------------------------------------- */
 
-static int medium_read(struct sim_msc *m, uint64_t off, uint8_t *out, size_t n)
+/* Reads (write false) or writes n bytes of the medium at off. Returns 0,
+ * or -1 on an I/O error or a file that shrank. */
+static int medium_io(struct sim_msc *m, uint64_t off, uint8_t *buf, size_t n, bool write)
 {
 	if (m->ram != NULL) {
-		memcpy(out, m->ram + off, n);
+		if (write)
+			memcpy(m->ram + off, buf, n);
+		else
+			memcpy(buf, m->ram + off, n);
 		return 0;
 	}
 	while (n > 0) {
-		ssize_t r = pread(m->fd, out, n, (off_t)off);
+		ssize_t r = write ? pwrite(m->fd, buf, n, (off_t)off)
+		                  : pread(m->fd, buf, n, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1;
-		out += r;
-		off += (uint64_t)r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int medium_write(struct sim_msc *m, uint64_t off, const uint8_t *in, size_t n)
-{
-	if (m->ram != NULL) {
-		memcpy(m->ram + off, in, n);
-		return 0;
-	}
-	while (n > 0) {
-		ssize_t r = pwrite(m->fd, in, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		in += r;
+		buf += r;
 		off += (uint64_t)r;
 		n -= (size_t)r;
 	}
@@ -194,9 +180,10 @@ static void scsi_fail(struct sim_msc *m, uint8_t key, uint8_t asc, uint8_t ascq)
 /* A reply of natural length n from buf, cut to the allocation length. */
 static void scsi_reply(struct sim_msc *m, size_t n, uint32_t alloc)
 {
-	m->data.dir = MSC_DIR_IN;
-	m->data.medium = false;
 	m->data.len = n < alloc ? n : alloc;
+	/* An allocation length of 0 is no error: no data (SPC-4 §4.2.5.6). */
+	m->data.dir = m->data.len > 0 ? MSC_DIR_IN : MSC_DIR_NONE;
+	m->data.medium = false;
 }
 
 /* A READ or WRITE of count blocks at lba, checked against the capacity. */
@@ -474,7 +461,7 @@ static uint32_t msc_data_in(struct sim_msc *m, struct usbip_urb *urb)
 	uint32_t n = (uint64_t)urb->length < left ? (uint32_t)urb->length : (uint32_t)left;
 
 	if (n > 0 && m->data.medium) {
-		if (medium_read(m, m->data.offset + m->moved, urb->data, n) < 0) {
+		if (medium_io(m, m->data.offset + m->moved, urb->data, n, false) < 0) {
 			scsi_fail(m, SK_MEDIUM_ERROR, ASC_READ_ERROR, 0);
 			m->xfer = m->moved; /* end the data phase with a short packet */
 			n = 0;
@@ -500,7 +487,7 @@ static void msc_data_out(struct sim_msc *m, struct usbip_urb *urb)
 	if (m->moved < m->xfer) {
 		uint64_t w = m->xfer - m->moved < n ? m->xfer - m->moved : n;
 
-		if (medium_write(m, m->data.offset + m->moved, urb->data, (size_t)w) < 0) {
+		if (medium_io(m, m->data.offset + m->moved, urb->data, (size_t)w, true) < 0) {
 			scsi_fail(m, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, 0);
 			m->xfer = m->moved; /* take the rest, write nothing more */
 		} else {
