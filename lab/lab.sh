@@ -57,7 +57,7 @@ die() {
 }
 
 usage() {
-	sed -n '9,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '8,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	printf 'scenarios: %s (or 1-5, A=usbip-host, 6=bench)\n' "${SCENARIOS[*]%%:*}" >&2
 	exit 2
 }
@@ -161,9 +161,11 @@ fetch_deb() {
 	printf '%s\n' "$deb"
 }
 
-# Unpacks Debian's current kernel into the cache; sets KVER and KDIR.
+# Resolves Debian's current kernel; sets KVER, VMLINUZ and MODDIR, the cached
+# closure of MODULES (with its modules.dep). The deb (70 MB) stays in the
+# cache; its unpacked tree (430 MB) only lives while the closure is made.
 prepare_kernel() {
-	local image
+	local image key tree
 	image=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
 	if [[ -z $image ]]; then
 		apt_update_once
@@ -171,26 +173,26 @@ prepare_kernel() {
 	fi
 	[[ -n $image ]] || die "cannot resolve linux-image-amd64"
 	KVER=${image#linux-image-}
-	KDIR=$CACHE/kernel-$KVER
-	if [[ ! -e $KDIR/.done ]]; then
-		log "unpacking $image"
-		rm -rf "$KDIR"
-		mkdir -p "$KDIR"
-		dpkg-deb -x "$(fetch_deb "$image")" "$KDIR"
-		# The deb ships no modules.dep and the host may have no kmod.
-		busybox depmod -b "$KDIR" "$KVER"
-		touch "$KDIR/.done"
-	fi
+	key=$(printf '%s' "$MODULES" | md5sum | cut -c1-8)
+	VMLINUZ=$CACHE/vmlinuz-$KVER
+	MODDIR=$CACHE/modules-$KVER-$key
+	[[ -e $MODDIR/.done && -e $VMLINUZ ]] && return 0
+	log "unpacking $image"
+	tree=$CACHE/unpack-$KVER
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	dpkg-deb -x "$(fetch_deb "$image")" "$tree"
+	# The deb ships no modules.dep and the host may have no kmod.
+	busybox depmod -b "$tree" "$KVER"
+	copy_module_closure "$tree/lib/modules/$KVER" "$MODDIR/lib/modules/$KVER"
+	cp "$tree/boot/vmlinuz-$KVER" "$VMLINUZ"
+	rm -rf "$tree"
 }
 
-# Copies the closure of MODULES into the cache once; sets MODDIR.
-prepare_modules() {
-	local key m path dep
-	key=$(printf '%s' "$MODULES" | md5sum | cut -c1-8)
-	MODDIR=$CACHE/modules-$KVER-$key
-	[[ -e $MODDIR/.done ]] && return 0
+# copy_module_closure SRC DST: copies MODULES and their dependencies.
+copy_module_closure() {
+	local src=$1 dst=$2 m path dep
 	rm -rf "$MODDIR"
-	local src=$KDIR/lib/modules/$KVER dst=$MODDIR/lib/modules/$KVER
 	mkdir -p "$dst"
 	for m in $MODULES; do
 		# modules.dep names files with '-' or '_' as the source tree does
@@ -269,7 +271,7 @@ build_initramfs() {
 	install -m 755 "$LAB_DIR/init.sh" "$root/init"
 	cp "$LAB_DIR/guest-lib.sh" "$root/lab/"
 	cp "$LAB_DIR"/scenarios/*.sh "$root/lab/scenarios/"
-	printf 'LAB_MODULES="%s"\n' "$(echo $MODULES)" >"$root/lab/config"
+	printf 'LAB_MODULES="%s"\n' "${MODULES//$'\n'/ }" >"$root/lab/config"
 	(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$out_dir/initrd.cpio"
 	rm -rf "$root"
 }
@@ -333,8 +335,8 @@ console_filter() {
 # Checks the guest asked the host to make after qemu exits:
 # "LABHOST: md5 NAME OFFSET LENGTH MD5" - the image region must have that md5.
 host_checks() {
-	local log=$1 img=$2 tag name off len want got
-	while read -r tag kind name off len want; do
+	local log=$1 img=$2 kind name off len want got
+	while read -r _ kind name off len want; do
 		[[ $kind == md5 ]] || continue
 		got=$(dd if="$img" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$len" \
 			status=none | md5sum | cut -d' ' -f1)
@@ -358,11 +360,12 @@ run_boot() {
 	log=$dir/console.log
 	: >"$log"
 	mkfifo "$dir/ctl.in" "$dir/ctl.out" "$dir/qmp.in" "$dir/qmp.out"
+	# shellcheck disable=SC2054 # the commas are qemu's option syntax
 	qemu_args=(-accel "$ACCEL" -cpu max -m "$GUEST_MEM" -nodefaults -no-user-config
 		-display none -no-reboot
 		-serial stdio -serial "pipe:$dir/ctl"
 		-chardev "pipe,id=qmp,path=$dir/qmp" -mon chardev=qmp,mode=control
-		-kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$out_dir/initrd.cpio"
+		-kernel "$VMLINUZ" -initrd "$out_dir/initrd.cpio"
 		-device qemu-xhci,id=xhci)
 	if [[ $group == storage ]]; then
 		img=$dir/disk.img
@@ -371,6 +374,7 @@ run_boot() {
 		# -blockdev, not -drive: a -drive is deleted with its device on
 		# device_del and device_add could not find it again. port= keeps
 		# the busid (2-1) stable across a replug.
+		# shellcheck disable=SC2054
 		qemu_args+=(-blockdev "driver=file,node-name=d0,filename=$img"
 			-device usb-storage,id=stick,bus=xhci.0,port=1,drive=d0,serial=LABSER1)
 	fi
@@ -421,7 +425,6 @@ main() {
 	exec {cache_lock}>"$CACHE/.lock"
 	flock "$cache_lock"
 	prepare_kernel
-	prepare_modules
 	prepare_udev
 	build_labprobe
 	flock -u "$cache_lock"

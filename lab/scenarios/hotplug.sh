@@ -136,7 +136,6 @@ else
 	dump /tmp/usblabd.log "usblabd: "
 	return 0
 fi
-sleep 6
 if vhci_attach "$STICK_BUSID" && wait_until 15 vhci_disk "$ATT_LBUSID"; then
 	pass reattach
 	vdisk=$(vhci_disk "$ATT_LBUSID")

@@ -22,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <linux/usbdevice_fs.h>
 
 #include "ul_log.h"
 #include "usbdev_int.h"
@@ -57,6 +60,19 @@ static void format_walltime(const struct timespec *ts, char *buf, size_t len)
 static double ms_between(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+#define SLOW_MS 100
+
+void usbdev_note_slow(const struct timespec *since, const char *busid, const char *what)
+{
+	struct timespec now;
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ms_between(since, &now);
+	if (ms > SLOW_MS)
+		ul_warn("usb", "%s: %s took %.0f ms (the loop was blocked)", busid, what, ms);
 }
 
 static const char *speed_name(int libusb_speed)
@@ -281,15 +297,44 @@ void usbdev_dev_mark_gone(struct usbdev_dev *dev)
 		schedule_work(dev->ctx);
 }
 
+/* Whether usbfs node fd belongs to a device that is gone: usbfs answers
+ * every ioctl with ENODEV once its device is disconnected. */
+static bool usbfs_disconnected(int fd)
+{
+	uint32_t caps;
+
+	return ioctl(fd, USBDEVFS_GET_CAPABILITIES, &caps) < 0 && errno == ENODEV;
+}
+
 void usbdev_dev_suspect_gone(struct usbdev_dev *dev)
 {
 	struct timeval soon = {0, SUSPECT_RESCAN_MS * 1000};
 
-	/* With hotplug, LEFT follows by itself. The scan runs sooner than its
-	 * period: the kernel fails the URBs a little before it takes the
-	 * device out of sysfs. */
-	if (!dev->ctx->hotplug)
-		event_add(dev->ctx->scan_ev, &soon);
+	/* With hotplug, LEFT follows by itself. Without, ask usbfs at once:
+	 * the client starts its error recovery (a port reset that then waits
+	 * seconds for a dead connection) as soon as it sees the failed URBs,
+	 * so every millisecond before its connection closes counts. */
+	if (dev->ctx->hotplug)
+		return;
+	if (dev->wrapped_fd >= 0 && usbfs_disconnected(dev->wrapped_fd)) {
+		usbdev_dev_mark_gone(dev);
+		return;
+	}
+	/* The scan runs sooner than its period: the kernel fails the URBs a
+	 * little before it takes the device out of sysfs. */
+	event_add(dev->ctx->scan_ev, &soon);
+}
+
+void usbdev_fd_dropped(struct usbdev_ctx *ctx, int fd)
+{
+	/* Only devices opened from their usbfs node (scan mode) have an fd
+	 * we know; with hotplug, LEFT tells. */
+	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
+		if (!dev->removed && !dev->gone && dev->wrapped_fd == fd) {
+			usbdev_dev_suspect_gone(dev);
+			return;
+		}
+	}
 }
 
 void usbdev_dev_schedule_reap(struct usbdev_dev *dev)
@@ -411,7 +456,9 @@ static void rescan(struct usbdev_ctx *ctx)
 {
 	struct present p;
 	struct usbdev_dev *dev;
+	struct timespec t0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (present_collect(ctx, &p, ctx->hotplug) < 0) {
 		ul_warn("usb", "cannot list USB devices");
 		goto out;
@@ -435,6 +482,7 @@ static void rescan(struct usbdev_ctx *ctx)
 		consider(ctx, &p.v[i], p.udev[i]);
 out:
 	present_free(&p);
+	usbdev_note_slow(&t0, "*", "rescan");
 }
 
 static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *udev,
@@ -686,7 +734,7 @@ int usbdev_print_list(struct usbdev_ctx *ctx)
 void usbdev_exit(struct usbdev_ctx *ctx)
 {
 	struct timespec start, now;
-	struct usbdev_dev *dev, *next;
+	struct usbdev_dev *dev;
 	struct usbdev_hp_event *e;
 	bool busy;
 
@@ -713,8 +761,10 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (busy && ms_between(&start, &now) < EXIT_DRAIN_MS);
 
-	for (dev = ctx->devs; dev; dev = next) {
-		next = dev->next;
+	/* Each one leaves the list before it is freed: libusb_close() calls
+	 * back (usbdev_fd_dropped), which walks the list. */
+	while ((dev = ctx->devs) != NULL) {
+		ctx->devs = dev->next;
 		if (dev->closed) {
 			dev_free(dev);
 			continue;
@@ -730,7 +780,6 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		}
 		dev->ctx = NULL;
 	}
-	ctx->devs = NULL;
 	while ((e = ctx->hp_head) != NULL) {
 		ctx->hp_head = e->next;
 		libusb_unref_device(e->udev);

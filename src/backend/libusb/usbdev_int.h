@@ -134,13 +134,22 @@ void usbdev_dev_cancel_all(struct usbdev_dev *dev);
 void usbdev_dev_release(struct usbdev_dev *dev);
 
 /* usbdev.c */
+/* The libusb calls that change a device's state (claim, detach, set
+ * configuration, reset...) and sysfs string reads are synchronous and may
+ * wait for the kernel's device lock: they block the loop. Logs a warning
+ * when what, started at since (CLOCK_MONOTONIC), took over 100 ms. */
+void usbdev_note_slow(const struct timespec *since, const char *busid, const char *what);
 /* Marks dev as gone and schedules its removal from the server (safe to
  * call from inside an ops call or a libusb callback). */
 void usbdev_dev_mark_gone(struct usbdev_dev *dev);
-/* A transfer of dev ended with NO_DEVICE, which libusb also reports for
- * endpoints the kernel flushed, so it is a hint only: without hotplug,
- * scan the present devices again soon. */
+/* A transfer of dev ended with NO_DEVICE or ERROR. libusb also reports
+ * NO_DEVICE for endpoints the kernel flushed, so it is a hint only:
+ * without hotplug, ask usbfs whether the device is disconnected, and scan
+ * the present devices again soon. */
 void usbdev_dev_suspect_gone(struct usbdev_dev *dev);
+/* libusb stopped watching fd: on its own (not at libusb_close) it does so
+ * when a device's usbfs fd reports an error, i.e. a disconnect. */
+void usbdev_fd_dropped(struct usbdev_ctx *ctx, int fd);
 /* The core is done with dev (ops->release): free it on the next loop turn. */
 void usbdev_dev_schedule_reap(struct usbdev_dev *dev);
 

@@ -90,9 +90,10 @@ static void LIBUSB_CALL on_fd_removed(int fd, void *user_data)
 		if (p->fd == fd) {
 			event_del(p->ev);
 			p->fd = -1;
-			return;
+			break;
 		}
 	}
+	usbdev_fd_dropped(ctx, fd);
 }
 
 int usbdev_loop_start(struct usbdev_ctx *ctx)

@@ -180,13 +180,18 @@ static int dev_open(struct usbip_export *exp)
 {
 	struct usbdev_dev *dev = dev_of(exp);
 	unsigned detached = 0;
+	struct timespec t0;
+	int r;
 
 	if (!dev_usable(dev))
 		return USBIP_ST_NODEV;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	usbdev_dev_refresh(dev);
 	dev->orig_config = dev->lay.config_value;
 	dev->nclaim = 0;
-	if (claim_all(dev) < 0) {
+	r = claim_all(dev);
+	usbdev_note_slow(&t0, dev->facts.busid, "claiming");
+	if (r < 0) {
 		usbdev_dev_release(dev);
 		return USBIP_ST_DEV_BUSY;
 	}
@@ -201,11 +206,14 @@ static int dev_open(struct usbip_export *exp)
 static void dev_close(struct usbip_export *exp)
 {
 	struct usbdev_dev *dev = dev_of(exp);
+	struct timespec t0;
 
 	if (!dev->opened)
 		return;
 	dev->opened = false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	usbdev_dev_release(dev);
+	usbdev_note_slow(&t0, dev->facts.busid, "releasing");
 	ul_info("usb", "%s: released%s", dev->facts.busid,
 	        dev->gone ? " (device gone)" : ", kernel drivers re-attached");
 }
@@ -305,7 +313,10 @@ static void LIBUSB_CALL on_transfer_done(struct libusb_transfer *t)
 	ul_debug("usb", "%s: seq %u ep %02x done: libusb %d -> status %d, %d bytes",
 	         dev->facts.busid, urb->seqnum, t->endpoint, t->status, urb->status,
 	         urb->actual_length);
-	if (t->status == LIBUSB_TRANSFER_NO_DEVICE && !dev->gone && dev->ctx)
+	/* An unplugged device's URBs end with NO_DEVICE or ERROR (-EPROTO
+	 * from the host controller): a hint, checked before anything acts. */
+	if ((t->status == LIBUSB_TRANSFER_NO_DEVICE || t->status == LIBUSB_TRANSFER_ERROR) &&
+	    !dev->gone && dev->ctx)
 		usbdev_dev_suspect_gone(dev);
 	xfer_free(x);
 	usbip_urb_complete(urb);
@@ -439,6 +450,7 @@ void usbdev_dev_cancel_all(struct usbdev_dev *dev)
 static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 {
 	struct usbdev_dev *dev = dev_of(exp);
+	struct timespec t0;
 	uint8_t before;
 	int r;
 
@@ -448,6 +460,7 @@ static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 	 * even by us: release, set, then claim what the new configuration
 	 * has (the kernel probes drivers for new interfaces; claim_all
 	 * detaches them again and remembers them). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	before = dev->lay.config_value;
 	release_claims(dev);
 	r = libusb_set_configuration(dev->handle, value ? value : -1);
@@ -464,6 +477,7 @@ static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 	}
 	if (claim_all(dev) < 0 && r == 0)
 		r = LIBUSB_ERROR_BUSY;
+	usbdev_note_slow(&t0, dev->facts.busid, "SET_CONFIGURATION");
 	ul_info("usb", "%s: SET_CONFIGURATION %u: %s", dev->facts.busid, value,
 	        r == 0 ? "done" : libusb_strerror(r));
 	return usbdev_map_error(r);
