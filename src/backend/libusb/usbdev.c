@@ -38,13 +38,16 @@
 #define ENV_FORCE_SCAN "USBLABD_USB_SCAN"
 
 #define SCAN_PERIOD_S 1
-/* A transfer ended with NO_DEVICE: scan again this soon (scan mode). */
+/* A transfer failed or libusb dropped a device's fd, and usbfs does not
+ * say the device is gone yet: scan again this soon (scan mode). */
 #define SUSPECT_RESCAN_MS 50
 /* After an export whose device is not configured yet (seen right at
  * arrival, before the kernel chose a configuration), look again. */
 #define SETTLE_MS 250
 /* usbdev_exit waits this long for cancelled transfers to come back. */
 #define EXIT_DRAIN_MS 2000
+/* A synchronous call that blocks the loop longer than this is logged. */
+#define SLOW_MS 100
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -61,8 +64,6 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
-
-#define SLOW_MS 100
 
 void usbdev_note_slow(const struct timespec *since, const char *busid, const char *what)
 {
@@ -450,6 +451,14 @@ static int present_collect(struct usbdev_ctx *ctx, struct present *p, bool from_
 	return 0;
 }
 
+static void remove_gone(struct usbdev_ctx *ctx)
+{
+	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
+		if (dev->gone && !dev->removed)
+			remove_dev(dev, "gone");
+	}
+}
+
 /* Diffs the present devices against the exports: removes those that left,
  * exports what a free watch names. */
 static void rescan(struct usbdev_ctx *ctx)
@@ -460,9 +469,14 @@ static void rescan(struct usbdev_ctx *ctx)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (present_collect(ctx, &p, ctx->hotplug) < 0) {
-		ul_warn("usb", "cannot list USB devices");
+		/* Once, not every second. */
+		if (!ctx->list_failed)
+			ul_warn("usb", "cannot list USB devices (%s)",
+			        ctx->hotplug ? "libusb" : USBDEV_SYSFS_ROOT "/bus/usb/devices");
+		ctx->list_failed = true;
 		goto out;
 	}
+	ctx->list_failed = false;
 	for (dev = ctx->devs; dev; dev = dev->next) {
 		bool here = false;
 
@@ -474,10 +488,7 @@ static void rescan(struct usbdev_ctx *ctx)
 		if (!here)
 			usbdev_dev_mark_gone(dev);
 	}
-	for (dev = ctx->devs; dev; dev = dev->next) {
-		if (dev->gone && !dev->removed)
-			remove_dev(dev, "gone");
-	}
+	remove_gone(ctx);
 	for (size_t i = 0; i < p.n; i++)
 		consider(ctx, &p.v[i], p.udev[i]);
 out:
@@ -526,14 +537,6 @@ static void handle_hotplug_event(struct usbdev_ctx *ctx, const struct usbdev_hp_
 	}
 	facts_from_libusb(ctx, e->udev, &f);
 	consider(ctx, &f, e->udev);
-}
-
-static void remove_gone(struct usbdev_ctx *ctx)
-{
-	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
-		if (dev->gone && !dev->removed)
-			remove_dev(dev, "gone");
-	}
 }
 
 static void on_work(evutil_socket_t fd, short what, void *arg)
@@ -772,7 +775,8 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		/* The core still holds it (its connection was not destroyed):
 		 * give the device back to its drivers ourselves and leave the
 		 * struct to the core; its ops see a dead handle. */
-		usbdev_dev_release(dev);
+		if (dev->opened)
+			usbdev_dev_release(dev);
 		ul_warn("usb", "%s: still held by the server at exit", dev->facts.busid);
 		if (dev->xfers == NULL && dev->handle) {
 			libusb_close(dev->handle);

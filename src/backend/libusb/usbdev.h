@@ -15,7 +15,7 @@ struct usbdev_ctx;
 /* Starts libusb on base's loop (all libusb fds and timeouts go through it)
  * and hotplug. Returns 0, or -1 with a reason in err. */
 int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_server *srv,
-		char *err, size_t errlen);
+                char *err, size_t errlen);
 
 /* Exports, now and whenever it (re)appears, the device with this identity:
  * "serial=ABC", "VID:PID" (hex), or a port path such as "1-4.2". Returns 0,

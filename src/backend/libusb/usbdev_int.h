@@ -103,7 +103,8 @@ struct usbdev_ctx {
 	bool hotplug;
 	libusb_hotplug_callback_handle hp_handle;
 	struct usbdev_hp_event *hp_head, **hp_tail;
-	bool rescan; /* work_ev: look at every present device again */
+	bool rescan;      /* work_ev: look at every present device again */
+	bool list_failed; /* the last rescan could not list the devices */
 	struct event *work_ev;
 	struct event *scan_ev;
 	struct event *reap_ev;   /* frees devices the core has let go */
@@ -130,7 +131,8 @@ void usbdev_dev_refresh(struct usbdev_dev *dev);
 /* Cancels every transfer of dev (they come back through the callback). */
 void usbdev_dev_cancel_all(struct usbdev_dev *dev);
 /* Releases the claimed interfaces and gives the device back to its kernel
- * drivers, restoring the configuration it had at import. */
+ * drivers, restoring the configuration it had at import. Only for a device
+ * that ops->open claimed. */
 void usbdev_dev_release(struct usbdev_dev *dev);
 
 /* usbdev.c */

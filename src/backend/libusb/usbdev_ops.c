@@ -92,6 +92,10 @@ static int claim_all(struct usbdev_dev *dev)
 		n = dev->lay.ifnum[i];
 		c = claim_find(dev, n);
 		if (c == NULL) {
+			if (dev->nclaim == USBIP_MAX_INTERFACES) {
+				r = LIBUSB_ERROR_NO_MEM;
+				goto fail;
+			}
 			c = &dev->claim[dev->nclaim++];
 			memset(c, 0, sizeof(*c));
 			c->ifnum = n;
@@ -151,7 +155,9 @@ void usbdev_dev_release(struct usbdev_dev *dev)
 {
 	int r;
 
-	if (dev->handle == NULL || dev->nclaim == 0)
+	/* A client may also have left the device unconfigured (SET_CONFIGURATION 0):
+	 * nothing claimed, but the configuration still to restore. */
+	if (dev->handle == NULL || (dev->nclaim == 0 && dev->lay.config_value == dev->orig_config))
 		return;
 	release_claims(dev);
 	if (dev->gone) {
