@@ -74,6 +74,25 @@ static void bench_die(const char *what, int rc)
 	exit(1);
 }
 
+/* CPU time the process has run, in ns, from /proc/PID/schedstat (its first
+ * field); -1 when unreadable. Unlike wall-clock round trips it does not
+ * move with the scheduler's wake-up latency or the machine's load. */
+static long long bench_proc_cpu_ns(pid_t pid)
+{
+	char path[64];
+	long long ns = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &ns) != 1)
+		ns = -1;
+	fclose(f);
+	return ns;
+}
+
 static int bench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -111,6 +130,8 @@ struct bench_echo {
 	const struct bench_pattern *pat;
 	uint8_t *buf;
 	size_t bufsize;
+	double cpu_ns;          /* the echo thread's own CPU time */
+	unsigned long answered; /* requests it answered */
 };
 
 static int bench_recv_all(int fd, void *buf, size_t n)
@@ -152,17 +173,22 @@ static void *bench_echo_thread(void *arg)
 	struct bench_echo *e = arg;
 	int one = 1, fd = accept(e->lfd, NULL, NULL);
 	unsigned i = 0;
+	struct timespec c0, c1;
 
 	if (fd < 0)
 		return NULL;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	for (;;) {
 		if (bench_recv_all(fd, e->buf, e->pat->req[i]) < 0)
 			break;
 		if (bench_send_all(fd, e->buf, e->pat->resp[i]) < 0)
 			break;
+		e->answered++;
 		i = (i + 1) % e->pat->steps;
 	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	e->cpu_ns = (double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(c1.tv_nsec - c0.tv_nsec);
 	close(fd);
 	return NULL;
 }
@@ -212,7 +238,8 @@ static int bench_rx_read(struct bench_rx *rx, uint8_t *dst, size_t n)
  * each request's round trip in µs to samples[*nsamples] (depth 1 only).
  */
 static unsigned long bench_plain_run(const struct bench_pattern *pat, double secs, double *elapsed,
-                                     double *samples, size_t *nsamples)
+                                     double *samples, size_t *nsamples, double *cpu_ns,
+                                     unsigned long *answered)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t salen = sizeof(sa);
@@ -292,6 +319,10 @@ static unsigned long bench_plain_run(const struct bench_pattern *pat, double sec
 		recvd++;
 	shutdown(fd, SHUT_WR);
 	pthread_join(th, NULL);
+	if (cpu_ns) {
+		*cpu_ns += e.cpu_ns;
+		*answered += e.answered;
+	}
 	close(fd);
 	close(e.lfd);
 	free(tx);
@@ -553,7 +584,10 @@ int main(int argc, char **argv)
 	struct bench_row rows[8];
 	char busid_cdc[USBIP_BUSID_SIZE], busid_msc[USBIP_BUSID_SIZE], err[256], date[64];
 	double *usb_s, *plain_s, elapsed, overhead, load[1], round, started = bench_now();
-	size_t nusb = 0, nplain = 0;
+	size_t nusb = 0, nplain = 0, cpu_urbs = 0;
+	long long cpu_ns = 0;
+	double echo_ns = 0;
+	unsigned long echo_n = 0;
 	unsigned long count;
 	bool spawned = false;
 	time_t now = time(NULL);
@@ -625,8 +659,16 @@ int main(int argc, char **argv)
 		struct bench_pattern p = {.req = {48}, .resp = {48 + 18}, .steps = 1, .depth = 1};
 
 		for (r = 0; r < BENCH_ROUNDS; r++) {
+			size_t before = nusb;
+			long long t0 = spawned ? bench_proc_cpu_ns(proc.pid) : -1, t1;
+
 			bench_usb_latency(&cdc, round, usb_s, &nusb);
-			bench_plain_run(&p, round, &elapsed, plain_s, &nplain);
+			t1 = spawned ? bench_proc_cpu_ns(proc.pid) : -1;
+			if (t0 >= 0 && t1 >= t0) {
+				cpu_ns += t1 - t0;
+				cpu_urbs += nusb - before;
+			}
+			bench_plain_run(&p, round, &elapsed, plain_s, &nplain, &echo_ns, &echo_n);
 		}
 		qsort(usb_s, nusb, sizeof(double), bench_cmp_double);
 		qsort(plain_s, nplain, sizeof(double), bench_cmp_double);
@@ -657,7 +699,8 @@ int main(int argc, char **argv)
 				                   : bench_usb_cdc_deep(&cdc, depths[i], round);
 
 				row->usb = v > row->usb ? v : row->usb;
-				count = bench_plain_run(&p, round, &elapsed, NULL, NULL);
+				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
+				                        NULL);
 				v = (double)count / elapsed;
 				row->plain = v > row->plain ? v : row->plain;
 			}
@@ -684,7 +727,8 @@ int main(int argc, char **argv)
 				double v = bench_usb_msc(&msc, sizes[i], round) / 1e6;
 
 				row->usb = v > row->usb ? v : row->usb;
-				count = bench_plain_run(&p, round, &elapsed, NULL, NULL);
+				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
+				                        NULL);
 				v = (double)(count / 3) * sizes[i] / elapsed / 1e6;
 				row->plain = v > row->plain ? v : row->plain;
 			}
@@ -710,6 +754,11 @@ int main(int argc, char **argv)
 		bench_print_row(&rows[i]);
 	printf("%-44s %12.1f %12s %8s  us\n", "server overhead per URB (p50 difference)", overhead,
 	       "-", "-");
+	if (cpu_urbs > 0)
+		printf("%-44s %12.2f %12.2f %8.2f  us\n",
+		       "server CPU per round trip (depth 1, ctrl)",
+		       (double)cpu_ns / 1e3 / (double)cpu_urbs, echo_ns / 1e3 / (double)echo_n,
+		       ((double)cpu_ns / (double)cpu_urbs) / (echo_ns / (double)echo_n));
 	printf("targets: overhead per URB < %.0f us at p50: %s (%.1f us); "
 	       "bulk 64 KiB >= %.0f%% of plain TCP: %s (%.0f%%)\n",
 	       BENCH_TARGET_OVERHEAD_US, overhead < BENCH_TARGET_OVERHEAD_US ? "met" : "missed",
