@@ -187,6 +187,21 @@ usblabd_start() {
 	wait_until 10 usblabd_ready
 }
 
+# usblabd_start_virtual SPECS: starts usblabd --virtual SPECS (three devices)
+# and checks usblabd-start and listed (usbip list -r shows 0-1 0-2 0-3).
+# 1 when usblabd did not answer: the scenario has nothing to run then.
+usblabd_start_virtual() {
+	if ! usblabd_start --virtual "$1"; then
+		fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
+		dump /tmp/usblabd.log "usblabd: "
+		return 1
+	fi
+	pass usblabd-start
+	check listed "usbip list -r shows [$(remote_busids | tr '\n' ' ')], not 0-1 0-2 0-3" \
+		[ "$(remote_busids | tr '\n' ' ')" = "0-1 0-2 0-3 " ]
+	return 0
+}
+
 usblabd_ready() {
 	usblabd_alive || return 1
 	remote_lists

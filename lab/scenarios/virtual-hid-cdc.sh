@@ -23,14 +23,7 @@ if ! usblabd_has --virtual; then
 fi
 # tty1 must be open while the keys arrive, or the line is dropped.
 exec 9</dev/tty1
-if ! usblabd_start --virtual "cdc,hid,hid:$CUSTOM_TEXT\\n"; then
-	fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
-	dump /tmp/usblabd.log "usblabd: "
-	return 0
-fi
-pass usblabd-start
-check listed "usbip list -r shows [$(remote_busids | tr '\n' ' ')], not 0-1 0-2 0-3" \
-	[ "$(remote_busids | tr '\n' ' ')" = "0-1 0-2 0-3 " ]
+usblabd_start_virtual "cdc,hid,hid:$CUSTOM_TEXT\\n" || return 0
 
 HID_HINT="(usbhid drops reports for 50 ms after the first open: does the keyboard type at once?)"
 

@@ -14,40 +14,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "usbip.h"
-
-struct guard {
-	uint8_t *base;
-	size_t size; /* readable bytes before the guard page */
-};
-
-static void guard_init(struct guard *g, size_t pages)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	g->size = pages * page;
-	void *p = mmap(NULL, g->size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-	               -1, 0);
-	assert_true(p != MAP_FAILED);
-	g->base = p;
-	assert_int_equal(mprotect(g->base + g->size, page, PROT_NONE), 0);
-}
-
-static void guard_fini(struct guard *g)
-{
-	munmap(g->base, g->size + (size_t)sysconf(_SC_PAGESIZE));
-}
-
-/* n bytes ending at the guard page. */
-static uint8_t *guard_tail(struct guard *g, size_t n)
-{
-	assert_true(n <= g->size);
-	return g->base + g->size - n;
-}
 
 /* ---- descriptors ------------------------------------------------------------ */
 
@@ -87,15 +58,14 @@ static void test_iso_desc_vector(void **state)
 	assert_int_equal(usbip_decode_iso(v_iso2, sizeof(v_iso2), iso, 1, 1536), 16);
 	/* np == 0: nothing to read, even from an empty buffer. */
 	struct guard g;
-	guard_init(&g, 1);
+	assert_int_equal(guard_init(&g, 1), 0);
 	assert_int_equal(usbip_decode_iso(guard_tail(&g, 0), 0, iso, 0, 0), 0);
 	/* Every strict prefix needs more, at the guard page. */
 	for (size_t n = 0; n < sizeof(v_iso2); n++) {
-		uint8_t *p = guard_tail(&g, n);
-		memcpy(p, v_iso2, n);
+		uint8_t *p = guard_place(&g, v_iso2, n);
 		assert_int_equal(usbip_decode_iso(p, n, iso, 2, 1536), USBIP_E_NEED_MORE);
 	}
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 /* One descriptor with the given fields, decoded against buflen. */
@@ -151,7 +121,7 @@ static void fill_pattern(uint8_t *p, size_t n, uint8_t seed)
 static void pack_unpack(const struct usbip_iso_packet *iso, unsigned np, uint32_t buflen)
 {
 	struct guard g;
-	guard_init(&g, 4);
+	assert_int_equal(guard_init(&g, 4), 0);
 	uint8_t *orig = malloc(buflen + 1);
 	uint8_t *want = malloc(buflen + 1);
 	assert_non_null(orig);
@@ -164,8 +134,7 @@ static void pack_unpack(const struct usbip_iso_packet *iso, unsigned np, uint32_
 		sum += iso[i].actual_length;
 	}
 
-	uint8_t *buf = guard_tail(&g, buflen);
-	memcpy(buf, orig, buflen);
+	uint8_t *buf = guard_place(&g, orig, buflen);
 	assert_int_equal(usbip_iso_pack(buf, buflen, iso, np), (long)sum);
 	if (sum > 0)
 		assert_memory_equal(buf, want, sum);
@@ -180,7 +149,7 @@ static void pack_unpack(const struct usbip_iso_packet *iso, unsigned np, uint32_
 			                    iso[i].actual_length);
 	free(orig);
 	free(want);
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 static void test_pack_gaps(void **state)
@@ -254,7 +223,7 @@ static void test_pack_np_zero(void **state)
 {
 	(void)state;
 	struct guard g;
-	guard_init(&g, 1);
+	assert_int_equal(guard_init(&g, 1), 0);
 	struct usbip_iso_packet unused[1] = {{0, 0, 0, 0}};
 	uint8_t *end = guard_tail(&g, 0);
 	assert_int_equal(usbip_iso_pack(end, 0, unused, 0), 0);
@@ -263,7 +232,7 @@ static void test_pack_np_zero(void **state)
 	assert_int_equal(usbip_iso_pack(buf, 16, unused, 0), 0);
 	/* np == 0 and data present: the sum (0) does not match. */
 	assert_int_equal(usbip_iso_unpack(buf, 16, 1, unused, 0), USBIP_E_INVALID);
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 static void test_unpack_sum_mismatch(void **state)
@@ -290,7 +259,7 @@ static void test_packet_beyond_buflen(void **state)
 {
 	(void)state;
 	struct guard g;
-	guard_init(&g, 1);
+	assert_int_equal(guard_init(&g, 1), 0);
 	uint8_t orig[48];
 	fill_pattern(orig, sizeof(orig), 11);
 	static const struct {
@@ -308,8 +277,7 @@ static void test_packet_beyond_buflen(void **state)
 	        {{{0, 16, 4, 0}, {8, 0xfffffffc, 4, 0}}, 8},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		uint8_t *buf = guard_tail(&g, 48);
-		memcpy(buf, orig, 48);
+		uint8_t *buf = guard_place(&g, orig, 48);
 		assert_int_equal(usbip_iso_pack(buf, 48, bad[i].iso, 2), USBIP_E_INVALID);
 		memcpy(buf, orig, 48);
 		assert_int_equal(usbip_iso_unpack(buf, 48, bad[i].packed, bad[i].iso, 2),
@@ -317,11 +285,10 @@ static void test_packet_beyond_buflen(void **state)
 	}
 	/* Exactly at the end is fine. */
 	const struct usbip_iso_packet edge[2] = {{0, 16, 4, 0}, {32, 16, 16, 0}};
-	uint8_t *buf = guard_tail(&g, 48);
-	memcpy(buf, orig, 48);
+	uint8_t *buf = guard_place(&g, orig, 48);
 	assert_int_equal(usbip_iso_pack(buf, 48, edge, 2), 20);
 	assert_true(usbip_iso_unpack(buf, 48, 20, edge, 2) >= 0);
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 /* Packets that each fit but overlap, so their data adds up to more than
@@ -330,14 +297,14 @@ static void test_pack_sum_exceeds_buflen(void **state)
 {
 	(void)state;
 	struct guard g;
-	guard_init(&g, 1);
+	assert_int_equal(guard_init(&g, 1), 0);
 	const struct usbip_iso_packet iso[3] = {{0, 32, 32, 0}, {0, 32, 32, 0}, {0, 32, 32, 0}};
 	uint8_t *buf = guard_tail(&g, 32);
 	fill_pattern(buf, 32, 1);
 	assert_int_equal(usbip_iso_pack(buf, 32, iso, 3), USBIP_E_INVALID);
 	/* The receiving side: 96 bytes claimed in a 32-byte buffer. */
 	assert_int_equal(usbip_iso_unpack(buf, 32, 96, iso, 3), USBIP_E_INVALID);
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 int main(void)

@@ -14,11 +14,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "usbip.h"
 
 static void wr16(uint8_t *p, uint16_t v)
@@ -649,12 +648,9 @@ static void test_encoders_cap(void **state)
 
 	/* The output ends right before a PROT_NONE page: writing past cap
 	 * crashes. */
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t region = 8 * page;
-	uint8_t *base = mmap(NULL, region + page, PROT_READ | PROT_WRITE,
-	                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mprotect(base + region, page, PROT_NONE), 0);
+	struct guard g;
+	assert_int_equal(guard_init(&g, 8), 0);
+	size_t region = g.size;
 	uint8_t *ref = malloc(region);
 	assert_non_null(ref);
 
@@ -667,14 +663,14 @@ static void test_encoders_cap(void **state)
 			         encs[i].fn(NULL, 0), size);
 		assert_int_equal(encs[i].fn(NULL, region), size);
 		/* Exact fit. */
-		assert_int_equal(encs[i].fn(base + region - n, n), size);
-		memcpy(ref, base + region - n, n);
+		assert_int_equal(encs[i].fn(guard_tail(&g, n), n), size);
+		memcpy(ref, guard_tail(&g, n), n);
 		/* One short, and nothing at all. */
-		if (encs[i].fn(base + region - (n - 1), n - 1) != USBIP_E_SHORT)
+		if (encs[i].fn(guard_tail(&g, n - 1), n - 1) != USBIP_E_SHORT)
 			fail_msg("%s: cap %zu did not give USBIP_E_SHORT", encs[i].name, n - 1);
-		assert_int_equal(encs[i].fn(base + region, 0), USBIP_E_SHORT);
+		assert_int_equal(encs[i].fn(guard_tail(&g, 0), 0), USBIP_E_SHORT);
 		/* Larger than needed: the same bytes, nothing written after them. */
-		uint8_t *o = base + region - n - 16;
+		uint8_t *o = guard_tail(&g, n + 16);
 		memset(o, 0x5a, n + 16);
 		assert_int_equal(encs[i].fn(o, n + 16), size);
 		assert_memory_equal(o, ref, n);
@@ -683,10 +679,10 @@ static void test_encoders_cap(void **state)
 	}
 	/* np == 0 encodes nothing and needs nothing. */
 	assert_int_equal(usbip_encode_iso(NULL, 0, enc_iso, 0), 0);
-	assert_int_equal(usbip_encode_iso(base + region, 0, enc_iso, 0), 0);
+	assert_int_equal(usbip_encode_iso(guard_tail(&g, 0), 0, enc_iso, 0), 0);
 
 	free(ref);
-	munmap(base, region + page);
+	guard_free(&g);
 }
 
 /* ---- speed, error codes ---------------------------------------------------- */

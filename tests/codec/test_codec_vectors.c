@@ -20,11 +20,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "usbip.h"
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -857,40 +856,6 @@ static void assert_msg_equal(const struct vec *v, const struct msg *a, const str
 	}
 }
 
-/* ---- guard page ------------------------------------------------------- */
-
-/* Two pages, the second PROT_NONE: bytes copied to the end of the first
- * page are followed by an unreadable page (picohttpparser's test.c). */
-struct guard {
-	uint8_t *base;
-	size_t page;
-};
-
-static void guard_init(struct guard *g)
-{
-	g->page = (size_t)sysconf(_SC_PAGESIZE);
-	void *p =
-	        mmap(NULL, 2 * g->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(p != MAP_FAILED);
-	g->base = p;
-	assert_int_equal(mprotect(g->base + g->page, g->page, PROT_NONE), 0);
-}
-
-static void guard_fini(struct guard *g)
-{
-	munmap(g->base, 2 * g->page);
-}
-
-/* Copies n bytes so that the last one is the last readable byte. */
-static uint8_t *guard_place(struct guard *g, const uint8_t *src, size_t n)
-{
-	assert_true(n <= g->page);
-	uint8_t *p = g->base + g->page - n;
-	if (n > 0)
-		memcpy(p, src, n);
-	return p;
-}
-
 /* ---- decoded values, written out from the vectors' comments ------------- */
 
 static const struct usbip_usb_device dev1_expect = {
@@ -1256,7 +1221,7 @@ static void test_truncation(void **state)
 	(void)state;
 	struct guard g;
 	struct msg m;
-	guard_init(&g);
+	assert_int_equal(guard_init(&g, 1), 0);
 	for (size_t i = 0; i < NVECS; i++) {
 		const struct vec *v = &vecs[i];
 		for (size_t n = 0; n < v->len; n++) {
@@ -1268,7 +1233,7 @@ static void test_truncation(void **state)
 		const uint8_t *p = guard_place(&g, v->bytes, v->len);
 		assert_int_equal(parse_msg(v, p, v->len, &m), (long)v->len);
 	}
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 /* usbip_frame_size: the exact size once it is known, "need more" before;
@@ -1277,7 +1242,7 @@ static void test_frame_size(void **state)
 {
 	(void)state;
 	struct guard g;
-	guard_init(&g);
+	assert_int_equal(guard_init(&g, 1), 0);
 	for (size_t i = 0; i < NVECS; i++) {
 		const struct vec *v = &vecs[i];
 		for (size_t n = 0; n <= v->len; n++) {
@@ -1290,7 +1255,7 @@ static void test_frame_size(void **state)
 		}
 		assert_int_equal(usbip_frame_size(v->bytes, v->len, v->flags), (long)v->len);
 	}
-	guard_fini(&g);
+	guard_free(&g);
 }
 
 /* All vectors back to back as one byte stream, read `chunk` bytes at a

@@ -16,11 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "usbdev_desc.h"
 #include "usbip_server.h"
 
@@ -265,19 +264,13 @@ static const uint8_t audio_hid[] = {
 _Static_assert(sizeof(audio_hid) == CFG2_OFF + CFG2_LEN, "audio_hid vector length");
 _Static_assert(sizeof(qemu_storage) == 18 + 44, "qemu_storage vector length");
 
-/* Two pages, the second PROT_NONE; copies end at the boundary. */
-struct guard {
-	uint8_t *base;
-	size_t page;
-};
-
+/* The inputs are copied to the end of one page followed by a PROT_NONE
+ * page (guard.h); the group setup maps it once. */
 static int guard_setup(void **state)
 {
 	static struct guard g;
 
-	g.page = (size_t)sysconf(_SC_PAGESIZE);
-	g.base = mmap(NULL, 2 * g.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g.base == MAP_FAILED || mprotect(g.base + g.page, g.page, PROT_NONE) != 0)
+	if (guard_init(&g, 1) != 0)
 		return -1;
 	*state = &g;
 	return 0;
@@ -285,20 +278,13 @@ static int guard_setup(void **state)
 
 static int guard_teardown(void **state)
 {
-	struct guard *g = *state;
-
-	munmap(g->base, 2 * g->page);
+	guard_free(*state);
 	return 0;
 }
 
 static const uint8_t *guarded(void **state, const uint8_t *src, size_t len)
 {
-	struct guard *g = *state;
-	uint8_t *dst = g->base + g->page - len;
-
-	assert_true(len <= g->page);
-	memcpy(dst, src, len);
-	return dst;
+	return guard_place(*state, src, len);
 }
 
 /* The layout of cfg with every interface at alternate setting 0. */
