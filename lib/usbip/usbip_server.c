@@ -298,14 +298,19 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 		}
 		/* IN data is packed, OUT data is not sent back; either way vhci
 		 * requires Σ actual_length == actual_length (§3.4). */
-		if (urb->dir_in)
+		if (urb->dir_in) {
 			sum = usbip_iso_pack(urb->data, (uint32_t)urb->length, urb->iso, urb->niso);
-		else
-			for (uint32_t i = 0; i < urb->niso; i++)
+		} else {
+			for (uint32_t i = 0; i < urb->niso && sum <= urb->length; i++)
 				sum += urb->iso[i].actual_length;
+			if (sum > urb->length)
+				sum = USBIP_E_INVALID;
+		}
 		if (sum < 0) {
-			/* A backend put a packet outside the buffer: report
-			 * nothing rather than a frame vhci would reject. */
+			/* Packets outside the buffer, or overlapping ones whose sum
+			 * passes its length (a client may send such descriptors;
+			 * found by fuzz_server): report nothing rather than a frame
+			 * vhci would reject. */
 			for (uint32_t i = 0; i < urb->niso; i++)
 				urb->iso[i].actual_length = 0;
 			sum = 0;

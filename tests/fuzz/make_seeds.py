@@ -163,6 +163,35 @@ ROUNDTRIP_SEEDS = {
 }
 
 
+# fuzz_server: byte 0 is the harness's flags (bit 0: import "1-1" first;
+# bit 2: URBs complete at once; bit 3: cancels race a completion; bit 5: a
+# limit of 3 URBs in flight; bit 7: 64-byte chunks), then the client stream.
+SERVER_STREAM = (
+    cmd_submit(1, 1, 0, 0x200, 18, 0, 0, 0, GET_DESC_SETUP)
+    + cmd_submit(2, 0, 0, 0, 0, 0, 0, 0, bytes([0, 9, 1, 0, 0, 0, 0, 0]))
+    + cmd_submit(3, 1, 1, 0x200, 512, 0, 0, 0)
+    + cmd_submit(4, 0, 1, 0x40, 8, 0, -1, 0) + b"ABCDEFGH"
+    + cmd_submit(5, 1, 2, 0x200, 8, -1, 0, 8)
+    + unlink(2, 6, 0x00010002, 3)
+    + unlink(2, 7, 0x00010002, 99)
+    + cmd_submit(8, 1, 3, 0x202, 300, 0, 3, 1)
+    + iso_desc([(0, 100, 0, 0), (100, 100, 0, 0), (200, 100, 0, 0)])
+    + cmd_submit(9, 0, 3, 0x2, 8, 0, 2, 1) + b"\x01" * 8
+    + iso_desc([(0, 4, 0, 0), (4, 4, 0, 0)])
+    + cmd_submit(10, 0, 5, 0, 4, 0, 0, 0) + b"zzzz"
+    + unlink(2, 11, 0x00010002, 5)
+)
+SERVER_SEEDS = {
+    "held-bytewise": bytes([0x01]) + SERVER_STREAM,
+    "held-chunks": bytes([0x81]) + SERVER_STREAM,
+    "inline": bytes([0x85]) + SERVER_STREAM,
+    "race-limit3": bytes([0xA9]) + SERVER_STREAM,
+    "op-devlist": bytes([0x80]) + op_common(0x8005),
+    "op-import-then-urbs": bytes([0x80]) + op_common(0x8003) + b"1-1".ljust(32, b"\0")
+    + SERVER_STREAM,
+}
+
+
 def write(outdir, target, seeds):
     d = os.path.join(outdir, target)
     os.makedirs(d, exist_ok=True)
@@ -183,6 +212,7 @@ def main():
     write(outdir, "urb", {k: bytes([f]) + m for k, (f, m) in URB_SEEDS.items()})
     write(outdir, "iso", ISO_SEEDS)
     write(outdir, "roundtrip", ROUNDTRIP_SEEDS)
+    write(outdir, "server", SERVER_SEEDS)
 
 
 if __name__ == "__main__":

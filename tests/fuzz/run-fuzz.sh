@@ -4,7 +4,7 @@
 #
 # usage: tests/fuzz/run-fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  per target, default 30
-#   TARGET   op urb iso roundtrip (default: all)
+#   TARGET   op urb iso roundtrip server (default: all)
 #
 # Binaries, working corpora and crash artifacts go to $FUZZ_OUT (default
 # /tmp/usblab-fuzz); the committed corpus is read, never written. When a
@@ -15,7 +15,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-30}
 [ $# -gt 0 ] && shift
-targets=${*:-op urb iso roundtrip}
+targets=${*:-op urb iso roundtrip server}
 out=${FUZZ_OUT:-/tmp/usblab-fuzz}
 cc=${CC_FUZZ:-clang}
 
@@ -26,7 +26,7 @@ for t in $targets; do
 	"$cc" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I"$root/lib/usbip/include" -I"$root/tests/fuzz" \
-		"$root/tests/fuzz/fuzz_$t.c" "$root/lib/usbip/usbip_codec.c" -o "$bin"
+		"$root/tests/fuzz/fuzz_$t.c" "$root/lib/usbip/usbip_codec.c" "$root/lib/usbip/usbip_server.c" -o "$bin"
 	mkdir -p "$out/corpus-$t"
 	echo "run-fuzz: $t for ${secs}s"
 	if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
