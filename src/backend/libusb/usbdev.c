@@ -727,6 +727,13 @@ int usbdev_print_list(struct usbdev_ctx *ctx)
 		present_free(&p);
 		return -1;
 	}
+	if (p.n == 0) {
+		/* Say so: an empty list looks like a hang or a crash otherwise. */
+		fprintf(stderr, "usblabd: no USB devices found (is /dev/bus/usb readable? "
+		                "usbfs must be mounted and the user allowed to open it)\n");
+		present_free(&p);
+		return 0;
+	}
 	qsort(p.v, p.n, sizeof(p.v[0]), compare_facts);
 	for (size_t i = 0; i < p.n; i++)
 		print_device(ctx, &p.v[i]);
