@@ -65,10 +65,22 @@ check detach "vhci port $ATT_PORT not free after usbip detach" vhci_detach "$ATT
 check still-listed "usbip list -r lost $STICK_BUSID after the detach" \
 	wait_until 5 remote_has "$STICK_BUSID"
 check usblabd-sigterm "usblabd did not exit within 3 s of SIGTERM" usblabd_stop
-# usblabd gave the device back: the kernel's usb-storage may take it again.
-if wait_until 5 direct_disk; then
-	note "usb-storage took $STICK_BUSID back after usblabd exited"
-else
-	note "usb-storage did not take $STICK_BUSID back after usblabd exited"
-fi
+# usblabd gave the device back: a device is never left without its driver.
+check driver-restored "usb-storage did not take $STICK_BUSID back after usblabd exited" \
+	wait_until 5 direct_disk
 dump /tmp/usblabd.log "usblabd: "
+
+# The other stable identities select the same device: VID:PID and the
+# physical port path. --list names it with the identities that select it.
+check list-names-it "usblabd --list does not show serial=$STICK_SERIAL at $STICK_BUSID" \
+	eval '"$USBLABD" --list 2>/dev/null | grep "^$STICK_BUSID " | grep -q "serial=$STICK_SERIAL"'
+for ident in 46f4:0001 "$STICK_BUSID"; do
+	if usblabd_start --export "$ident" && wait_until 10 remote_has "$STICK_BUSID"; then
+		pass "export-by-$ident"
+	else
+		fail "export-by-$ident" "usbip list -r shows [$(remote_busids | tr '\n' ' ')]"
+		dump /tmp/usblabd.log "usblabd: "
+	fi
+	usblabd_stop
+	wait_until 5 direct_disk
+done
