@@ -328,18 +328,24 @@ static void script_wrong_seqnum(struct fake *f, int fd)
 	FAKE_CHECK(f, fake_send_ret_submit(fd, h.base.seqnum + 1, 0, 0, 0, NULL, 0) == 0);
 }
 
-/* §4.2: a RET_SUBMIT for a seqnum never sent. */
-static void test_unknown_seqnum(void **state)
+/* A bulk IN against a server running script must end in UCL_E_PROTO. */
+static void expect_bulk_proto_error(void (*script)(struct fake *, int))
 {
 	struct fake f;
 	struct ucl_conn *c;
 	uint8_t buf[8];
 
-	(void)state;
-	c = fake_connect(&f, script_wrong_seqnum);
+	c = fake_connect(&f, script);
 	assert_int_equal(ucl_bulk(c, 1, true, buf, sizeof(buf), NULL), UCL_E_PROTO);
 	ucl_close(c);
 	fake_finish(&f);
+}
+
+/* §4.2: a RET_SUBMIT for a seqnum never sent. */
+static void test_unknown_seqnum(void **state)
+{
+	(void)state;
+	expect_bulk_proto_error(script_wrong_seqnum);
 }
 
 static void script_alias_seqnum(struct fake *f, int fd)
@@ -356,15 +362,8 @@ static void script_alias_seqnum(struct fake *f, int fd)
 /* A seqnum that shares a pending URB's table slot is still unknown. */
 static void test_alias_seqnum(void **state)
 {
-	struct fake f;
-	struct ucl_conn *c;
-	uint8_t buf[8];
-
 	(void)state;
-	c = fake_connect(&f, script_alias_seqnum);
-	assert_int_equal(ucl_bulk(c, 1, true, buf, sizeof(buf), NULL), UCL_E_PROTO);
-	ucl_close(c);
-	fake_finish(&f);
+	expect_bulk_proto_error(script_alias_seqnum);
 }
 
 static void script_twice(struct fake *f, int fd)
