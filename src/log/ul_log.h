@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ul_log.h - usblabd's logging: one line per event on stderr, with a
+ * ul_log.h - usblab's logging: one line per event on stderr, with a
  * monotonic-free wall-clock timestamp, a level and a subsystem tag.
  * The level threshold lives in the process's log state set by main
  * (ul_log_set_level); ul_debug compiles out with -DUL_NO_DEBUG.
