@@ -67,6 +67,8 @@ int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = exp;
+	if (srv->ops->exported)
+		srv->ops->exported(exp);
 	return USBIP_OK;
 }
 
@@ -107,6 +109,8 @@ void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *e
 	}
 	exp->next = NULL;
 	exp->removed = true;
+	if (srv->ops->unexported)
+		srv->ops->unexported(exp);
 	if (exp->conn) {
 		/* The transport calls usbip_conn_destroy(), which settles exp. */
 		conn_end(exp->conn, USBIP_E_CLOSED, "device removed");

@@ -173,6 +173,12 @@ struct usbip_server_ops {
 	 * device op (open/close). Optional. */
 	void (*imported)(struct usbip_conn *conn, struct usbip_export *exp);
 	void (*unimported)(struct usbip_export *exp);
+
+	/* Notifications for the inventory: exp entered the table
+	 * (usbip_server_add_export) or is leaving it (remove_export, called
+	 * before its client is closed). Optional. */
+	void (*exported)(struct usbip_export *exp);
+	void (*unexported)(struct usbip_export *exp);
 };
 
 struct usbip_server {

@@ -143,6 +143,16 @@ void sim_set_clock(struct usbip_export *exp, sim_clock_fn clock, void *ctx)
 	dev->clock_ctx = ctx;
 }
 
+const char *sim_serial(const struct usbip_export *exp)
+{
+	const struct sim_dev *dev;
+
+	if (exp == NULL || exp->ops != &sim_dev_ops)
+		return NULL;
+	dev = exp->priv;
+	return dev->serial;
+}
+
 void sim_destroy(struct usbip_export *exp)
 {
 	if (exp == NULL)
