@@ -307,10 +307,9 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 				sum = USBIP_E_INVALID;
 		}
 		if (sum < 0) {
-			/* Packets outside the buffer, or overlapping ones whose sum
-			 * passes its length (a client may send such descriptors;
-			 * found by fuzz_server): report nothing rather than a frame
-			 * vhci would reject. */
+			/* The descriptors passed usbip_decode_iso, so only a backend
+			 * that rewrote offsets or lengths gets here: report nothing
+			 * rather than a frame vhci would reject. */
 			for (uint32_t i = 0; i < urb->niso; i++)
 				urb->iso[i].actual_length = 0;
 			sum = 0;
@@ -415,8 +414,10 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		                      urb->niso * USBIP_ISO_DESC_SIZE, urb->iso, urb->niso,
 		                      (uint32_t)urb->length);
 		if (rc < 0) {
+			/* Before any backend sees them: packets outside the buffer
+			 * or overlapping (so their lengths could sum past it). */
 			usbip_urb_free(urb);
-			conn_end(conn, rc, "ISO descriptor outside the transfer buffer");
+			conn_end(conn, rc, "ISO descriptors outside the buffer or overlapping");
 			return;
 		}
 		for (uint32_t i = 0; i < urb->niso; i++) {
