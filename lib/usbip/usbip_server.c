@@ -600,21 +600,43 @@ static void op_devlist(struct usbip_conn *conn)
 	conn_end(conn, 0, NULL);
 }
 
-static void op_import(struct usbip_conn *conn, const char *busid)
+enum usbip_op_status usbip_import_status(int open_rc)
+{
+	if (open_rc == USBIP_ST_OK)
+		return USBIP_ST_OK;
+	/* ST_ERROR is the client's own verdict (§2.2), never a server's. */
+	if (open_rc >= USBIP_ST_NA && open_rc <= USBIP_ST_NODEV)
+		return (enum usbip_op_status)open_rc;
+	if (open_rc == -USBIP_ENODEV || open_rc == -USBIP_ESHUTDOWN)
+		return USBIP_ST_NODEV;
+	if (open_rc == -USBIP_EBUSY)
+		return USBIP_ST_DEV_BUSY;
+	return USBIP_ST_NA;
+}
+
+static void op_import(struct usbip_conn *conn, const char *requested)
 {
 	struct usbip_server *srv = conn->srv;
-	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
+	struct usbip_export *exp = NULL;
 	uint8_t rep[USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE];
-	uint32_t st = USBIP_ST_OK;
+	enum usbip_op_status st = USBIP_ST_OK;
 	int n;
 
-	if (!exp)
+	/* The owner may resolve names and refuse before the table is searched
+	 * (issue 13: "the core asks before it imports"). */
+	if (srv->ops->import_lookup)
+		st = usbip_import_status(srv->ops->import_lookup(conn, requested, &exp));
+	else
+		exp = usbip_server_find_busid(srv, requested);
+	if (st == USBIP_ST_OK && (!exp || exp->srv != srv || exp->removed))
 		st = USBIP_ST_NODEV;
-	else if (exp->conn || exp->closing)
+	else if (st == USBIP_ST_OK && (exp->conn || exp->closing))
 		st = USBIP_ST_DEV_BUSY;
-	else if (exp->ops->open)
-		st = (uint32_t)exp->ops->open(exp);
+	else if (st == USBIP_ST_OK && exp->ops->open)
+		st = usbip_import_status(exp->ops->open(exp));
 	if (st != USBIP_ST_OK) {
+		if (srv->ops->import_refused)
+			srv->ops->import_refused(conn, requested, (int)st);
 		n = usbip_encode_op_rep_import(rep, sizeof(rep), st, NULL);
 		if (conn_send(conn, rep, (size_t)n, NULL) == 0)
 			conn_end(conn, 0, NULL);
