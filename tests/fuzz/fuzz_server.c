@@ -4,7 +4,8 @@
  *
  * Input: byte 0 chooses the backend's behaviour and the chunking, the rest
  * is the byte stream a client sends (after a valid OP_REQ_IMPORT of "1-1"
- * when bit 0 is set, so the URB phase is reached at once). Between chunks
+ * when bit 0 is set, so the URB phase is reached at once). Imports go
+ * through the owner's import_lookup (fz_import_lookup names what it knows). Between chunks
  * the fake backend completes some of the URBs it holds. Properties:
  *   - every byte the core sends is a whole, decodable reply;
  *   - every RET_SUBMIT answers a URB that was submitted, once, and is never
@@ -30,6 +31,7 @@ struct fz {
 	uint8_t flags;
 	size_t live;
 	int opens, closes, closed;
+	int refusals, refused_status;
 	/* Reply stream as the client would read it. */
 	uint8_t out[1 << 16];
 	size_t outlen;
@@ -197,11 +199,42 @@ static void fz_close(struct usbip_conn *conn, int reason)
 	FUZZ_CHECK(f->closed == 1);
 }
 
+/* The owner's name lookup (issue 13): the busid, "board" or "board#TOKEN"
+ * mean the one export; "busy..." is refused as locked; "gone..." returns a
+ * negative errno the core must map; anything else is no such device. */
+static int fz_import_lookup(struct usbip_conn *conn, const char *requested,
+                            struct usbip_export **exp)
+{
+	struct fz *f = conn->transport;
+
+	FUZZ_CHECK(memchr(requested, 0, USBIP_BUSID_SIZE) != NULL);
+	if (strcmp(requested, "1-1") == 0 || strcmp(requested, "board") == 0 ||
+	    strncmp(requested, "board#", 6) == 0)
+		*exp = &f->exp;
+	if (strncmp(requested, "busy", 4) == 0)
+		return USBIP_ST_DEV_BUSY;
+	if (strncmp(requested, "gone", 4) == 0)
+		return -USBIP_ENODEV;
+	return USBIP_ST_OK;
+}
+
+static void fz_import_refused(struct usbip_conn *conn, const char *requested, int status)
+{
+	struct fz *f = conn->transport;
+
+	(void)requested;
+	FUZZ_CHECK(status >= USBIP_ST_NA && status <= USBIP_ST_NODEV);
+	f->refusals++;
+	f->refused_status = status;
+}
+
 static const struct usbip_server_ops fz_srv_ops = {
         .alloc = fz_alloc,
         .free = fz_free,
         .send = fz_send,
         .close = fz_close,
+        .import_lookup = fz_import_lookup,
+        .import_refused = fz_import_refused,
 };
 
 static int fz_ep_type(struct usbip_export *exp, uint8_t ep)
@@ -412,6 +445,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			           f.conn.phase == USBIP_PHASE_DONE);
 			break;
 		}
+	}
+	/* A refused import is answered with its status alone, then closed. */
+	if (f.refusals) {
+		uint32_t st;
+		struct usbip_usb_device dev;
+
+		FUZZ_CHECK(f.refusals == 1 && f.closed == 1 && f.opens == 0);
+		FUZZ_CHECK(usbip_decode_op_rep_import(f.out, f.outlen, &st, &dev) ==
+		           USBIP_OP_COMMON_SIZE);
+		FUZZ_CHECK(st == (uint32_t)f.refused_status && f.outlen == USBIP_OP_COMMON_SIZE);
 	}
 	usbip_conn_destroy(&f.conn);
 	/* Cancels returned every held URB; nothing may remain allocated. */
