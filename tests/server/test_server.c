@@ -815,6 +815,81 @@ static void test_iso_in_packing(void **state)
 	assert_int_equal(got[1].status, -USBIP_EXDEV);
 }
 
+/* Sends an ISO CMD_SUBMIT on ep 3 with the given descriptors (and, for
+ * OUT, a zero-filled buffer), bytewise. Returns what the last feed did. */
+static long submit_iso(struct fx *x, uint32_t seq, int dir_in, int32_t len,
+                       const struct usbip_iso_packet *iso, unsigned np)
+{
+	static uint8_t buf[USBIP_HEADER_SIZE + 4096 + 16 * 16];
+	struct usbip_header h;
+	size_t n = USBIP_HEADER_SIZE;
+
+	assert_true(len <= 4096 && np <= 16);
+	memset(buf, 0, sizeof(buf));
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = seq;
+	h.base.direction = (uint32_t)dir_in;
+	h.base.ep = 3;
+	h.u.cmd_submit.transfer_buffer_length = len;
+	h.u.cmd_submit.number_of_packets = (int32_t)np;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	if (!dir_in)
+		n += (size_t)len;
+	n += (size_t)usbip_encode_iso(buf + n, sizeof(buf) - n, iso, np);
+	for (size_t i = 0; i + 1 < n; i++)
+		assert_int_equal(usbip_conn_feed(&x->conn, buf + i, 1), 1);
+	return usbip_conn_feed(&x->conn, buf + n - 1, 1);
+}
+
+/* Finding 7: overlapping packets never reach the backend; the kernel's
+ * own sets (OUT contiguous, IN with gaps) still do. */
+static void test_iso_overlap_refused_before_backend(void **state)
+{
+	struct fx *x = *state;
+	const struct usbip_iso_packet out_ok[2] = {{0, 32, 0, 0}, {32, 32, 0, 0}};
+	const struct usbip_iso_packet in_gaps[2] = {{0, 100, 0, 0}, {1000, 100, 0, 0}};
+	const struct usbip_iso_packet overlap[3] = {{0, 64, 0, 0}, {0, 64, 0, 0}, {0, 64, 0, 0}};
+
+	do_import(x, "1-2");
+	assert_int_equal(submit_iso(x, 1, 0, 64, out_ok, 2), 1);
+	assert_int_equal(submit_iso(x, 2, 1, 2000, in_gaps, 2), 1);
+	assert_int_equal(x->fake[0].submits, 2);
+	assert_int_equal(x->rec.closed, 0);
+	/* Three packets on the same 64 bytes: a malformed request. */
+	assert_int_equal(submit_iso(x, 3, 1, 64, overlap, 3), USBIP_E_CLOSED);
+	assert_int_equal(x->fake[0].submits, 2);
+	assert_int_equal(x->rec.closed, 1);
+	assert_int_equal(x->rec.close_reason, USBIP_E_INVALID);
+}
+
+/* Finding 7: IN packets in descending order are packed in packet order. */
+static void test_iso_in_descending_packed(void **state)
+{
+	struct fx *x = *state;
+	const struct usbip_iso_packet iso[3] = {{200, 100, 0, 0}, {100, 100, 0, 0}, {0, 100, 0, 0}};
+	struct usbip_header h;
+	const uint8_t *p;
+	struct usbip_urb *u;
+
+	do_import(x, "1-2");
+	assert_int_equal(submit_iso(x, 7, 1, 300, iso, 3), 1);
+	assert_int_equal(x->fake[0].nheld, 1);
+	u = x->fake[0].held[0];
+	memset(u->data, 1, 100);       /* packet 2 */
+	memset(u->data + 100, 2, 100); /* packet 1 */
+	memset(u->data + 200, 3, 100); /* packet 0 */
+	u->iso[0].actual_length = 10;
+	u->iso[1].actual_length = 20;
+	u->iso[2].actual_length = 30;
+	usbip_urb_complete(u);
+	x->fake[0].nheld = 0;
+	assert_true(next_reply(x, &h, &p, true, true));
+	assert_int_equal(h.u.ret_submit.actual_length, 60);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(p[i], i < 10 ? 3 : i < 30 ? 2 : 1);
+}
+
 static void test_unknown_endpoint_stalls_and_keeps_framing(void **state)
 {
 	struct fx *x = *state;
@@ -980,6 +1055,9 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_special_requests, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_iso_in_packing, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_overlap_refused_before_backend, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_in_descending_packed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,
