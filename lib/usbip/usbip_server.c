@@ -311,10 +311,9 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 				sum = USBIP_E_INVALID;
 		}
 		if (sum < 0) {
-			/* Packets outside the buffer, or overlapping ones whose sum
-			 * passes its length (a client may send such descriptors;
-			 * found by fuzz_server): report nothing rather than a frame
-			 * vhci would reject. */
+			/* The descriptors passed usbip_decode_iso, so only a backend
+			 * that rewrote offsets or lengths gets here: report nothing
+			 * rather than a frame vhci would reject. */
 			for (uint32_t i = 0; i < urb->niso; i++)
 				urb->iso[i].actual_length = 0;
 			sum = 0;
@@ -419,8 +418,10 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		                      urb->niso * USBIP_ISO_DESC_SIZE, urb->iso, urb->niso,
 		                      (uint32_t)urb->length);
 		if (rc < 0) {
+			/* Before any backend sees them: packets outside the buffer
+			 * or overlapping (so their lengths could sum past it). */
 			usbip_urb_free(urb);
-			conn_end(conn, rc, "ISO descriptor outside the transfer buffer");
+			conn_end(conn, rc, "ISO descriptors outside the buffer or overlapping");
 			return;
 		}
 		for (uint32_t i = 0; i < urb->niso; i++) {
@@ -603,21 +604,43 @@ static void op_devlist(struct usbip_conn *conn)
 	conn_end(conn, 0, NULL);
 }
 
-static void op_import(struct usbip_conn *conn, const char *busid)
+enum usbip_op_status usbip_import_status(int open_rc)
+{
+	if (open_rc == USBIP_ST_OK)
+		return USBIP_ST_OK;
+	/* ST_ERROR is the client's own verdict (§2.2), never a server's. */
+	if (open_rc >= USBIP_ST_NA && open_rc <= USBIP_ST_NODEV)
+		return (enum usbip_op_status)open_rc;
+	if (open_rc == -USBIP_ENODEV || open_rc == -USBIP_ESHUTDOWN)
+		return USBIP_ST_NODEV;
+	if (open_rc == -USBIP_EBUSY)
+		return USBIP_ST_DEV_BUSY;
+	return USBIP_ST_NA;
+}
+
+static void op_import(struct usbip_conn *conn, const char *requested)
 {
 	struct usbip_server *srv = conn->srv;
-	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
+	struct usbip_export *exp = NULL;
 	uint8_t rep[USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE];
-	uint32_t st = USBIP_ST_OK;
+	enum usbip_op_status st = USBIP_ST_OK;
 	int n;
 
-	if (!exp)
+	/* The owner may resolve names and refuse before the table is searched
+	 * (issue 13: "the core asks before it imports"). */
+	if (srv->ops->import_lookup)
+		st = usbip_import_status(srv->ops->import_lookup(conn, requested, &exp));
+	else
+		exp = usbip_server_find_busid(srv, requested);
+	if (st == USBIP_ST_OK && (!exp || exp->srv != srv || exp->removed))
 		st = USBIP_ST_NODEV;
-	else if (exp->conn || exp->closing)
+	else if (st == USBIP_ST_OK && (exp->conn || exp->closing))
 		st = USBIP_ST_DEV_BUSY;
-	else if (exp->ops->open)
-		st = (uint32_t)exp->ops->open(exp);
+	else if (st == USBIP_ST_OK && exp->ops->open)
+		st = usbip_import_status(exp->ops->open(exp));
 	if (st != USBIP_ST_OK) {
+		if (srv->ops->import_refused)
+			srv->ops->import_refused(conn, requested, (int)st);
 		n = usbip_encode_op_rep_import(rep, sizeof(rep), st, NULL);
 		if (conn_send(conn, rep, (size_t)n, NULL) == 0)
 			conn_end(conn, 0, NULL);

@@ -82,9 +82,12 @@ struct usbip_device_ops {
 	/* Name for logs ("sim", "libusb"). Required. */
 	const char *name;
 
-	/* Called when a client imports the device (OP_REQ_IMPORT). Claim it
-	 * here. Return 0, or a non-zero USBIP_ST_* to refuse the import with
-	 * that status. Optional. */
+	/* Called when a client imports the device (OP_REQ_IMPORT), after the
+	 * core found it free. Claim it here. Returns 0 (USBIP_ST_OK) to accept;
+	 * to refuse, a positive USBIP_ST_* sent as is, or a negative
+	 * usbip_errno as every other op returns, which the core maps with
+	 * usbip_import_status() (-USBIP_ENODEV: ST_NODEV, -USBIP_EBUSY:
+	 * ST_DEV_BUSY, any other: ST_NA). Optional. */
 	int (*open)(struct usbip_export *exp);
 
 	/* Called when the importing client is gone and every URB it had in
@@ -169,6 +172,24 @@ struct usbip_server_ops {
 	 * is still using conn). Required. */
 	void (*close)(struct usbip_conn *conn, int reason);
 
+	/* Chooses the export an OP_REQ_IMPORT asks for, before the export
+	 * table is searched. requested: the busid field as the client sent it
+	 * (NUL-terminated, at most 31 bytes; it may be a busid, a board name,
+	 * or NAME#TOKEN). Set *exp to the export to import (NULL: no such
+	 * device -> ST_NODEV) and return USBIP_ST_OK, or return another
+	 * USBIP_ST_* (e.g. USBIP_ST_DEV_BUSY) to refuse. *exp must be an export
+	 * of this server (else ST_NODEV). The core still refuses an export
+	 * already imported (ST_DEV_BUSY), then calls its open(); the
+	 * OP_REP_IMPORT carries the export's own info, so a client importing
+	 * by name learns the true busid and devid. Optional: without it the
+	 * core looks requested up by busid. */
+	int (*import_lookup)(struct usbip_conn *conn, const char *requested,
+	                     struct usbip_export **exp);
+	/* Called when an import is refused, with the status sent (busy, no
+	 * such device, the backend's open() failed), before the connection
+	 * ends. Optional. */
+	void (*import_refused)(struct usbip_conn *conn, const char *requested, int status);
+
 	/* Notifications for logs and the inventory, called before the matching
 	 * device op (open/close). Optional. */
 	void (*imported)(struct usbip_conn *conn, struct usbip_export *exp);
@@ -229,6 +250,12 @@ void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *e
 
 /* Finds an export by busid, or NULL. */
 struct usbip_export *usbip_server_find_busid(struct usbip_server *srv, const char *busid);
+
+/* The OP_REP_IMPORT status for what usbip_device_ops.open returned: 0 is
+ * USBIP_ST_OK, USBIP_ST_NA..USBIP_ST_NODEV pass as they are, a negative
+ * usbip_errno maps to ST_NODEV (-ENODEV, -ESHUTDOWN), ST_DEV_BUSY (-EBUSY)
+ * or ST_NA, and anything else is ST_NA. Never a value outside §2.2. */
+enum usbip_op_status usbip_import_status(int open_rc);
 
 /* Starts a connection in the OP phase. */
 void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *transport);
