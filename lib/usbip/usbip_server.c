@@ -61,6 +61,8 @@ int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 	exp->inflight = 0;
 	exp->closing = false;
 	exp->removed = false;
+	exp->opening = false;
+	exp->special = NULL;
 	/* Appended, so DEVLIST shows devices in the order they were added. */
 	exp->next = NULL;
 	pp = &srv->exports;
@@ -184,7 +186,11 @@ bool usbip_conn_wants_input(const struct usbip_conn *conn)
 {
 	const struct usbip_server *srv = conn->srv;
 
-	if (conn->phase == USBIP_PHASE_DONE)
+	if (conn->phase == USBIP_PHASE_DONE || conn->phase == USBIP_PHASE_OPENING)
+		return false;
+	/* A special request in progress holds the client's next commands back
+	 * (usbip_server.h). */
+	if (conn->phase == USBIP_PHASE_URB && conn->exp->special)
 		return false;
 	if (conn->phase == USBIP_PHASE_OP || conn->rx_urb || conn->hdr_have > 0)
 		return true;
@@ -243,6 +249,10 @@ void usbip_conn_destroy(struct usbip_conn *conn)
 	if (!exp)
 		return;
 	exp->conn = NULL;
+	if (exp->opening) {
+		/* The backend is still opening it: usbip_open_done() ends it. */
+		return;
+	}
 	exp->closing = true;
 	/* Orphan first, then cancel: a cancel may complete (and free) its URB
 	 * at once. The extra count keeps exp from settling mid-loop. */
@@ -345,6 +355,10 @@ void usbip_urb_complete(struct usbip_urb *urb)
 	struct usbip_conn *conn = urb->conn;
 
 	exp->inflight--;
+	/* Lifted before the reply goes out, so the transport that checks
+	 * usbip_conn_wants_input() in send() reads on. */
+	if (exp->special == urb)
+		exp->special = NULL;
 	if (!conn) {
 		/* Orphan of a destroyed connection: no reply (§4.4, ENOENT). */
 		usbip_urb_free(urb);
@@ -380,7 +394,9 @@ void usbip_urb_complete(struct usbip_urb *urb)
 /*
  * The requests the stub handles through the host's API instead of
  * forwarding (§4.5). Returns 0 when handled (the URB completes at once with
- * status 0), or a negative value when the URB must go to submit().
+ * status 0), USBIP_PENDING when the backend finishes it later
+ * (usbip_special_done), or a negative value when the URB must go to
+ * submit().
  */
 static int handle_special_request(struct usbip_export *exp, const struct usbip_urb *urb)
 {
@@ -433,11 +449,18 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		usbip_urb_complete(urb);
 		return;
 	}
-	if (urb->ep_type == USBIP_EP_CONTROL && handle_special_request(exp, urb) == 0) {
-		urb->status = 0;
-		urb->actual_length = 0;
-		usbip_urb_complete(urb);
-		return;
+	if (urb->ep_type == USBIP_EP_CONTROL) {
+		exp->special = urb;
+		rc = handle_special_request(exp, urb);
+		if (rc == USBIP_PENDING)
+			return;
+		exp->special = NULL;
+		if (rc == 0) {
+			urb->status = 0;
+			urb->actual_length = 0;
+			usbip_urb_complete(urb);
+			return;
+		}
 	}
 	rc = exp->ops->submit(exp, urb);
 	if (rc < 0) {
@@ -599,20 +622,14 @@ static void op_devlist(struct usbip_conn *conn)
 	conn_end(conn, 0, NULL);
 }
 
-static void op_import(struct usbip_conn *conn, const char *busid)
+/* Answers OP_REQ_IMPORT: st is USBIP_ST_OK once exp is open, else the
+ * refusal. */
+static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, uint32_t st)
 {
 	struct usbip_server *srv = conn->srv;
-	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
 	uint8_t rep[USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE];
-	uint32_t st = USBIP_ST_OK;
 	int n;
 
-	if (!exp)
-		st = USBIP_ST_NODEV;
-	else if (exp->conn || exp->closing)
-		st = USBIP_ST_DEV_BUSY;
-	else if (exp->ops->open)
-		st = (uint32_t)exp->ops->open(exp);
 	if (st != USBIP_ST_OK) {
 		n = usbip_encode_op_rep_import(rep, sizeof(rep), st, NULL);
 		if (conn_send(conn, rep, (size_t)n, NULL) == 0)
@@ -626,6 +643,31 @@ static void op_import(struct usbip_conn *conn, const char *busid)
 		srv->ops->imported(conn, exp);
 	n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
 	conn_send(conn, rep, (size_t)n, NULL);
+}
+
+static void op_import(struct usbip_conn *conn, const char *busid)
+{
+	struct usbip_server *srv = conn->srv;
+	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
+	uint32_t st = USBIP_ST_OK;
+
+	if (!exp)
+		st = USBIP_ST_NODEV;
+	else if (exp->conn || exp->closing || exp->opening)
+		st = USBIP_ST_DEV_BUSY;
+	else if (exp->ops->open)
+		st = (uint32_t)exp->ops->open(exp);
+	if (st == USBIP_PENDING) {
+		/* Held for this client until usbip_open_done(); the extra count
+		 * keeps exp from being released meanwhile. */
+		exp->conn = conn;
+		exp->opening = true;
+		exp->inflight++;
+		conn->exp = exp;
+		conn->phase = USBIP_PHASE_OPENING;
+		return;
+	}
+	import_reply(conn, exp, st);
 }
 
 /* Consumes OP-phase bytes: one request. Returns bytes used. */
@@ -691,6 +733,9 @@ long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len)
 		case USBIP_PHASE_URB:
 			n = feed_urb_phase(conn, buf + used, len - used);
 			break;
+		case USBIP_PHASE_OPENING:
+			/* Nothing is read until the backend has opened it. */
+			return (long)used;
 		default:
 			/* Closing: what the peer still sends is dropped. */
 			return conn->error ? USBIP_E_CLOSED : (long)len;
@@ -702,4 +747,49 @@ long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len)
 	if (conn->phase == USBIP_PHASE_DONE && conn->error)
 		return USBIP_E_CLOSED;
 	return (long)used;
+}
+
+/* ---- backends finishing later ---------------------------------------------- */
+
+void usbip_open_done(struct usbip_export *exp, int result)
+{
+	struct usbip_conn *conn = exp->conn;
+
+	if (!exp->opening)
+		return;
+	exp->opening = false;
+	exp->inflight--;
+	if (conn && conn->phase == USBIP_PHASE_OPENING) {
+		conn->exp = NULL;
+		exp->conn = NULL;
+		import_reply(conn, exp, (uint32_t)result);
+		return;
+	}
+	/* The client left (or its connection is ending): nobody imported it,
+	 * so no unimported notification; undo what the backend opened. */
+	if (conn) {
+		conn->exp = NULL;
+		exp->conn = NULL;
+	}
+	if (result == USBIP_ST_OK && exp->ops->close)
+		exp->ops->close(exp);
+	export_settle(exp);
+}
+
+void usbip_special_done(struct usbip_export *exp, int result)
+{
+	struct usbip_urb *urb = exp->special;
+
+	if (!urb)
+		return;
+	if (result < 0 && urb->conn && urb->conn->phase == USBIP_PHASE_URB) {
+		/* As after a synchronous failure: the device gets the request
+		 * (§4.5). The hold on the client lasts until its reply. */
+		result = exp->ops->submit(exp, urb);
+		if (result == 0)
+			return;
+	}
+	urb->status = result < 0 ? result : 0;
+	urb->actual_length = 0;
+	usbip_urb_complete(urb);
 }
