@@ -11,7 +11,11 @@
  *     to usbip_server_ops.send;
  *   - a device backend (sim, libusb, TinyUSB) implements usbip_device_ops;
  *   - memory for URBs comes from usbip_server_ops.alloc.
- * Everything runs on one thread; no callback may block.
+ * Everything runs on one thread (the core's: usblabd's loop); no callback
+ * may block. A backend whose work blocks (libusb's claim, detach,
+ * set-configuration and reset; file I/O) starts it elsewhere, answers
+ * USBIP_PENDING, and finishes on the core's thread with usbip_open_done(),
+ * usbip_special_done() or usbip_urb_complete().
  */
 #ifndef USBIP_SERVER_H
 #define USBIP_SERVER_H
@@ -22,6 +26,11 @@ struct usbip_server;
 struct usbip_conn;
 struct usbip_export;
 struct usbip_urb;
+
+/* What open() and the special-request ops return when they have started
+ * their work and will finish it later (usbip_open_done(),
+ * usbip_special_done()). Positive and outside every USBIP_ST_* value. */
+#define USBIP_PENDING 0x100
 
 /* USB endpoint transfer types, as in bmAttributes. */
 enum usbip_ep_type {
@@ -75,8 +84,11 @@ struct usbip_urb {
 /*
  * The device backend contract, one const instance per backend (libusb's
  * usbi_os_backend is the model). Every member is called on the core's
- * thread and must not block. `exp->priv` is the backend's own state for
- * the device.
+ * thread and must not block: work that may block runs elsewhere (a worker
+ * thread) and comes back to the core's thread before the backend calls
+ * into the core again (usbip_open_done, usbip_special_done,
+ * usbip_urb_complete are never called from another thread). `exp->priv`
+ * is the backend's own state for the device.
  */
 struct usbip_device_ops {
 	/* Name for logs ("sim", "libusb"). Required. */
@@ -87,7 +99,15 @@ struct usbip_device_ops {
 	 * to refuse, a positive USBIP_ST_* sent as is, or a negative
 	 * usbip_errno as every other op returns, which the core maps with
 	 * usbip_import_status() (-USBIP_ENODEV: ST_NODEV, -USBIP_EBUSY:
-	 * ST_DEV_BUSY, any other: ST_NA). Optional. */
+	 * ST_DEV_BUSY, any other: ST_NA). Optional.
+	 * Or return USBIP_PENDING when claiming may block: the backend claims
+	 * elsewhere and then calls usbip_open_done(exp, result) once, with 0
+	 * or a refusal as above, on the core's thread. Meanwhile the export is
+	 * held for this client (DEVLIST hides it, other imports get
+	 * ST_DEV_BUSY), the core reads nothing more from the client, and no
+	 * other op is called for exp. If the client leaves meanwhile, the core
+	 * calls close() after a successful usbip_open_done() (no close() after
+	 * a failed one), then release() if exp was removed. */
 	int (*open)(struct usbip_export *exp);
 
 	/* Called when the importing client is gone and every URB it had in
@@ -115,7 +135,16 @@ struct usbip_device_ops {
 	 * forwarded. 0 on success (the URB completes with status 0 at once), a
 	 * negative usbip_errno on failure (the request is then forwarded with
 	 * submit, as the kernel stub does). Each is optional; a NULL member
-	 * forwards the request. */
+	 * forwards the request.
+	 * Or USBIP_PENDING when the action may block (a reset takes 100 ms and
+	 * more): the backend runs it elsewhere and then calls
+	 * usbip_special_done(exp, result) once on the core's thread, result
+	 * being what the op would have returned. Like the kernel stub's receive
+	 * thread, the core reads no further command of that client until the
+	 * request's reply is sent (its later URBs may depend on the new
+	 * configuration); other clients and devices go on. The core holds the
+	 * URB meanwhile and may call cancel() on it when the client leaves; the
+	 * backend may ignore that, but must still call usbip_special_done(). */
 	int (*set_configuration)(struct usbip_export *exp, uint8_t value);
 	int (*set_interface)(struct usbip_export *exp, uint8_t intf, uint8_t alt);
 	int (*clear_halt)(struct usbip_export *exp, uint8_t ep_addr);
@@ -147,6 +176,8 @@ struct usbip_export {
 	uint32_t inflight; /* URBs the backend holds, orphans included */
 	bool closing;      /* client gone, waiting for URBs before close() */
 	bool removed;
+	bool opening;              /* open() answered USBIP_PENDING */
+	struct usbip_urb *special; /* a special request answered USBIP_PENDING */
 };
 
 /* What the transport gives the core. ctx is usbip_server_init()'s ctx. */
@@ -211,9 +242,10 @@ struct usbip_server {
 };
 
 enum usbip_conn_phase {
-	USBIP_PHASE_OP = 0,  /* waiting for one OP request */
-	USBIP_PHASE_URB = 1, /* imported: CMD_SUBMIT / CMD_UNLINK */
-	USBIP_PHASE_DONE = 2 /* closing: input is ignored */
+	USBIP_PHASE_OP = 0,     /* waiting for one OP request */
+	USBIP_PHASE_URB = 1,    /* imported: CMD_SUBMIT / CMD_UNLINK */
+	USBIP_PHASE_DONE = 2,   /* closing: input is ignored */
+	USBIP_PHASE_OPENING = 3 /* import waits for the backend's open */
 };
 
 /* One client connection. The transport allocates it (it may embed it) and
@@ -278,6 +310,24 @@ void usbip_conn_destroy(struct usbip_conn *conn);
 
 /* The backend hands a URB back with its result fields set. */
 void usbip_urb_complete(struct usbip_urb *urb);
+
+/*
+ * The backend finishes an open() that returned USBIP_PENDING: result is 0
+ * (opened: the client gets OP_REP_IMPORT with ST_OK and enters the URB
+ * phase) or a USBIP_ST_* (refused with that status). Call it exactly once,
+ * on the core's thread, never from inside open(). If the client left
+ * meanwhile, the core undoes a successful open with close().
+ */
+void usbip_open_done(struct usbip_export *exp, int result);
+
+/*
+ * The backend finishes the special request whose op returned
+ * USBIP_PENDING: result 0 completes the URB with status 0; a negative
+ * usbip_errno forwards the request with submit() as a synchronous failure
+ * would (or completes it with that status when the client is gone). Call
+ * it exactly once, on the core's thread, never from inside the op.
+ */
+void usbip_special_done(struct usbip_export *exp, int result);
 
 /* The transport frees a URB that send() handed over. */
 void usbip_urb_free(struct usbip_urb *urb);
