@@ -70,7 +70,7 @@ struct parse {
 	size_t board; /* index in reg->boards */
 	unsigned id;  /* index in its ids[] */
 	unsigned sec_line;
-	char sec_text[80]; /* "[NAME]" or "[NAME:MODE]" as written, for messages */
+	char sec_text[132]; /* "[NAME]" or "[NAME:MODE]" as written, for messages */
 	unsigned key_line[K__COUNT];
 };
 

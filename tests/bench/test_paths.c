@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -227,6 +228,78 @@ static void test_mkdir_runtime(void **state)
 	assert_int_equal(mode_of(path), 0700);
 }
 
+/* Runs ul_path_mkdir(UL_PATH_RUNTIME) as uid in a child; returns 0, the
+ * errno it failed with, or 100 when the child could not become uid. */
+static int mkdir_runtime_as(uid_t uid, const char *want_dir)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+			_exit(100);
+		char dir[64];
+		if (ul_path_dir(UL_PATH_RUNTIME, dir, sizeof(dir)) != 0 ||
+		    strcmp(dir, want_dir) != 0)
+			_exit(101);
+		_exit(ul_path_mkdir(UL_PATH_RUNTIME) == 0 ? 0 : errno & 0x7f);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Without XDG_RUNTIME_DIR a user's socket goes to /tmp/usblab-UID, where
+ * anyone could have made the directory first. Becoming a user needs root:
+ * skipped otherwise. The uid is one no account has, picked per process so
+ * that two suites running at once do not meet. */
+static void test_mkdir_tmp_fallback(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	uid_t uid = 61000 + (uid_t)(getpid() % 4000);
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/usblab-%u", (unsigned)uid);
+	rmdir(path);
+
+	/* someone else's (root's) directory */
+	assert_int_equal(mkdir(path, 0700), 0);
+	int rc = mkdir_runtime_as(uid, path);
+	if (rc == 100) {
+		rmdir(path);
+		skip();
+	}
+	assert_int_equal(rc, EPERM);
+	/* ours, but open to the group or others */
+	assert_int_equal(chown(path, uid, uid), 0);
+	assert_int_equal(chmod(path, 0770), 0);
+	assert_int_equal(mkdir_runtime_as(uid, path), EPERM);
+	assert_int_equal(chmod(path, 0701), 0);
+	assert_int_equal(mkdir_runtime_as(uid, path), EPERM);
+	/* ours and closed: fine */
+	assert_int_equal(chmod(path, 0700), 0);
+	assert_int_equal(mkdir_runtime_as(uid, path), 0);
+	/* a symlink to our own directory is refused too */
+	assert_int_equal(rmdir(path), 0);
+	char target[80];
+	snprintf(target, sizeof(target), "%s.real", path);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(chown(target, uid, uid), 0);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(mkdir_runtime_as(uid, path), EPERM);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(target), 0);
+	/* not there: made, 0700, the user's */
+	assert_int_equal(mkdir_runtime_as(uid, path), 0);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(rmdir(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +311,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_mkdir, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mkdir_in_the_way, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mkdir_runtime, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mkdir_tmp_fallback, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("bench-paths", tests, NULL, NULL);
 }

@@ -283,7 +283,7 @@ static void test_err_names(void **state)
 
 	/* 63 characters are a name, 64 are not: in a section and in the flat form */
 	char *n63 = repeat('n', 63), *n64 = repeat('n', 64);
-	char text[256], want[256];
+	char text[512], want[512];
 	struct registry r;
 	snprintf(text, sizeof(text), "[%s]\nserial = 1\n[%s:rom]\nport=1-1\n", n63, n63);
 	parse_ok(text, &r);
@@ -301,6 +301,20 @@ static void test_err_names(void **state)
 	parse_err(text, want);
 	snprintf(text, sizeof(text), "%s = 1\n", n64);
 	parse_err(text, want);
+	/* a header too long to be read as a name at all: 127 inside is still
+	 * a (bad) name, 128 is a bad section */
+	char *n127 = repeat('n', 127), *n128 = repeat('n', 128);
+	snprintf(text, sizeof(text), "[%s]\n", n127);
+	snprintf(want, sizeof(want),
+	         "t.conf:1: bad board name '%s': want 1 to 63 characters of A-Z a-z 0-9 . _ + -",
+	         n127);
+	parse_err(text, want);
+	snprintf(text, sizeof(text), "[%s]\n", n128);
+	snprintf(want, sizeof(want), "t.conf:1: bad section [%s]: want [NAME] or [NAME:MODE]",
+	         n128);
+	parse_err(text, want);
+	free(n127);
+	free(n128);
 	free(n63);
 	free(n64);
 }
