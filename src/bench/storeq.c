@@ -346,8 +346,8 @@ int storeq_append(struct storeq *q, const struct ul_event *ev)
 	struct ul_event *grown;
 	size_t cap;
 
+	/* A refused event may be offered again: last_seq is what was queued. */
 	assert(!q->last_seq || ev->seq > q->last_seq);
-	q->last_seq = ev->seq;
 	pthread_mutex_lock(&q->lock);
 	if (q->stopping || q->in.n >= STOREQ_MAX_PENDING) {
 		q->stats.refused++;
@@ -366,6 +366,7 @@ int storeq_append(struct storeq *q, const struct ul_event *ev)
 		q->in.cap = cap;
 	}
 	q->in.evs[q->in.n++] = *ev;
+	q->last_seq = ev->seq;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
