@@ -61,6 +61,8 @@ int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 	exp->inflight = 0;
 	exp->closing = false;
 	exp->removed = false;
+	exp->opening = false;
+	exp->special = NULL;
 	/* Appended, so DEVLIST shows devices in the order they were added. */
 	exp->next = NULL;
 	pp = &srv->exports;
@@ -188,7 +190,11 @@ bool usbip_conn_wants_input(const struct usbip_conn *conn)
 {
 	const struct usbip_server *srv = conn->srv;
 
-	if (conn->phase == USBIP_PHASE_DONE)
+	if (conn->phase == USBIP_PHASE_DONE || conn->phase == USBIP_PHASE_OPENING)
+		return false;
+	/* A special request in progress holds the client's next commands back
+	 * (usbip_server.h). */
+	if (conn->phase == USBIP_PHASE_URB && conn->exp->special)
 		return false;
 	if (conn->phase == USBIP_PHASE_OP || conn->rx_urb || conn->hdr_have > 0)
 		return true;
@@ -247,6 +253,10 @@ void usbip_conn_destroy(struct usbip_conn *conn)
 	if (!exp)
 		return;
 	exp->conn = NULL;
+	if (exp->opening) {
+		/* The backend is still opening it: usbip_open_done() ends it. */
+		return;
+	}
 	exp->closing = true;
 	/* Orphan first, then cancel: a cancel may complete (and free) its URB
 	 * at once. The extra count keeps exp from settling mid-loop. */
@@ -311,10 +321,9 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 				sum = USBIP_E_INVALID;
 		}
 		if (sum < 0) {
-			/* Packets outside the buffer, or overlapping ones whose sum
-			 * passes its length (a client may send such descriptors;
-			 * found by fuzz_server): report nothing rather than a frame
-			 * vhci would reject. */
+			/* The descriptors passed usbip_decode_iso, so only a backend
+			 * that rewrote offsets or lengths gets here: report nothing
+			 * rather than a frame vhci would reject. */
 			for (uint32_t i = 0; i < urb->niso; i++)
 				urb->iso[i].actual_length = 0;
 			sum = 0;
@@ -349,6 +358,10 @@ void usbip_urb_complete(struct usbip_urb *urb)
 	struct usbip_conn *conn = urb->conn;
 
 	exp->inflight--;
+	/* Lifted before the reply goes out, so the transport that checks
+	 * usbip_conn_wants_input() in send() reads on. */
+	if (exp->special == urb)
+		exp->special = NULL;
 	if (!conn) {
 		/* Orphan of a destroyed connection: no reply (§4.4, ENOENT). */
 		usbip_urb_free(urb);
@@ -384,7 +397,9 @@ void usbip_urb_complete(struct usbip_urb *urb)
 /*
  * The requests the stub handles through the host's API instead of
  * forwarding (§4.5). Returns 0 when handled (the URB completes at once with
- * status 0), or a negative value when the URB must go to submit().
+ * status 0), USBIP_PENDING when the backend finishes it later
+ * (usbip_special_done), or a negative value when the URB must go to
+ * submit().
  */
 static int handle_special_request(struct usbip_export *exp, const struct usbip_urb *urb)
 {
@@ -419,8 +434,10 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		                      urb->niso * USBIP_ISO_DESC_SIZE, urb->iso, urb->niso,
 		                      (uint32_t)urb->length);
 		if (rc < 0) {
+			/* Before any backend sees them: packets outside the buffer
+			 * or overlapping (so their lengths could sum past it). */
 			usbip_urb_free(urb);
-			conn_end(conn, rc, "ISO descriptor outside the transfer buffer");
+			conn_end(conn, rc, "ISO descriptors outside the buffer or overlapping");
 			return;
 		}
 		for (uint32_t i = 0; i < urb->niso; i++) {
@@ -437,11 +454,18 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		usbip_urb_complete(urb);
 		return;
 	}
-	if (urb->ep_type == USBIP_EP_CONTROL && handle_special_request(exp, urb) == 0) {
-		urb->status = 0;
-		urb->actual_length = 0;
-		usbip_urb_complete(urb);
-		return;
+	if (urb->ep_type == USBIP_EP_CONTROL) {
+		exp->special = urb;
+		rc = handle_special_request(exp, urb);
+		if (rc == USBIP_PENDING)
+			return;
+		exp->special = NULL;
+		if (rc == 0) {
+			urb->status = 0;
+			urb->actual_length = 0;
+			usbip_urb_complete(urb);
+			return;
+		}
 	}
 	rc = exp->ops->submit(exp, urb);
 	if (rc < 0) {
@@ -603,21 +627,32 @@ static void op_devlist(struct usbip_conn *conn)
 	conn_end(conn, 0, NULL);
 }
 
-static void op_import(struct usbip_conn *conn, const char *busid)
+enum usbip_op_status usbip_import_status(int open_rc)
+{
+	if (open_rc == USBIP_ST_OK)
+		return USBIP_ST_OK;
+	/* ST_ERROR is the client's own verdict (§2.2), never a server's. */
+	if (open_rc >= USBIP_ST_NA && open_rc <= USBIP_ST_NODEV)
+		return (enum usbip_op_status)open_rc;
+	if (open_rc == -USBIP_ENODEV || open_rc == -USBIP_ESHUTDOWN)
+		return USBIP_ST_NODEV;
+	if (open_rc == -USBIP_EBUSY)
+		return USBIP_ST_DEV_BUSY;
+	return USBIP_ST_NA;
+}
+
+/* Answers OP_REQ_IMPORT: st is USBIP_ST_OK once exp is open, else the
+ * refusal; requested is what the client asked for (for import_refused). */
+static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, const char *requested,
+                         enum usbip_op_status st)
 {
 	struct usbip_server *srv = conn->srv;
-	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
 	uint8_t rep[USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE];
-	uint32_t st = USBIP_ST_OK;
 	int n;
 
-	if (!exp)
-		st = USBIP_ST_NODEV;
-	else if (exp->conn || exp->closing)
-		st = USBIP_ST_DEV_BUSY;
-	else if (exp->ops->open)
-		st = (uint32_t)exp->ops->open(exp);
 	if (st != USBIP_ST_OK) {
+		if (srv->ops->import_refused)
+			srv->ops->import_refused(conn, requested, (int)st);
 		n = usbip_encode_op_rep_import(rep, sizeof(rep), st, NULL);
 		if (conn_send(conn, rep, (size_t)n, NULL) == 0)
 			conn_end(conn, 0, NULL);
@@ -630,6 +665,40 @@ static void op_import(struct usbip_conn *conn, const char *busid)
 		srv->ops->imported(conn, exp);
 	n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
 	conn_send(conn, rep, (size_t)n, NULL);
+}
+
+static void op_import(struct usbip_conn *conn, const char *requested)
+{
+	struct usbip_server *srv = conn->srv;
+	struct usbip_export *exp = NULL;
+	enum usbip_op_status st = USBIP_ST_OK;
+	int rc;
+
+	/* The owner may resolve names and refuse before the table is searched
+	 * (issue 13: "the core asks before it imports"). */
+	if (srv->ops->import_lookup)
+		st = usbip_import_status(srv->ops->import_lookup(conn, requested, &exp));
+	else
+		exp = usbip_server_find_busid(srv, requested);
+	if (st == USBIP_ST_OK && (!exp || exp->srv != srv || exp->removed))
+		st = USBIP_ST_NODEV;
+	else if (st == USBIP_ST_OK && (exp->conn || exp->closing || exp->opening))
+		st = USBIP_ST_DEV_BUSY;
+	else if (st == USBIP_ST_OK && exp->ops->open) {
+		rc = exp->ops->open(exp);
+		if (rc == USBIP_PENDING) {
+			/* Held for this client until usbip_open_done(); the extra
+			 * count keeps exp from being released meanwhile. */
+			exp->conn = conn;
+			exp->opening = true;
+			exp->inflight++;
+			conn->exp = exp;
+			conn->phase = USBIP_PHASE_OPENING;
+			return;
+		}
+		st = usbip_import_status(rc);
+	}
+	import_reply(conn, exp, requested, st);
 }
 
 /* Consumes OP-phase bytes: one request. Returns bytes used. */
@@ -695,6 +764,9 @@ long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len)
 		case USBIP_PHASE_URB:
 			n = feed_urb_phase(conn, buf + used, len - used);
 			break;
+		case USBIP_PHASE_OPENING:
+			/* Nothing is read until the backend has opened it. */
+			return (long)used;
 		default:
 			/* Closing: what the peer still sends is dropped. */
 			return conn->error ? USBIP_E_CLOSED : (long)len;
@@ -706,4 +778,49 @@ long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len)
 	if (conn->phase == USBIP_PHASE_DONE && conn->error)
 		return USBIP_E_CLOSED;
 	return (long)used;
+}
+
+/* ---- backends finishing later ---------------------------------------------- */
+
+void usbip_open_done(struct usbip_export *exp, int result)
+{
+	struct usbip_conn *conn = exp->conn;
+
+	if (!exp->opening)
+		return;
+	exp->opening = false;
+	exp->inflight--;
+	if (conn && conn->phase == USBIP_PHASE_OPENING) {
+		conn->exp = NULL;
+		exp->conn = NULL;
+		import_reply(conn, exp, exp->info.busid, usbip_import_status(result));
+		return;
+	}
+	/* The client left (or its connection is ending): nobody imported it,
+	 * so no unimported notification; undo what the backend opened. */
+	if (conn) {
+		conn->exp = NULL;
+		exp->conn = NULL;
+	}
+	if (result == USBIP_ST_OK && exp->ops->close)
+		exp->ops->close(exp);
+	export_settle(exp);
+}
+
+void usbip_special_done(struct usbip_export *exp, int result)
+{
+	struct usbip_urb *urb = exp->special;
+
+	if (!urb)
+		return;
+	if (result < 0 && urb->conn && urb->conn->phase == USBIP_PHASE_URB) {
+		/* As after a synchronous failure: the device gets the request
+		 * (§4.5). The hold on the client lasts until its reply. */
+		result = exp->ops->submit(exp, urb);
+		if (result == 0)
+			return;
+	}
+	urb->status = result < 0 ? result : 0;
+	urb->actual_length = 0;
+	usbip_urb_complete(urb);
 }

@@ -11,7 +11,11 @@
  *     to usbip_server_ops.send;
  *   - a device backend (sim, libusb, TinyUSB) implements usbip_device_ops;
  *   - memory for URBs comes from usbip_server_ops.alloc.
- * Everything runs on one thread; no callback may block.
+ * Everything runs on one thread (the core's: usblabd's loop); no callback
+ * may block. A backend whose work blocks (libusb's claim, detach,
+ * set-configuration and reset; file I/O) starts it elsewhere, answers
+ * USBIP_PENDING, and finishes on the core's thread with usbip_open_done(),
+ * usbip_special_done() or usbip_urb_complete().
  */
 #ifndef USBIP_SERVER_H
 #define USBIP_SERVER_H
@@ -22,6 +26,11 @@ struct usbip_server;
 struct usbip_conn;
 struct usbip_export;
 struct usbip_urb;
+
+/* What open() and the special-request ops return when they have started
+ * their work and will finish it later (usbip_open_done(),
+ * usbip_special_done()). Positive and outside every USBIP_ST_* value. */
+#define USBIP_PENDING 0x100
 
 /* USB endpoint transfer types, as in bmAttributes. */
 enum usbip_ep_type {
@@ -75,16 +84,30 @@ struct usbip_urb {
 /*
  * The device backend contract, one const instance per backend (libusb's
  * usbi_os_backend is the model). Every member is called on the core's
- * thread and must not block. `exp->priv` is the backend's own state for
- * the device.
+ * thread and must not block: work that may block runs elsewhere (a worker
+ * thread) and comes back to the core's thread before the backend calls
+ * into the core again (usbip_open_done, usbip_special_done,
+ * usbip_urb_complete are never called from another thread). `exp->priv`
+ * is the backend's own state for the device.
  */
 struct usbip_device_ops {
 	/* Name for logs ("sim", "libusb"). Required. */
 	const char *name;
 
-	/* Called when a client imports the device (OP_REQ_IMPORT). Claim it
-	 * here. Return 0, or a non-zero USBIP_ST_* to refuse the import with
-	 * that status. Optional. */
+	/* Called when a client imports the device (OP_REQ_IMPORT), after the
+	 * core found it free. Claim it here. Returns 0 (USBIP_ST_OK) to accept;
+	 * to refuse, a positive USBIP_ST_* sent as is, or a negative
+	 * usbip_errno as every other op returns, which the core maps with
+	 * usbip_import_status() (-USBIP_ENODEV: ST_NODEV, -USBIP_EBUSY:
+	 * ST_DEV_BUSY, any other: ST_NA). Optional.
+	 * Or return USBIP_PENDING when claiming may block: the backend claims
+	 * elsewhere and then calls usbip_open_done(exp, result) once, with 0
+	 * or a refusal as above, on the core's thread. Meanwhile the export is
+	 * held for this client (DEVLIST hides it, other imports get
+	 * ST_DEV_BUSY), the core reads nothing more from the client, and no
+	 * other op is called for exp. If the client leaves meanwhile, the core
+	 * calls close() after a successful usbip_open_done() (no close() after
+	 * a failed one), then release() if exp was removed. */
 	int (*open)(struct usbip_export *exp);
 
 	/* Called when the importing client is gone and every URB it had in
@@ -112,7 +135,16 @@ struct usbip_device_ops {
 	 * forwarded. 0 on success (the URB completes with status 0 at once), a
 	 * negative usbip_errno on failure (the request is then forwarded with
 	 * submit, as the kernel stub does). Each is optional; a NULL member
-	 * forwards the request. */
+	 * forwards the request.
+	 * Or USBIP_PENDING when the action may block (a reset takes 100 ms and
+	 * more): the backend runs it elsewhere and then calls
+	 * usbip_special_done(exp, result) once on the core's thread, result
+	 * being what the op would have returned. Like the kernel stub's receive
+	 * thread, the core reads no further command of that client until the
+	 * request's reply is sent (its later URBs may depend on the new
+	 * configuration); other clients and devices go on. The core holds the
+	 * URB meanwhile and may call cancel() on it when the client leaves; the
+	 * backend may ignore that, but must still call usbip_special_done(). */
 	int (*set_configuration)(struct usbip_export *exp, uint8_t value);
 	int (*set_interface)(struct usbip_export *exp, uint8_t intf, uint8_t alt);
 	int (*clear_halt)(struct usbip_export *exp, uint8_t ep_addr);
@@ -144,6 +176,8 @@ struct usbip_export {
 	uint32_t inflight; /* URBs the backend holds, orphans included */
 	bool closing;      /* client gone, waiting for URBs before close() */
 	bool removed;
+	bool opening;              /* open() answered USBIP_PENDING */
+	struct usbip_urb *special; /* a special request answered USBIP_PENDING */
 };
 
 /* What the transport gives the core. ctx is usbip_server_init()'s ctx. */
@@ -169,6 +203,24 @@ struct usbip_server_ops {
 	 * is still using conn). Required. */
 	void (*close)(struct usbip_conn *conn, int reason);
 
+	/* Chooses the export an OP_REQ_IMPORT asks for, before the export
+	 * table is searched. requested: the busid field as the client sent it
+	 * (NUL-terminated, at most 31 bytes; it may be a busid, a board name,
+	 * or NAME#TOKEN). Set *exp to the export to import (NULL: no such
+	 * device -> ST_NODEV) and return USBIP_ST_OK, or return another
+	 * USBIP_ST_* (e.g. USBIP_ST_DEV_BUSY) to refuse. *exp must be an export
+	 * of this server (else ST_NODEV). The core still refuses an export
+	 * already imported (ST_DEV_BUSY), then calls its open(); the
+	 * OP_REP_IMPORT carries the export's own info, so a client importing
+	 * by name learns the true busid and devid. Optional: without it the
+	 * core looks requested up by busid. */
+	int (*import_lookup)(struct usbip_conn *conn, const char *requested,
+	                     struct usbip_export **exp);
+	/* Called when an import is refused, with the status sent (busy, no
+	 * such device, the backend's open() failed), before the connection
+	 * ends. Optional. */
+	void (*import_refused)(struct usbip_conn *conn, const char *requested, int status);
+
 	/* Notifications for logs and the inventory, called before the matching
 	 * device op (open/close). Optional. */
 	void (*imported)(struct usbip_conn *conn, struct usbip_export *exp);
@@ -190,9 +242,10 @@ struct usbip_server {
 };
 
 enum usbip_conn_phase {
-	USBIP_PHASE_OP = 0,  /* waiting for one OP request */
-	USBIP_PHASE_URB = 1, /* imported: CMD_SUBMIT / CMD_UNLINK */
-	USBIP_PHASE_DONE = 2 /* closing: input is ignored */
+	USBIP_PHASE_OP = 0,     /* waiting for one OP request */
+	USBIP_PHASE_URB = 1,    /* imported: CMD_SUBMIT / CMD_UNLINK */
+	USBIP_PHASE_DONE = 2,   /* closing: input is ignored */
+	USBIP_PHASE_OPENING = 3 /* import waits for the backend's open */
 };
 
 /* One client connection. The transport allocates it (it may embed it) and
@@ -230,6 +283,12 @@ void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *e
 /* Finds an export by busid, or NULL. */
 struct usbip_export *usbip_server_find_busid(struct usbip_server *srv, const char *busid);
 
+/* The OP_REP_IMPORT status for what usbip_device_ops.open returned: 0 is
+ * USBIP_ST_OK, USBIP_ST_NA..USBIP_ST_NODEV pass as they are, a negative
+ * usbip_errno maps to ST_NODEV (-ENODEV, -ESHUTDOWN), ST_DEV_BUSY (-EBUSY)
+ * or ST_NA, and anything else is ST_NA. Never a value outside §2.2. */
+enum usbip_op_status usbip_import_status(int open_rc);
+
 /* Starts a connection in the OP phase. */
 void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *transport);
 
@@ -251,6 +310,24 @@ void usbip_conn_destroy(struct usbip_conn *conn);
 
 /* The backend hands a URB back with its result fields set. */
 void usbip_urb_complete(struct usbip_urb *urb);
+
+/*
+ * The backend finishes an open() that returned USBIP_PENDING: result is 0
+ * (opened: the client gets OP_REP_IMPORT with ST_OK and enters the URB
+ * phase) or a USBIP_ST_* (refused with that status). Call it exactly once,
+ * on the core's thread, never from inside open(). If the client left
+ * meanwhile, the core undoes a successful open with close().
+ */
+void usbip_open_done(struct usbip_export *exp, int result);
+
+/*
+ * The backend finishes the special request whose op returned
+ * USBIP_PENDING: result 0 completes the URB with status 0; a negative
+ * usbip_errno forwards the request with submit() as a synchronous failure
+ * would (or completes it with that status when the client is gone). Call
+ * it exactly once, on the core's thread, never from inside the op.
+ */
+void usbip_special_done(struct usbip_export *exp, int result);
 
 /* The transport frees a URB that send() handed over. */
 void usbip_urb_free(struct usbip_urb *urb);
