@@ -13,10 +13,13 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -222,7 +225,7 @@ static int store_sqlite_open(const char *where, struct store **out, char *err, s
 {
 	struct store *s;
 	sqlite3_stmt *st;
-	int wal;
+	int wal, fd;
 
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
@@ -230,6 +233,15 @@ static int store_sqlite_open(const char *where, struct store **out, char *err, s
 		store_err(err, errlen, where, NULL);
 		return -1;
 	}
+	/* Lease tokens let their holder import a board: the file is the
+	 * owner's alone. SQLite makes its -wal and -shm files with the
+	 * database's mode, so creating the file first is enough. */
+	fd = open(where, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", where, strerror(errno));
+		goto fail;
+	}
+	close(fd);
 	if (sqlite3_open_v2(where, &s->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {

@@ -23,6 +23,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,7 @@ int storeq_start(struct storeq **out, struct event_base *base, const struct stor
                  size_t errlen)
 {
 	struct storeq *q;
+	sigset_t all, old;
 	int rc;
 
 	*out = NULL;
@@ -329,7 +331,13 @@ int storeq_start(struct storeq **out, struct event_base *base, const struct stor
 		snprintf(err, errlen, "cannot watch the worker's eventfd");
 		goto fail;
 	}
+	/* The worker blocks every signal, so the daemon's signals (SIGHUP,
+	 * SIGTERM through libevent) reach the loop's thread, and SQLite's
+	 * writes and fsyncs are never interrupted. It inherits the mask. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&q->thread, NULL, storeq_worker, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the store's thread: %s", strerror(rc));
 		goto fail;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -180,6 +181,22 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(side_int(f->db.path, "PRAGMA user_version"), 1);
 }
 
+static void test_file_is_private(void **state)
+{
+	struct fixture *f = *state;
+	struct ul_event ev = test_event(1, UL_EV_LEASE_TAKEN, "a", "");
+	char wal[128];
+	struct stat st;
+
+	/* Lease tokens are in it: the database and its WAL are 0600. */
+	apply_ok(f, &ev, 1);
+	assert_int_equal(stat(f->db.path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db.path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 static void test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -238,6 +255,30 @@ static void test_every_field_round_trips(void **state)
 		assert_int_equal(out[i].seq, i + 1); /* the row id */
 	}
 	free(out);
+}
+
+static void test_unterminated_fields_are_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct ul_event ev = test_event(1, UL_EV_ARRIVED, "", ""), *out;
+	struct store_query q = any_query();
+
+	/* A caller that filled fields to the brim: the store reads no byte past
+	 * them (ASan watches) and answers them cut to fit with their NUL. */
+	memset(ev.board, 'b', sizeof(ev.board));
+	memset(ev.detail, 'd', sizeof(ev.detail));
+	memset(ev.dev.mac, 'm', sizeof(ev.dev.mac));
+	memset(ev.lease.token, 't', sizeof(ev.lease.token));
+	apply_ok(f, &ev, 1);
+	assert_int_equal(query(f, &q, &out), 1);
+	assert_int_equal(strlen(out[0].board), sizeof(ev.board) - 1);
+	assert_int_equal(strlen(out[0].detail), sizeof(ev.detail) - 1);
+	assert_int_equal(strlen(out[0].dev.mac), sizeof(ev.dev.mac) - 1);
+	assert_int_equal(strlen(out[0].lease.token), sizeof(ev.lease.token) - 1);
+	free(out);
+	/* The whole field went to disk. */
+	assert_int_equal(side_int(f->db.path, "SELECT length(board) FROM events"),
+	                 (long long)sizeof(ev.board));
 }
 
 static void test_stored_kind_is_a_name(void **state)
@@ -577,9 +618,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_file_is_private, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	        cmocka_unit_test(test_open_fails_with_reason),
 	        cmocka_unit_test_setup_teardown(test_every_field_round_trips, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unterminated_fields_are_cut, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stored_kind_is_a_name, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_apply_nothing, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leases_follow_events, setup, teardown),

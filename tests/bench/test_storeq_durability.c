@@ -352,7 +352,8 @@ static bool make_lease(struct writer *w, uint64_t seq, struct ul_event *ev)
 	return true;
 }
 
-/* The leases table equals the replay of events 1..k of the script. */
+/* The events on disk are events 1..k of the script, and the leases table
+ * equals their replay. */
 static void assert_leases_replay(sqlite3 *db, uint64_t seed, uint64_t k)
 {
 	struct lease_script sc = {.seed = seed};
@@ -361,13 +362,22 @@ static void assert_leases_replay(sqlite3 *db, uint64_t seed, uint64_t k)
 	sqlite3_stmt *st;
 	unsigned rows = 0, want = 0;
 
+	assert_int_equal(
+	        sqlite3_prepare_v2(db, "SELECT kind, board FROM events ORDER BY id", -1, &st, NULL),
+	        SQLITE_OK);
 	for (uint64_t seq = 1; seq <= k; seq++) {
 		script_event(&sc, seq, &ev);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+		                    ul_event_kind_name(ev.kind));
+		assert_string_equal((const char *)sqlite3_column_text(st, 1), ev.board);
 		unsigned b = (unsigned)strtoul(ev.board + 6, NULL, 10);
 		leased[b] = ev.kind == UL_EV_LEASE_TAKEN;
 		if (leased[b])
 			held[b] = ev;
 	}
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
 	for (unsigned b = 0; b < LEASE_BOARDS; b++)
 		want += leased[b];
 	assert_int_equal(
