@@ -51,8 +51,9 @@ struct store_ops {
 
 	/* Events matching q. On 0, *out (malloc'd, caller frees) holds *n events
 	 * oldest first, with seq set to the store's row id ("newest" and "oldest"
-	 * are by row id, i.e. order of apply). A kind name this build does not
-	 * know reads as UL_EV_ERROR. -1 for a kind out of range. */
+	 * are by time_ms, then by order of apply: a clock stepped back sorts
+	 * its events by their time). A kind name this build does not know reads
+	 * as UL_EV_ERROR. -1 for a kind out of range. */
 	int (*query_events)(struct store *s, const struct store_query *q, struct ul_event **out,
 	                    size_t *n, char *err, size_t errlen);
 

@@ -51,9 +51,10 @@ static const char *const store_migrations[] = {
         " addr TEXT NOT NULL DEFAULT '',"
         " since_ms INTEGER NOT NULL DEFAULT 0,"
         " expires_ms INTEGER NOT NULL DEFAULT 0);"
-        /* events_board is (board, id): a board's newest events without a sort. */
+        /* Both end in the row id, so they give query_events' order
+         * (time_ms, id) with no sort, with or without a board. */
         "CREATE INDEX events_time ON events(time_ms);"
-        "CREATE INDEX events_board ON events(board);"
+        "CREATE INDEX events_board_time ON events(board, time_ms);"
         "CREATE TABLE leases ("
         " board TEXT PRIMARY KEY NOT NULL,"
         " holder TEXT NOT NULL,"
@@ -83,7 +84,7 @@ static const char *const store_migrations[] = {
 	"holder, reason, token, addr, since_ms, expires_ms"
 
 #define QUERY_HEAD "SELECT id, " EVENT_COLS " FROM events WHERE time_ms >= ?1 AND time_ms <= ?2 "
-#define QUERY_TAIL "ORDER BY id DESC LIMIT ?5"
+#define QUERY_TAIL "ORDER BY time_ms DESC, id DESC LIMIT ?5"
 
 enum store_stmt {
 	ST_BEGIN,
@@ -267,6 +268,11 @@ static int store_sqlite_open(const char *where, struct store **out, char *err, s
 	/* FULL: in WAL mode NORMAL may lose the last commits on power loss,
 	 * and a lease a client was told about must survive that too. */
 	if (store_exec(s->db, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) < 0)
+		goto fail;
+	/* A burst makes a big WAL; after the checkpoint it shrinks back to
+	 * this rather than keeping its largest size for ever. */
+	if (store_exec(s->db, "PRAGMA journal_size_limit = 16777216", "setting the WAL limit", err,
+	               errlen) < 0)
 		goto fail;
 	if (store_migrate(s->db, err, errlen) < 0)
 		goto fail;

@@ -145,7 +145,7 @@ static void test_schema_created(void **state)
 	                 3);
 	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
 	                                      "'index' AND name IN ('events_time', "
-	                                      "'events_board')"),
+	                                      "'events_board_time')"),
 	                 2);
 	/* WAL is a property of the file: a new connection sees it. */
 	assert_int_equal(side_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
@@ -241,7 +241,7 @@ static void test_every_field_round_trips(void **state)
 	memset(evs[0].board, 'b', sizeof(evs[0].board) - 1);
 	/* Bytes SQL would mind. */
 	UL_COPY(evs[1].detail, "it's \"quoted\"; DROP TABLE events; -- \xc3\xa9");
-	evs[2].time_ms = -5;
+	evs[0].time_ms = -5;
 	evs[3].dev.speed_mbps = 20000;
 	evs[3].dev.vid = 0xffff;
 	evs[3].dev.pid = 0xffff;
@@ -575,6 +575,30 @@ static void test_query_limit_keeps_the_newest(void **state)
 	assert_answer(f, &q, "8 10");
 }
 
+static void test_query_orders_by_time(void **state)
+{
+	struct fixture *f = *state;
+	struct ul_event evs[4];
+	struct store_query q = any_query();
+
+	/* The clock was stepped back between A and B; C and D share a time. */
+	evs[0] = test_event(1, UL_EV_ARRIVED, "a", "A");
+	evs[0].time_ms = T0 + 100;
+	evs[1] = test_event(2, UL_EV_ARRIVED, "a", "B");
+	evs[1].time_ms = T0 + 50;
+	evs[2] = test_event(3, UL_EV_ARRIVED, "a", "C");
+	evs[2].time_ms = T0 + 200;
+	evs[3] = test_event(4, UL_EV_ARRIVED, "a", "D");
+	evs[3].time_ms = T0 + 200;
+	apply_ok(f, evs, 4);
+	assert_answer(f, &q, "B A C D");
+	q.limit = 2;
+	assert_answer(f, &q, "C D");
+	q.limit = 3;
+	UL_COPY(q.board, "a");
+	assert_answer(f, &q, "A C D");
+}
+
 static void test_query_default_limit_is_1000(void **state)
 {
 	struct fixture *f = *state;
@@ -636,6 +660,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_unknown_kind_rolls_back, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_limit_keeps_the_newest, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_orders_by_time, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_default_limit_is_1000, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_unknown_kind_fails, setup, teardown),
 	};
