@@ -83,7 +83,7 @@ int ctl_send(struct ctl *c, int id, const char *method, json_t *params, char *er
 
 long ctl_line_split(const char *buf, size_t len, size_t *used)
 {
-	const char *nl = memchr(buf, '\n', len);
+	const char *nl = len ? memchr(buf, '\n', len) : NULL;
 	size_t n;
 
 	if (!nl)

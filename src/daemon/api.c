@@ -21,14 +21,13 @@
 
 #include "names.h"
 
-#define API_MAX_LINE_NAMES    16
-#define API_DEFAULT_DURATION  3600
-#define API_MAX_DURATION      (30 * 24 * 3600)
-#define API_DEFAULT_LIMIT     100
-#define API_MAX_LIMIT         10000
-#define API_INFO_EVENTS       20
-#define API_HOLDER_TAG_MAX    31
-#define API_MAX_RESOLVE_BOARD 512
+#define API_MAX_LINE_NAMES   16
+#define API_DEFAULT_DURATION 3600
+#define API_MAX_DURATION     (30 * 24 * 3600)
+#define API_DEFAULT_LIMIT    100
+#define API_MAX_LIMIT        10000
+#define API_INFO_EVENTS      20
+#define API_HOLDER_TAG_MAX   31
 
 enum api_pending_kind {
 	API_PENDING_WAIT,   /* a checkout waiting for its board */
@@ -371,46 +370,53 @@ static json_t *all_names_json(const struct tracker *t)
 static const struct board *resolve_ex(const struct api_call *c, const char *query, bool *unknown)
 {
 	const struct tracker *t = c->api->env.tracker;
-	const char *names[API_MAX_RESOLVE_BOARD];
-	const struct board *boards[API_MAX_RESOLVE_BOARD];
+	const char **names;
+	size_t n;
+	const struct board **boards = boards_by_name(t, &n), *found = NULL;
 	struct names_result res;
 	char err[512];
 	json_t *extra, *cand;
-	size_t n = 0;
 	int rc;
 
-	for (const struct board *b = tracker_first(t); b && n < API_MAX_RESOLVE_BOARD;
-	     b = b->next) {
-		names[n] = b->name;
-		boards[n++] = b;
+	names = calloc(n + 1, sizeof(*names));
+	if (!names) {
+		free(boards);
+		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+		return NULL;
 	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = boards[i]->name;
 	rc = names_resolve(names, n, query, &res, err, sizeof(err));
 	switch (rc) {
 	case NAMES_OK:
-		return boards[res.index];
+		found = boards[res.index];
+		break;
 	case NAMES_E_AMBIGUOUS:
 		cand = json_array();
 		for (size_t i = 0; i < res.ncand && i < NAMES_MAX_CANDIDATES; i++)
 			json_array_append_new(cand, json_string(names[res.cand[i]]));
 		extra = json_pack("{s:o, s:I}", "candidates", cand, "count", (json_int_t)res.ncand);
 		send_error(c->ops, c->client, c->id, "ambiguous", err, extra);
-		return NULL;
+		break;
 	case NAMES_E_BADREGEX:
 		send_error(c->ops, c->client, c->id, "bad_regex", err, NULL);
-		return NULL;
+		break;
 	case NAMES_E_EMPTY:
 		send_error(c->ops, c->client, c->id, "bad_request", "the board name is empty",
 		           NULL);
-		return NULL;
+		break;
 	default:
 		if (unknown) {
 			*unknown = true;
-			return NULL;
+			break;
 		}
 		extra = json_pack("{s:o}", "candidates", all_names_json(t));
 		send_error(c->ops, c->client, c->id, "unknown_board", err, extra);
-		return NULL;
+		break;
 	}
+	free(names);
+	free(boards);
+	return found;
 }
 
 static const struct board *resolve(const struct api_call *c, const char *query)
