@@ -376,6 +376,18 @@ static int report_error(const struct args *a, json_t *error)
 	if (strcmp(code, "leased") == 0)
 		fprintf(stderr, "usblab: wait for it with --wait, or ask %s\n",
 		        str(error, "holder"));
+	if (strcmp(code, "not_holder") == 0)
+		fprintf(stderr, "usblab: `usblab checkin %s --force` ends it\n",
+		        str(error, "board"));
+	if (strcmp(code, "unknown_board") == 0 && !strstr(str(error, "message"), "boards:")) {
+		json_t *cand = json_object_get(error, "candidates"), *v;
+		size_t i;
+
+		fputs("usblab: boards:", stderr);
+		json_array_foreach(cand, i, v)
+		        fprintf(stderr, "%s %s", i ? "," : "", json_string_value(v));
+		fputs(json_array_size(cand) ? "\n" : " none\n", stderr);
+	}
 	if (strcmp(code, "timeout") == 0)
 		return EXIT_TIMEOUT;
 	if (strcmp(code, "bad_request") == 0 || strcmp(code, "bad_regex") == 0)
