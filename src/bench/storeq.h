@@ -19,28 +19,53 @@
 struct storeq;
 
 /* Called on the loop's thread: every event with seq <= seq was written
- * (rc 0) or failed to be (rc -1, nothing of that batch is on disk). */
+ * (rc 0) or failed to be (rc -1, nothing of that batch is on disk). Reports
+ * come in growing seq order; each covers the events queued after the one the
+ * previous report named, so a success after a failure does not undo it. */
 typedef void (*storeq_committed_fn)(void *arg, uint64_t seq, int rc);
 
 /* Starts the worker over an opened store s (storeq owns it from now on and
- * closes it in storeq_stop). Returns 0, or -1 with a reason in err. */
+ * closes it in storeq_stop; if starting fails, s is closed too). Only the
+ * worker touches s from here on. Every callback runs on the thread that runs
+ * base's loop, through an eventfd watched with a plain event_new(): the loop
+ * needs no evthread_use_pthreads(). Returns 0, or -1 with a reason in err. */
 int storeq_start(struct storeq **out, struct event_base *base, const struct store_ops *ops,
                  struct store *s, storeq_committed_fn committed, void *arg, char *err,
                  size_t errlen);
 
 /* Queues a copy of ev (ev->seq must grow from call to call). Never blocks
- * on disk. Returns 0, or -1 when out of memory. */
+ * on disk. Returns 0, or -1 when out of memory or when the queue is full
+ * (STOREQ_MAX_PENDING events wait: the disk stalls): ev is then not stored
+ * and no committed() will cover it on its own, so the caller reports it
+ * failed. A later committed(seq) with a higher seq says nothing of it. */
 int storeq_append(struct storeq *q, const struct ul_event *ev);
 
 /* Runs query q on the worker after every write queued before it; cb gets the
- * result on the loop's thread (evs is freed after cb returns). Returns 0 or
- * -1. */
+ * result on the loop's thread (evs is freed after cb returns; err is NULL
+ * when rc is 0). Returns 0, or -1 (out of memory, stopping) and cb is not
+ * called. */
 typedef void (*storeq_events_fn)(void *arg, int rc, const struct ul_event *evs, size_t n,
                                  const char *err);
 int storeq_query_events(struct storeq *q, const struct store_query *qr, storeq_events_fn cb,
                         void *arg);
 
-/* Writes what is queued, stops the worker and closes the store. */
+/* Counts, for tests and status: transactions tried (a group of events each),
+ * events in them, transactions that failed, queries answered, appends
+ * refused (queue full, out of memory, stopping). */
+struct storeq_stats {
+	uint64_t batches;
+	uint64_t events;
+	uint64_t failed_batches;
+	uint64_t queries;
+	uint64_t refused;
+};
+void storeq_get_stats(struct storeq *q, struct storeq_stats *out);
+
+/* Writes what is queued, stops the worker, calls back (on the caller's
+ * thread, before returning) for every outcome and answer not yet delivered,
+ * and closes the store. Call it on the loop's thread, not from a storeq
+ * callback, before base is freed. Appends and queries made by those last
+ * callbacks return -1. q may be NULL. */
 void storeq_stop(struct storeq *q);
 
 #endif /* UL_STOREQ_H */
