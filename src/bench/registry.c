@@ -482,8 +482,8 @@ static char *read_line(char *buf, int num, void *user)
 	 * line from a # or ; that follows a blank. */
 	if (s < e && (*s == '#' || *s == ';'))
 		e = s;
-	for (const char *c = s + 1; c < e; c++)
-		if ((*c == '#' || *c == ';') && is_blank(c[-1]))
+	for (const char *c = s; c < e; c++)
+		if ((*c == '#' || *c == ';') && c > s && is_blank(c[-1]))
 			e = c;
 	while (e > s && is_blank(e[-1]))
 		e--;
