@@ -242,8 +242,7 @@ static struct reg_board *new_board(struct parse *st, const char *name)
 		else
 			fail(st, st->line,
 			     "board '%s' differs from '%s' (line %u) only in case: names are "
-			     "matched "
-			     "without case, give it another name",
+			     "matched without case, give it another name",
 			     name, dup->name, dup->line);
 		return NULL;
 	}
