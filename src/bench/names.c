@@ -145,12 +145,41 @@ static const char *pattern_too_costly(const char *q)
 	return NULL;
 }
 
-static const char *const ambiguous_hint[] = {
-        [NAMES_EXACT] = "the registry names them twice",
-        [NAMES_NOCASE] = "type the name with its exact case",
-        [NAMES_SUBSTRING] = "give more of the name",
-        [NAMES_REGEX] = "make the pattern more specific",
-};
+/* Compiles query for the regex stage, or writes why not into why. */
+static bool compile_pattern(const char *query, regex_t *re, char *why, size_t cap)
+{
+	const char *cost = pattern_too_costly(query);
+	if (cost) {
+		snprintf(why, cap, "%s", cost);
+		return false;
+	}
+	int e = regcomp(re, query, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+	if (e != 0) {
+		regerror(e, re, why, cap);
+		return false;
+	}
+	return true;
+}
+
+/* "'esp' is ambiguous: esp-a, esp-b (give more of the name)", with a hint
+ * that fits the stage that found them. */
+static void add_ambiguous(struct msg *m, const char *query, const char *const *names,
+                          const struct names_result *res)
+{
+	static const char *const hint[] = {
+	        [NAMES_EXACT] = "the registry names them twice",
+	        [NAMES_NOCASE] = "type the name with its exact case",
+	        [NAMES_SUBSTRING] = "give more of the name",
+	        [NAMES_REGEX] = "make the pattern more specific",
+	};
+	size_t shown = res->ncand < NAMES_MAX_CANDIDATES ? res->ncand : NAMES_MAX_CANDIDATES;
+	msg_add(m, "'%s' is ambiguous: ", query);
+	for (size_t k = 0; k < shown; k++)
+		msg_add(m, "%s%s", k ? ", " : "", names[res->cand[k]]);
+	if (res->ncand > shown)
+		msg_add(m, " and %zu more", res->ncand - shown);
+	msg_add(m, " (%s)", hint[res->how]);
+}
 
 int names_resolve(const char *const *names, size_t n, const char *query, struct names_result *res,
                   char *err, size_t errlen)
@@ -175,15 +204,10 @@ int names_resolve(const char *const *names, size_t n, const char *query, struct 
 	for (int how = NAMES_EXACT; how <= NAMES_REGEX; how++) {
 		if (how == NAMES_REGEX) {
 			char why[128];
-			const char *cost = pattern_too_costly(query);
-			int e = cost ? 0
-			             : regcomp(&re, query, REG_EXTENDED | REG_ICASE | REG_NOSUB);
-			if (cost || e != 0) {
-				if (!cost)
-					regerror(e, &re, why, sizeof(why));
+			if (!compile_pattern(query, &re, why, sizeof(why))) {
 				msg_add(&m,
 				        "no board matches '%s', and it is not a valid pattern: %s",
-				        query, cost ? cost : why);
+				        query, why);
 				return NAMES_E_BADREGEX;
 			}
 			have_re = true;
@@ -206,13 +230,7 @@ int names_resolve(const char *const *names, size_t n, const char *query, struct 
 			break;
 		}
 		res->ncand = hits;
-		msg_add(&m, "'%s' is ambiguous: ", query);
-		size_t shown = hits < NAMES_MAX_CANDIDATES ? hits : NAMES_MAX_CANDIDATES;
-		for (size_t k = 0; k < shown; k++)
-			msg_add(&m, "%s%s", k ? ", " : "", names[res->cand[k]]);
-		if (hits > shown)
-			msg_add(&m, " and %zu more", hits - shown);
-		msg_add(&m, " (%s)", ambiguous_hint[how]);
+		add_ambiguous(&m, query, names, res);
 		rc = NAMES_E_AMBIGUOUS;
 		break;
 	}

@@ -445,6 +445,12 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	(void)section; /* ours, read by the line reader */
 	if (st->failed)
 		return 0;
+	/* An inih built with INI_CALL_HANDLER_ON_NEW_SECTION calls with no
+	 * name at a section (Debian's does not); the reader has seen it. */
+	if (!name)
+		return 1;
+	if (!value)
+		value = "";
 	int rc = st->sec == SEC_FLAT ? flat_pair(st, name, value) : section_pair(st, name, value);
 	return rc == 0;
 }
