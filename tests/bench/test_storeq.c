@@ -96,6 +96,7 @@ struct fixture {
 	struct outcome log[MAX_LOG];
 	unsigned nlog;
 	uint64_t committed_seq; /* the highest seq reported, rc 0 or not */
+	unsigned answers;
 	int wrong_thread;
 	char err[256];
 };
@@ -118,6 +119,7 @@ static void on_answer(void *arg, int rc, const struct ul_event *evs, size_t n, c
 	(void)err;
 	if (!pthread_equal(pthread_self(), f->loop_thread))
 		f->wrong_thread++;
+	f->answers++;
 	if (f->nlog < MAX_LOG)
 		f->log[f->nlog++] =
 		        (struct outcome){.what = 'q',
@@ -187,6 +189,12 @@ static uint64_t want_seq;
 static bool committed_reached(struct fixture *f)
 {
 	return f->committed_seq >= want_seq;
+}
+
+static unsigned want_answers;
+static bool all_answered(struct fixture *f)
+{
+	return f->committed_seq >= want_seq && f->answers >= want_answers;
 }
 
 static void append(struct fixture *f, uint64_t seq, enum ul_event_kind kind, const char *detail)
@@ -455,8 +463,54 @@ static void test_stop_delivers_what_is_left(void **state)
 	}
 	assert_int_equal(answers, 1);
 	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 51);
-	/* Stopping closed the store: the WAL was checkpointed away. */
+	/* The worker's wake-up may still be pending in the loop: its event is
+	 * gone with the storeq, so nothing more is called. */
+	unsigned before = f->nlog;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(f->nlog, before);
 	start(f, &store_sqlite_ops);
+}
+
+static void test_random_interleaving(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t x = 0x2545f4914f6cdd1dull, seq = 0;
+	size_t want[64];
+	unsigned asked = 0, answers = 0;
+
+	/* Bursts of appends and queries in random order, the loop running now
+	 * and then: every answer holds exactly the events queued before it. */
+	while (asked < 64) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		switch (x % 4) {
+		case 0:
+			want[asked++] = seq;
+			ask(f);
+			break;
+		case 1:
+			event_base_loop(f->base, EVLOOP_NONBLOCK);
+			break;
+		default:
+			for (unsigned i = (unsigned)(x >> 8) % 40; i > 0; i--) {
+				seq++;
+				append(f, seq, seq % 3 ? UL_EV_ARRIVED : UL_EV_LEASE_TAKEN, NULL);
+			}
+		}
+	}
+	want_seq = seq;
+	want_answers = asked;
+	run_until(f, all_answered);
+	for (unsigned i = 0; i < f->nlog; i++) {
+		if (f->log[i].what != 'q')
+			continue;
+		assert_int_equal(f->log[i].rc, 0);
+		assert_int_equal(f->log[i].n, want[answers]);
+		assert_int_equal(f->log[i].last, want[answers]);
+		answers++;
+	}
+	assert_int_equal(answers, asked);
 }
 
 static void test_empty_start_stop(void **state)
@@ -482,6 +536,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stop_delivers_what_is_left, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_random_interleaving, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_empty_start_stop, setup, teardown),
 	};
 
