@@ -70,15 +70,20 @@ const char *ul_event_kind_name(enum ul_event_kind kind);
 /* The kind named name, or -1. */
 int ul_event_kind_parse(const char *name);
 
-/* Formats time_ms as "2026-12-03T13:14:04.123Z" into out (at least 25 bytes). */
+/* Formats time_ms as "2026-12-03T13:14:04.123Z" into out (at least 25 bytes;
+ * a shorter out gets a truncated, terminated string). */
 void ul_event_format_time(int64_t time_ms, char *out, size_t cap);
 
 /* Parses "2026-12-03T13:14:04Z", "2026-12-03T13:14:04.123Z", "2026-12-03"
  * (midnight UTC), or a relative "-10m", "-2h", "-1d", "-30s" against now_ms.
- * Returns 0 and sets *out, or -1. */
+ * The fraction may have 1 to 9 digits (cut to milliseconds); nothing else
+ * is accepted: no other zone than Z, no leap second, no trailing text.
+ * Returns 0 and sets *out, or -1 (leaving *out alone). */
 int ul_event_parse_time(const char *text, int64_t now_ms, int64_t *out);
 
-/* Copies src into a fixed-size field, always NUL-terminating (truncates). */
+/* Copies src into a fixed-size field, always NUL-terminating (truncates,
+ * never inside a UTF-8 sequence, so the field stays valid UTF-8 for JSON).
+ * src NULL copies "". */
 void ul_copy_field(char *dst, size_t cap, const char *src);
 #define UL_COPY(field, src) ul_copy_field((field), sizeof(field), (src))
 

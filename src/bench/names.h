@@ -38,7 +38,8 @@ struct names_result {
 /* Resolves query over names[0..n). Returns a names_err. On an error, err
  * gets a sentence a person can act on, e.g. "'esp' is ambiguous: esp-a,
  * esp-b (give more of the name)" or "no board matches 'xyz' (boards:
- * a, b, c)". */
+ * a, b, c)"; a message longer than errlen ends in "...". On success err is
+ * "". res and err may be NULL; NULL entries of names[] never match. */
 int names_resolve(const char *const *names, size_t n, const char *query, struct names_result *res,
                   char *err, size_t errlen);
 

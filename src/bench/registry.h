@@ -21,7 +21,14 @@
  *   [mpcb-1.9:rom]            # another identity of the same board, in a mode
  *   vidpid = 303a:0002        # (mode is app, rom or dfu; only identity keys)
  *
- * The [NAME] section's own identity has mode "app".
+ * The [NAME] section's own identity has mode "app"; [NAME:MODE] comes after
+ * [NAME] (or after a flat NAME = SERIAL line). Names may not differ only in
+ * case (they are typed without case, names.h). A key may appear once per
+ * section. "#" or ";" starts a comment at the start of a line or after a
+ * blank; indentation is ignored; a line holds at most 197 characters
+ * without indentation and comment (inih's fixed line buffer). Values are
+ * normalised: vidpid to numbers, mac to lowercase with colons (":" "-" or
+ * no separators accepted), port without leading zeros (numbers 1..255).
  */
 #ifndef UL_REGISTRY_H
 #define UL_REGISTRY_H
@@ -72,13 +79,15 @@ struct registry {
 /* Parses the file at path into *out (which the caller frees with
  * registry_free). A missing file is an empty registry (returns 0). On a
  * bad line returns -1 and writes "PATH:LINE: what was expected" to err,
- * leaving *out empty. */
+ * leaving *out empty; a file that cannot be read (a directory, no
+ * permission, over 1 MiB) gives "PATH: why". err may be NULL. */
 int registry_load_file(const char *path, struct registry *out, char *err, size_t errlen);
 
 /* The same for text in memory; label names it in messages. */
 int registry_parse_string(const char *text, const char *label, struct registry *out, char *err,
                           size_t errlen);
 
+/* Frees the boards; *r is then an empty registry (freeing twice is safe). */
 void registry_free(struct registry *r);
 
 /* The board named exactly name, or NULL. */
@@ -87,10 +96,12 @@ const struct reg_board *registry_find(const struct registry *r, const char *name
 /* The board a device belongs to, or NULL. Every non-empty field of an
  * identity must match (serial exactly, vidpid, port path, mac); among the
  * matches the identity with the most fields set wins, then the earliest in
- * the file. *mode (may be NULL) is set to the identity's mode. */
+ * the file (the board defined first, then its first identity). *mode (may
+ * be NULL) is set to the identity's mode, and left alone on NULL. */
 const struct reg_board *registry_match(const struct registry *r, const struct ul_devfacts *dev,
                                        enum reg_mode *mode);
 
+/* "app", "rom", "dfu"; "?" for a value out of range. */
 const char *reg_mode_name(enum reg_mode m);
 
 #endif /* UL_REGISTRY_H */

@@ -513,8 +513,9 @@ static void assert_answer(struct fixture *f, const struct store_query *q, const 
 	size_t n = query(f, q, &out);
 
 	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(got);
-		snprintf(got + len, sizeof(got) - len, "%s%s", i ? " " : "", out[i].detail);
+		if (i)
+			strncat(got, " ", sizeof(got) - strlen(got) - 1);
+		strncat(got, out[i].detail, sizeof(got) - strlen(got) - 1);
 	}
 	free(out);
 	assert_string_equal(got, want);
