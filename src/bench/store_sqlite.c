@@ -290,6 +290,54 @@ fail:
 	return -1;
 }
 
+/* The device facts as 8 columns from i: vid, pid, speed, serial, port,
+ * busid, devnodes, mac (events and locations share the layout). */
+static void store_bind_dev(sqlite3_stmt *st, int i, const struct ul_devfacts *dev)
+{
+	sqlite3_bind_int(st, i, dev->vid);
+	sqlite3_bind_int(st, i + 1, dev->pid);
+	sqlite3_bind_int64(st, i + 2, dev->speed_mbps);
+	BIND_FIELD(st, i + 3, dev->serial);
+	BIND_FIELD(st, i + 4, dev->port);
+	BIND_FIELD(st, i + 5, dev->busid);
+	BIND_FIELD(st, i + 6, dev->devnodes);
+	BIND_FIELD(st, i + 7, dev->mac);
+}
+
+static void store_column_dev(sqlite3_stmt *st, int i, struct ul_devfacts *dev)
+{
+	dev->vid = (uint16_t)sqlite3_column_int(st, i);
+	dev->pid = (uint16_t)sqlite3_column_int(st, i + 1);
+	dev->speed_mbps = (uint32_t)sqlite3_column_int64(st, i + 2);
+	COLUMN_FIELD(st, i + 3, dev->serial);
+	COLUMN_FIELD(st, i + 4, dev->port);
+	COLUMN_FIELD(st, i + 5, dev->busid);
+	COLUMN_FIELD(st, i + 6, dev->devnodes);
+	COLUMN_FIELD(st, i + 7, dev->mac);
+}
+
+/* The lease as 6 columns from i: holder, reason, token, addr, since_ms,
+ * expires_ms (events and leases share the layout). */
+static void store_bind_lease(sqlite3_stmt *st, int i, const struct ul_lease *l)
+{
+	BIND_FIELD(st, i, l->holder);
+	BIND_FIELD(st, i + 1, l->reason);
+	BIND_FIELD(st, i + 2, l->token);
+	BIND_FIELD(st, i + 3, l->addr);
+	sqlite3_bind_int64(st, i + 4, l->since_ms);
+	sqlite3_bind_int64(st, i + 5, l->expires_ms);
+}
+
+static void store_column_lease(sqlite3_stmt *st, int i, struct ul_lease *l)
+{
+	COLUMN_FIELD(st, i, l->holder);
+	COLUMN_FIELD(st, i + 1, l->reason);
+	COLUMN_FIELD(st, i + 2, l->token);
+	COLUMN_FIELD(st, i + 3, l->addr);
+	l->since_ms = sqlite3_column_int64(st, i + 4);
+	l->expires_ms = sqlite3_column_int64(st, i + 5);
+}
+
 static int store_insert_event(struct store *s, const struct ul_event *ev)
 {
 	sqlite3_stmt *st = s->st[ST_INSERT_EVENT];
@@ -302,20 +350,8 @@ static int store_insert_event(struct store *s, const struct ul_event *ev)
 	BIND_FIELD(st, 3, ev->board);
 	BIND_FIELD(st, 4, ev->peer);
 	BIND_FIELD(st, 5, ev->detail);
-	sqlite3_bind_int(st, 6, ev->dev.vid);
-	sqlite3_bind_int(st, 7, ev->dev.pid);
-	sqlite3_bind_int64(st, 8, ev->dev.speed_mbps);
-	BIND_FIELD(st, 9, ev->dev.serial);
-	BIND_FIELD(st, 10, ev->dev.port);
-	BIND_FIELD(st, 11, ev->dev.busid);
-	BIND_FIELD(st, 12, ev->dev.devnodes);
-	BIND_FIELD(st, 13, ev->dev.mac);
-	BIND_FIELD(st, 14, ev->lease.holder);
-	BIND_FIELD(st, 15, ev->lease.reason);
-	BIND_FIELD(st, 16, ev->lease.token);
-	BIND_FIELD(st, 17, ev->lease.addr);
-	sqlite3_bind_int64(st, 18, ev->lease.since_ms);
-	sqlite3_bind_int64(st, 19, ev->lease.expires_ms);
+	store_bind_dev(st, 6, &ev->dev);
+	store_bind_lease(st, 14, &ev->lease);
 	return store_step_done(s, ST_INSERT_EVENT);
 }
 
@@ -324,12 +360,7 @@ static int store_put_lease(struct store *s, const struct ul_event *ev)
 	sqlite3_stmt *st = s->st[ST_PUT_LEASE];
 
 	BIND_FIELD(st, 1, ev->board);
-	BIND_FIELD(st, 2, ev->lease.holder);
-	BIND_FIELD(st, 3, ev->lease.reason);
-	BIND_FIELD(st, 4, ev->lease.token);
-	BIND_FIELD(st, 5, ev->lease.addr);
-	sqlite3_bind_int64(st, 6, ev->lease.since_ms);
-	sqlite3_bind_int64(st, 7, ev->lease.expires_ms);
+	store_bind_lease(st, 2, &ev->lease);
 	return store_step_done(s, ST_PUT_LEASE);
 }
 
@@ -344,14 +375,7 @@ static int store_put_location(struct store *s, const struct ul_event *ev)
 	sqlite3_stmt *st = s->st[ST_PUT_LOCATION];
 
 	BIND_FIELD(st, 1, ev->board);
-	sqlite3_bind_int(st, 2, ev->dev.vid);
-	sqlite3_bind_int(st, 3, ev->dev.pid);
-	sqlite3_bind_int64(st, 4, ev->dev.speed_mbps);
-	BIND_FIELD(st, 5, ev->dev.serial);
-	BIND_FIELD(st, 6, ev->dev.port);
-	BIND_FIELD(st, 7, ev->dev.busid);
-	BIND_FIELD(st, 8, ev->dev.devnodes);
-	BIND_FIELD(st, 9, ev->dev.mac);
+	store_bind_dev(st, 2, &ev->dev);
 	sqlite3_bind_int64(st, 10, ev->time_ms);
 	return store_step_done(s, ST_PUT_LOCATION);
 }
@@ -428,20 +452,8 @@ static void store_read_event(sqlite3_stmt *st, struct ul_event *ev)
 	COLUMN_FIELD(st, 3, ev->board);
 	COLUMN_FIELD(st, 4, ev->peer);
 	COLUMN_FIELD(st, 5, ev->detail);
-	ev->dev.vid = (uint16_t)sqlite3_column_int(st, 6);
-	ev->dev.pid = (uint16_t)sqlite3_column_int(st, 7);
-	ev->dev.speed_mbps = (uint32_t)sqlite3_column_int64(st, 8);
-	COLUMN_FIELD(st, 9, ev->dev.serial);
-	COLUMN_FIELD(st, 10, ev->dev.port);
-	COLUMN_FIELD(st, 11, ev->dev.busid);
-	COLUMN_FIELD(st, 12, ev->dev.devnodes);
-	COLUMN_FIELD(st, 13, ev->dev.mac);
-	COLUMN_FIELD(st, 14, ev->lease.holder);
-	COLUMN_FIELD(st, 15, ev->lease.reason);
-	COLUMN_FIELD(st, 16, ev->lease.token);
-	COLUMN_FIELD(st, 17, ev->lease.addr);
-	ev->lease.since_ms = sqlite3_column_int64(st, 18);
-	ev->lease.expires_ms = sqlite3_column_int64(st, 19);
+	store_column_dev(st, 6, &ev->dev);
+	store_column_lease(st, 14, &ev->lease);
 }
 
 /* Steps st to the end, reading each row with read into a growing array.
@@ -522,12 +534,7 @@ static void store_read_lease(sqlite3_stmt *st, struct ul_event *ev)
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = UL_EV_LEASE_TAKEN;
 	COLUMN_FIELD(st, 0, ev->board);
-	COLUMN_FIELD(st, 1, ev->lease.holder);
-	COLUMN_FIELD(st, 2, ev->lease.reason);
-	COLUMN_FIELD(st, 3, ev->lease.token);
-	COLUMN_FIELD(st, 4, ev->lease.addr);
-	ev->lease.since_ms = sqlite3_column_int64(st, 5);
-	ev->lease.expires_ms = sqlite3_column_int64(st, 6);
+	store_column_lease(st, 1, &ev->lease);
 	ev->time_ms = ev->lease.since_ms;
 }
 
@@ -544,14 +551,7 @@ static void store_read_location(sqlite3_stmt *st, struct ul_event *ev)
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = UL_EV_ARRIVED;
 	COLUMN_FIELD(st, 0, ev->board);
-	ev->dev.vid = (uint16_t)sqlite3_column_int(st, 1);
-	ev->dev.pid = (uint16_t)sqlite3_column_int(st, 2);
-	ev->dev.speed_mbps = (uint32_t)sqlite3_column_int64(st, 3);
-	COLUMN_FIELD(st, 4, ev->dev.serial);
-	COLUMN_FIELD(st, 5, ev->dev.port);
-	COLUMN_FIELD(st, 6, ev->dev.busid);
-	COLUMN_FIELD(st, 7, ev->dev.devnodes);
-	COLUMN_FIELD(st, 8, ev->dev.mac);
+	store_column_dev(st, 1, &ev->dev);
 	ev->time_ms = sqlite3_column_int64(st, 9);
 }
 

@@ -47,30 +47,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs sql on a second connection and returns the first column of the
- * first row as an integer (or -1 if there is none). */
-static long long side_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 static void side_exec(const char *path, const char *sql)
 {
-	sqlite3 *db;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(test_db_exec(path, sql), 0);
 }
 
 static void apply_ok(struct fixture *f, const struct ul_event *evs, size_t n)
@@ -138,18 +117,18 @@ static void test_schema_created(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(side_int(f->db.path, "PRAGMA user_version"), 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
-	                                      "'table' AND name IN ('events', 'leases', "
-	                                      "'locations')"),
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	                                         "'table' AND name IN ('events', 'leases', "
+	                                         "'locations')"),
 	                 3);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
-	                                      "'index' AND name IN ('events_time', "
-	                                      "'events_board_time')"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	                                         "'index' AND name IN ('events_time', "
+	                                         "'events_board_time')"),
 	                 2);
 	/* WAL is a property of the file: a new connection sees it. */
-	assert_int_equal(side_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
-	                                      "pragma_journal_mode"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
+	                                         "pragma_journal_mode"),
 	                 1);
 }
 
@@ -178,7 +157,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(store_sqlite_ops.load_leases(f->s, &out, &n, f->err, sizeof(f->err)), 0);
 	assert_int_equal(n, 1);
 	free(out);
-	assert_int_equal(side_int(f->db.path, "PRAGMA user_version"), 1);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
 }
 
 static void test_file_is_private(void **state)
@@ -277,7 +256,7 @@ static void test_unterminated_fields_are_cut(void **state)
 	assert_int_equal(strlen(out[0].lease.token), sizeof(ev.lease.token) - 1);
 	free(out);
 	/* The whole field went to disk. */
-	assert_int_equal(side_int(f->db.path, "SELECT length(board) FROM events"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT length(board) FROM events"),
 	                 (long long)sizeof(ev.board));
 }
 
@@ -287,8 +266,8 @@ static void test_stored_kind_is_a_name(void **state)
 	struct ul_event ev = test_event(1, UL_EV_LEASE_TAKEN, "b", "");
 
 	apply_ok(f, &ev, 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events WHERE kind = "
-	                                      "'lease-taken'"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events WHERE kind = "
+	                                         "'lease-taken'"),
 	                 1);
 }
 
@@ -297,7 +276,7 @@ static void test_apply_nothing(void **state)
 	struct fixture *f = *state;
 
 	apply_ok(f, NULL, 0);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 0);
 }
 
 /* ---- implied rows ---------------------------------------------------------- */
@@ -365,7 +344,7 @@ static void test_leases_follow_events(void **state)
 	apply_ok(f, &ev, 1);
 	assert_int_equal(leases(f, &out), 0);
 	free(out);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 7);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 7);
 }
 
 static void test_lease_taken_and_released_in_one_batch(void **state)
@@ -432,7 +411,7 @@ static void assert_nothing_stored(struct fixture *f)
 {
 	struct ul_event *out;
 
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 0);
 	assert_int_equal(leases(f, &out), 0);
 	free(out);
 	assert_int_equal(locations(f, &out), 0);
@@ -456,7 +435,7 @@ static void test_failed_event_insert_rolls_back(void **state)
 
 	/* The store is usable afterwards. */
 	apply_ok(f, &evs[2], 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 1);
 }
 
 static void test_failed_lease_write_rolls_back(void **state)

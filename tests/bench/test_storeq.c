@@ -218,21 +218,6 @@ static void ask(struct fixture *f)
 	assert_int_equal(storeq_query_events(f->q, &q, on_answer, f), 0);
 }
 
-static long long side_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 /* ---- tests ------------------------------------------------------------------- */
 
 static void test_committed_on_the_loop_with_growing_seq(void **state)
@@ -257,7 +242,7 @@ static void test_committed_on_the_loop_with_growing_seq(void **state)
 	}
 	assert_int_equal(prev, 300);
 	assert_int_equal(f->wrong_thread, 0);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 300);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 300);
 }
 
 static void test_group_commit(void **state)
@@ -298,7 +283,7 @@ static void test_group_commit(void **state)
 	storeq_get_stats(f->q, &st);
 	assert_int_equal(st.events, 2 * N);
 	assert_true(st.batches < 1 + N / 10);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 2 * N);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 2 * N);
 }
 
 static void test_queries_in_order_with_writes(void **state)
@@ -347,14 +332,10 @@ static void test_failed_batch_reports_and_goes_on(void **state)
 
 	/* Event 4 cannot be written; queries split the groups, so 1..3 and 7..8
 	 * are in other transactions than 4 whatever the timing. */
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "CREATE TRIGGER boom BEFORE INSERT ON events WHEN "
-	                              "NEW.detail = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(test_db_exec(f->db.path,
+	                              "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.detail "
+	                              "= 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+	                 0);
 	append(f, 1, UL_EV_LEASE_TAKEN, NULL);
 	append(f, 2, UL_EV_ARRIVED, NULL);
 	append(f, 3, UL_EV_ARRIVED, NULL);
@@ -391,12 +372,12 @@ static void test_failed_batch_reports_and_goes_on(void **state)
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE detail = '%d'", s);
 		if (s == 4)
 			continue;
-		assert_int_equal(side_int(f->db.path, sql), outcome[s] == 1 ? 1 : 0);
+		assert_int_equal(test_db_int(f->db.path, sql), outcome[s] == 1 ? 1 : 0);
 	}
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events WHERE detail = 'boom'"),
-	                 0);
+	assert_int_equal(
+	        test_db_int(f->db.path, "SELECT count(*) FROM events WHERE detail = 'boom'"), 0);
 	/* The lease of event 1 was released by event 8. */
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM leases"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM leases"), 0);
 	struct storeq_stats st;
 	storeq_get_stats(f->q, &st);
 	assert_true(st.failed_batches >= 1);
@@ -434,7 +415,7 @@ static void test_queue_is_bounded(void **state)
 	assert_int_equal(storeq_append(f->q, &ev), 0);
 	want_seq = seq;
 	run_until(f, committed_reached);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"),
 	                 (long long)accepted + 1);
 	printf("# queue bound: %llu events accepted while the worker was held\n",
 	       (unsigned long long)accepted);
@@ -462,7 +443,7 @@ static void test_stop_delivers_what_is_left(void **state)
 		}
 	}
 	assert_int_equal(answers, 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 51);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 51);
 	/* The worker's wake-up may still be pending in the loop: its event is
 	 * gone with the storeq, so nothing more is called. */
 	unsigned before = f->nlog;
