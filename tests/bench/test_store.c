@@ -117,15 +117,15 @@ static void test_schema_created(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
 	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
 	                                         "'table' AND name IN ('events', 'leases', "
 	                                         "'locations')"),
 	                 3);
 	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
 	                                         "'index' AND name IN ('events_time', "
-	                                         "'events_board_time')"),
-	                 2);
+	                                         "'events_board_time', 'events_kind_time')"),
+	                 3);
 	/* WAL is a property of the file: a new connection sees it. */
 	assert_int_equal(test_db_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
 	                                         "pragma_journal_mode"),
@@ -157,7 +157,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(store_sqlite_ops.load_leases(f->s, &out, &n, f->err, sizeof(f->err)), 0);
 	assert_int_equal(n, 1);
 	free(out);
-	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
 }
 
 static void test_file_is_private(void **state)
@@ -174,6 +174,47 @@ static void test_file_is_private(void **state)
 	snprintf(wal, sizeof(wal), "%s-wal", f->db.path);
 	assert_int_equal(stat(wal, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_migrates_from_version_1(void **state)
+{
+	struct fixture *f = *state;
+	struct ul_event ev = test_event(1, UL_EV_LEASE_TAKEN, "a", "before"), *out;
+	struct store_query q = any_query();
+
+	/* A file as version 1 left it: no kind index. */
+	apply_ok(f, &ev, 1);
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	side_exec(f->db.path, "DROP INDEX events_kind_time; PRAGMA user_version = 1");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &f->s, f->err, sizeof(f->err)), 0);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	                                         "'events_kind_time'"),
+	                 1);
+	q.kind = UL_EV_LEASE_TAKEN;
+	assert_int_equal(query(f, &q, &out), 1);
+	assert_event_equal(&out[0], &ev);
+	free(out);
+}
+
+static void test_failed_migration_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s2 = (struct store *)1;
+
+	/* Step 2 cannot run (its index name is taken): the file stays at
+	 * version 1, whole, and the open says why. */
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	side_exec(f->db.path, "DROP INDEX events_kind_time; CREATE TABLE events_kind_time (x); "
+	                      "PRAGMA user_version = 1");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &s2, f->err, sizeof(f->err)), -1);
+	assert_null(s2);
+	assert_non_null(strstr(f->err, "events_kind_time"));
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
+	side_exec(f->db.path, "DROP TABLE events_kind_time");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &f->s, f->err, sizeof(f->err)), 0);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -524,6 +565,9 @@ static void test_query_filters(void **state)
 	assert_answer(f, &q, "0 5 10 15");
 	UL_COPY(q.board, "a");
 	assert_answer(f, &q, "0 10");
+	q.since_ms = T0 + 5000;
+	assert_answer(f, &q, "10");
+	q.since_ms = 0;
 	q.kind = UL_EV_DEPARTED;
 	assert_answer(f, &q, "");
 	q = any_query();
@@ -623,6 +667,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_file_is_private, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_migrates_from_version_1, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_failed_migration_changes_nothing, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	        cmocka_unit_test(test_open_fails_with_reason),
 	        cmocka_unit_test_setup_teardown(test_every_field_round_trips, setup, teardown),
