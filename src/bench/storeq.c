@@ -165,15 +165,17 @@ static void storeq_post_batch(struct storeq *q, uint64_t seq, int rc, size_t n, 
 	}
 }
 
-static void storeq_apply(struct storeq *q, const struct ul_event *evs, size_t n)
+/* Writes work.evs[from, to) in one transaction and posts the outcome. */
+static void storeq_apply(struct storeq *q, size_t from, size_t to)
 {
 	char err[256] = "";
 	int rc;
 
-	if (n == 0)
+	/* Not even a pointer into an empty buffer: evs may be NULL. */
+	if (from == to)
 		return;
-	rc = q->ops->apply(q->store, evs, n, err, sizeof(err));
-	storeq_post_batch(q, evs[n - 1].seq, rc < 0 ? -1 : 0, n, err);
+	rc = q->ops->apply(q->store, &q->work.evs[from], to - from, err, sizeof(err));
+	storeq_post_batch(q, q->work.evs[to - 1].seq, rc < 0 ? -1 : 0, to - from, err);
 }
 
 static void storeq_answer(struct storeq *q, struct storeq_query *qr)
@@ -219,11 +221,11 @@ static void *storeq_worker(void *arg)
 		/* A query sees every write queued before it, none after. */
 		for (pos = 0; qr; qr = next) {
 			next = qr->next;
-			storeq_apply(q, q->work.evs + pos, qr->pos - pos);
+			storeq_apply(q, pos, qr->pos);
 			pos = qr->pos;
 			storeq_answer(q, qr);
 		}
-		storeq_apply(q, q->work.evs + pos, q->work.n - pos);
+		storeq_apply(q, pos, q->work.n);
 
 		q->work.n = 0;
 		if (q->work.cap > STOREQ_KEEP_CAP) {
