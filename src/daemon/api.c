@@ -21,14 +21,13 @@
 
 #include "names.h"
 
-#define API_MAX_LINE_NAMES    16
-#define API_DEFAULT_DURATION  3600
-#define API_MAX_DURATION      (30 * 24 * 3600)
-#define API_DEFAULT_LIMIT     100
-#define API_MAX_LIMIT         10000
-#define API_INFO_EVENTS       20
-#define API_HOLDER_TAG_MAX    31
-#define API_MAX_RESOLVE_BOARD 512
+#define API_MAX_LINE_NAMES   16
+#define API_DEFAULT_DURATION 3600
+#define API_MAX_DURATION     (30 * 24 * 3600)
+#define API_DEFAULT_LIMIT    100
+#define API_MAX_LIMIT        10000
+#define API_INFO_EVENTS      20
+#define API_HOLDER_TAG_MAX   31
 
 enum api_pending_kind {
 	API_PENDING_WAIT,   /* a checkout waiting for its board */
@@ -323,16 +322,44 @@ static int param_holder(const struct api_call *c, char *out, size_t cap)
 	return 0;
 }
 
+/* ---- the table in name order ------------------------------------------------ */
+
+static int board_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct board *const *)a)->name,
+	              (*(const struct board *const *)b)->name);
+}
+
+/* The tracker's boards sorted by name (the tracker keeps registry boards
+ * in file order): a malloc'd array the caller frees, *n long; NULL with
+ * *n 0 when there are none or memory is short. */
+static const struct board **boards_by_name(const struct tracker *t, size_t *n)
+{
+	const struct board **v;
+	size_t k = 0;
+
+	*n = 0;
+	for (const struct board *b = tracker_first(t); b; b = b->next)
+		k++;
+	if (k == 0 || !(v = malloc(k * sizeof(*v))))
+		return NULL;
+	for (const struct board *b = tracker_first(t); b; b = b->next)
+		v[(*n)++] = b;
+	qsort(v, *n, sizeof(*v), board_cmp);
+	return v;
+}
+
 /* ---- names ----------------------------------------------------------------- */
 
 static json_t *all_names_json(const struct tracker *t)
 {
 	json_t *a = json_array();
-	size_t n = 0;
+	size_t n;
+	const struct board **v = boards_by_name(t, &n);
 
-	for (const struct board *b = tracker_first(t); b && n < API_MAX_LINE_NAMES;
-	     b = b->next, n++)
-		json_array_append_new(a, json_string(b->name));
+	for (size_t i = 0; i < n && i < API_MAX_LINE_NAMES; i++)
+		json_array_append_new(a, json_string(v[i]->name));
+	free(v);
 	return a;
 }
 
@@ -343,46 +370,53 @@ static json_t *all_names_json(const struct tracker *t)
 static const struct board *resolve_ex(const struct api_call *c, const char *query, bool *unknown)
 {
 	const struct tracker *t = c->api->env.tracker;
-	const char *names[API_MAX_RESOLVE_BOARD];
-	const struct board *boards[API_MAX_RESOLVE_BOARD];
+	const char **names;
+	size_t n;
+	const struct board **boards = boards_by_name(t, &n), *found = NULL;
 	struct names_result res;
 	char err[512];
 	json_t *extra, *cand;
-	size_t n = 0;
 	int rc;
 
-	for (const struct board *b = tracker_first(t); b && n < API_MAX_RESOLVE_BOARD;
-	     b = b->next) {
-		names[n] = b->name;
-		boards[n++] = b;
+	names = calloc(n + 1, sizeof(*names));
+	if (!names) {
+		free(boards);
+		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+		return NULL;
 	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = boards[i]->name;
 	rc = names_resolve(names, n, query, &res, err, sizeof(err));
 	switch (rc) {
 	case NAMES_OK:
-		return boards[res.index];
+		found = boards[res.index];
+		break;
 	case NAMES_E_AMBIGUOUS:
 		cand = json_array();
 		for (size_t i = 0; i < res.ncand && i < NAMES_MAX_CANDIDATES; i++)
 			json_array_append_new(cand, json_string(names[res.cand[i]]));
 		extra = json_pack("{s:o, s:I}", "candidates", cand, "count", (json_int_t)res.ncand);
 		send_error(c->ops, c->client, c->id, "ambiguous", err, extra);
-		return NULL;
+		break;
 	case NAMES_E_BADREGEX:
 		send_error(c->ops, c->client, c->id, "bad_regex", err, NULL);
-		return NULL;
+		break;
 	case NAMES_E_EMPTY:
 		send_error(c->ops, c->client, c->id, "bad_request", "the board name is empty",
 		           NULL);
-		return NULL;
+		break;
 	default:
 		if (unknown) {
 			*unknown = true;
-			return NULL;
+			break;
 		}
 		extra = json_pack("{s:o}", "candidates", all_names_json(t));
 		send_error(c->ops, c->client, c->id, "unknown_board", err, extra);
-		return NULL;
+		break;
 	}
+	free(names);
+	free(boards);
+	return found;
 }
 
 static const struct board *resolve(const struct api_call *c, const char *query)
@@ -545,18 +579,24 @@ enum try_outcome {
 static const struct board *pick_any(const struct tracker *t, const regex_t *re, size_t *matched,
                                     const struct board **first_leased)
 {
+	size_t n;
+	const struct board **v = boards_by_name(t, &n), *found = NULL;
+
 	*matched = 0;
 	*first_leased = NULL;
-	for (const struct board *b = tracker_first(t); b; b = b->next) {
+	for (size_t i = 0; i < n && !found; i++) {
+		const struct board *b = v[i];
+
 		if (regexec(re, b->name, 0, NULL, 0) != 0)
 			continue;
 		(*matched)++;
 		if (b->leased && !*first_leased)
 			*first_leased = b;
 		if (b->state != BOARD_ABSENT && !b->leased)
-			return b;
+			found = b;
 	}
-	return NULL;
+	free(v);
+	return found;
 }
 
 /* One attempt at the checkout p describes. wait: keep waiting instead of failing when
@@ -803,8 +843,11 @@ static void api_locks(const struct api_call *c)
 	const struct tracker *t = c->api->env.tracker;
 	json_t *a = json_array();
 	int64_t now = tracker_now(t);
+	size_t n;
+	const struct board **v = boards_by_name(t, &n);
 
-	for (const struct board *b = tracker_first(t); b; b = b->next) {
+	for (size_t i = 0; i < n; i++) {
+		const struct board *b = v[i];
 		json_t *o;
 
 		if (!b->leased)
@@ -814,6 +857,7 @@ static void api_locks(const struct api_call *c)
 		json_object_set_new(o, "state", json_string(board_state_name(b->state)));
 		json_array_append_new(a, o);
 	}
+	free(v);
 	send_result(c->ops, c->client, c->id, json_pack("{s:o}", "locks", a));
 }
 
@@ -845,9 +889,12 @@ static void api_list(const struct api_call *c)
 {
 	const struct tracker *t = c->api->env.tracker;
 	json_t *a = json_array();
+	size_t n;
+	const struct board **v = boards_by_name(t, &n);
 
-	for (const struct board *b = tracker_first(t); b; b = b->next)
-		json_array_append_new(a, api_board_json(t, b));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, api_board_json(t, v[i]));
+	free(v);
 	send_result(c->ops, c->client, c->id, json_pack("{s:o}", "boards", a));
 }
 
