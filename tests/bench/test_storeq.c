@@ -245,45 +245,61 @@ static void test_committed_on_the_loop_with_growing_seq(void **state)
 	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 300);
 }
 
+/* Holds the worker in a query while n events are appended, then lets it
+ * go and waits for their commit. */
+static void append_while_held(struct fixture *f, uint64_t first, unsigned n)
+{
+	gate_arm();
+	ask(f);
+	gate_wait_closed();
+	for (uint64_t seq = first; seq < first + n; seq++)
+		append(f, seq, UL_EV_LEASE_TAKEN, NULL);
+	gate_open();
+	want_seq = first + n - 1;
+	run_until(f, committed_reached);
+}
+
 static void test_group_commit(void **state)
 {
 	struct fixture *f = *state;
 	struct storeq_stats st;
-	enum { N = 2000 };
+	enum { N = STOREQ_MAX_BATCH, BIG = 2 * STOREQ_MAX_BATCH + 10 };
 
 	storeq_stop(f->q);
 	start(f, &gated_ops);
 	/* The worker sits in a query; everything appended meanwhile is one
-	 * group. */
-	gate_arm();
-	ask(f);
-	gate_wait_closed();
-	for (uint64_t seq = 1; seq <= N; seq++)
-		append(f, seq, UL_EV_LEASE_TAKEN, NULL);
-	gate_open();
-	want_seq = N;
-	run_until(f, committed_reached);
+	 * group, one transaction. */
+	append_while_held(f, 1, N);
 	storeq_get_stats(f->q, &st);
 	assert_int_equal(st.events, N);
 	assert_int_equal(st.batches, 1);
 	assert_int_equal(st.failed_batches, 0);
 	assert_int_equal(st.queries, 1);
-	/* One commit reported for the group. */
+	/* One commit reported for the group, after the query's answer. */
 	assert_int_equal(f->nlog, 2);
 	assert_int_equal(f->log[0].what, 'q');
 	assert_int_equal(f->log[1].what, 'c');
 	assert_int_equal(f->log[1].seq, N);
 
+	/* A bigger backlog goes in transactions of STOREQ_MAX_BATCH. */
+	append_while_held(f, N + 1, BIG);
+	storeq_get_stats(f->q, &st);
+	assert_int_equal(st.events, N + BIG);
+	assert_int_equal(st.batches, 1 + 3);
+	for (unsigned i = 2; i < f->nlog; i++)
+		assert_int_equal(f->log[i].rc, 0);
+	assert_int_equal(f->log[f->nlog - 1].seq, N + BIG);
+
 	/* Without the gate, appends as fast as the loop makes them still
 	 * group: far fewer transactions than events. */
-	for (uint64_t seq = N + 1; seq <= 2 * N; seq++)
+	uint64_t before = st.batches, first = N + BIG + 1;
+	for (uint64_t seq = first; seq < first + 2000; seq++)
 		append(f, seq, UL_EV_ARRIVED, NULL);
-	want_seq = 2 * N;
+	want_seq = first + 1999;
 	run_until(f, committed_reached);
 	storeq_get_stats(f->q, &st);
-	assert_int_equal(st.events, 2 * N);
-	assert_true(st.batches < 1 + N / 10);
-	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 2 * N);
+	assert_true(st.batches - before < 200);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), N + BIG + 2000);
 }
 
 static void test_queries_in_order_with_writes(void **state)
