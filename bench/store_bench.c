@@ -283,11 +283,9 @@ static int run_steady(const char *under, unsigned n)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"dir", required_argument, NULL, 'd'},
-	        {"single", required_argument, NULL, 's'},
-	        {"group", required_argument, NULL, 'g'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"dir", required_argument, NULL, 'd'},   {"single", required_argument, NULL, 's'},
+	        {"group", required_argument, NULL, 'g'}, {"steady", required_argument, NULL, 't'},
+	        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	const char *under = getenv("TMPDIR");
 	unsigned single = 300, group = 50000, steady = 2000;
