@@ -228,6 +228,34 @@ static void test_newer_schema_refused(void **state)
 	assert_non_null(strstr(f->err, "99"));
 }
 
+static void test_not_a_database_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s2 = (struct store *)1;
+	FILE *fp;
+
+	/* Someone pointed --db at another file: refused with SQLite's words,
+	 * and the file is left as it was. */
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	test_db_remove(&f->db);
+	assert_int_equal(test_db_make(&f->db), 0);
+	fp = fopen(f->db.path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("devices.conf, not a database\n", fp);
+	fclose(fp);
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &s2, f->err, sizeof(f->err)), -1);
+	assert_null(s2);
+	assert_non_null(strstr(f->err, "not a database"));
+	fp = fopen(f->db.path, "r");
+	assert_non_null(fp);
+	char line[64];
+	assert_non_null(fgets(line, sizeof(line), fp));
+	assert_string_equal(line, "devices.conf, not a database\n");
+	fclose(fp);
+}
+
 static void test_open_fails_with_reason(void **state)
 {
 	struct store *s = (struct store *)1;
@@ -671,6 +699,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_failed_migration_changes_nothing, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
 	        cmocka_unit_test(test_open_fails_with_reason),
 	        cmocka_unit_test_setup_teardown(test_every_field_round_trips, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unterminated_fields_are_cut, setup, teardown),
