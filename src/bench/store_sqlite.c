@@ -200,7 +200,7 @@ static int store_user_version(sqlite3 *db, int *out)
 static int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	int version;
-	char sql[64];
+	char sql[64], what[64];
 
 	if (store_user_version(db, &version) < 0) {
 		store_err(err, errlen, "reading user_version", db);
@@ -216,8 +216,8 @@ static int store_migrate(sqlite3 *db, char *err, size_t errlen)
 		    0)
 			return -1;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if (store_exec(db, store_migrations[version], "creating the schema", err, errlen) <
-		            0 ||
+		snprintf(what, sizeof(what), "upgrading the schema to version %d", version + 1);
+		if (store_exec(db, store_migrations[version], what, err, errlen) < 0 ||
 		    store_exec(db, sql, "setting user_version", err, errlen) < 0 ||
 		    store_exec(db, "COMMIT", "committing the schema", err, errlen) < 0) {
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -242,6 +242,7 @@ static int store_sqlite_open(const char *where, struct store **out, char *err, s
 {
 	struct store *s;
 	sqlite3_stmt *st;
+	const char *mode;
 	int wal, fd;
 
 	*out = NULL;
@@ -274,13 +275,19 @@ static int store_sqlite_open(const char *where, struct store **out, char *err, s
 		store_err(err, errlen, "setting WAL mode", s->db);
 		goto fail;
 	}
-	wal = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-	      strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-	sqlite3_finalize(st);
-	if (!wal) {
+	if (sqlite3_step(st) != SQLITE_ROW) {
 		store_err(err, errlen, "setting WAL mode", s->db);
+		sqlite3_finalize(st);
 		goto fail;
 	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	wal = mode && strcmp(mode, "wal") == 0;
+	if (!wal)
+		snprintf(err, errlen, "%s: cannot use WAL mode (journal_mode stays %s)", where,
+		         mode ? mode : "unknown");
+	sqlite3_finalize(st);
+	if (!wal)
+		goto fail;
 	/* FULL: in WAL mode NORMAL may lose the last commits on power loss,
 	 * and a lease a client was told about must survive that too. */
 	if (store_exec(s->db, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) < 0)
