@@ -5,7 +5,11 @@
  * would do) next to storeq's group commit (the daemon's way: the loop
  * appends, the worker writes all that gathered in one transaction).
  *
- *   store-bench [--dir DIR] [--single N] [--group N]
+ *   store-bench [--dir DIR] [--single N] [--group N] [--steady MS]
+ *
+ * The last row is the daemon's case: a steady trickle, one event a
+ * millisecond, and how long each waited for its commit report (what a
+ * checkout waits for its reply).
  *
  * The database goes in a new directory under DIR (default $TMPDIR or /tmp);
  * put DIR on the disk the daemon will use: the figures are fsync-bound.
@@ -189,22 +193,107 @@ static int run_group(const char *under, unsigned n)
 	return 0;
 }
 
+/* A steady trickle, as a busy bench makes: one event every millisecond for
+ * n ms, each timed from append to its commit report. */
+struct steady {
+	struct storeq *q;
+	struct event *tick;
+	unsigned n, next;
+	double *appended, *latency;
+	uint64_t reported;
+};
+
+static void steady_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct steady *w = arg;
+	struct ul_event ev;
+
+	(void)fd;
+	(void)what;
+	if (w->next > w->n)
+		return;
+	ev = bench_event(w->next);
+	w->appended[w->next - 1] = now_s();
+	if (storeq_append(w->q, &ev) == 0)
+		w->next++;
+}
+
+static void steady_committed(void *arg, uint64_t seq, int rc)
+{
+	struct steady *w = arg;
+	double t = now_s();
+
+	if (rc < 0) {
+		fprintf(stderr, "store-bench: a batch failed\n");
+		exit(1);
+	}
+	for (uint64_t i = w->reported + 1; i <= seq; i++)
+		w->latency[i - 1] = t - w->appended[i - 1];
+	w->reported = seq;
+	if (seq >= w->n)
+		event_base_loopbreak(event_get_base(w->tick));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int run_steady(const char *under, unsigned n)
+{
+	struct steady w = {.n = n, .next = 1};
+	struct event_base *base = event_base_new();
+	struct timeval ms = {0, 1000};
+	struct storeq_stats st;
+	struct store *s;
+	struct db d;
+	char err[256];
+
+	w.appended = calloc(n, sizeof(double));
+	w.latency = calloc(n, sizeof(double));
+	if (!base || !w.appended || !w.latency || db_make(&d, under) < 0)
+		return -1;
+	if (store_sqlite_ops.open(d.path, &s, err, sizeof(err)) < 0 ||
+	    storeq_start(&w.q, base, &store_sqlite_ops, s, steady_committed, &w, err, sizeof(err)) <
+	            0) {
+		fprintf(stderr, "store-bench: %s\n", err);
+		return -1;
+	}
+	w.tick = event_new(base, -1, EV_PERSIST, steady_tick, &w);
+	event_add(w.tick, &ms);
+	event_base_dispatch(base);
+	storeq_get_stats(w.q, &st);
+	storeq_stop(w.q);
+	event_free(w.tick);
+	event_base_free(base);
+	db_remove(&d);
+	qsort(w.latency, n, sizeof(double), cmp_double);
+	printf("%-34s %8u %10llu %12s %10s   %.2f events/commit; append->commit p50 %.2f ms, "
+	       "p99 %.2f ms\n",
+	       "steady 1 event/ms, group commit", n, (unsigned long long)st.batches, "-", "-",
+	       (double)n / (double)st.batches, w.latency[n / 2] * 1000,
+	       w.latency[n - 1 - n / 100] * 1000);
+	free(w.appended);
+	free(w.latency);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"dir", required_argument, NULL, 'd'},
-	        {"single", required_argument, NULL, 's'},
-	        {"group", required_argument, NULL, 'g'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"dir", required_argument, NULL, 'd'},   {"single", required_argument, NULL, 's'},
+	        {"group", required_argument, NULL, 'g'}, {"steady", required_argument, NULL, 't'},
+	        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	const char *under = getenv("TMPDIR");
-	unsigned single = 300, group = 50000;
+	unsigned single = 300, group = 50000, steady = 2000;
 	int c;
 
 	if (!under || !*under)
 		under = "/tmp";
-	while ((c = getopt_long(argc, argv, "d:s:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:s:g:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			under = optarg;
@@ -215,9 +304,12 @@ int main(int argc, char **argv)
 		case 'g':
 			group = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 't':
+			steady = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr,
-			        "usage: store-bench [--dir DIR] [--single N] [--group N]\n");
+			fprintf(stderr, "usage: store-bench [--dir DIR] [--single N] [--group N] "
+			                "[--steady MS]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -226,6 +318,8 @@ int main(int argc, char **argv)
 	if (single && run_single(under, single) < 0)
 		return 1;
 	if (group && run_group(under, group) < 0)
+		return 1;
+	if (steady && run_steady(under, steady) < 0)
 		return 1;
 	return 0;
 }

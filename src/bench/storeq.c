@@ -15,8 +15,9 @@
  * the loop. No other sharing, so no data race by construction.
  *
  * Group commit: the worker takes everything queued at once and applies it
- * in one transaction, so while one fsync runs the next batch gathers.
- * A query splits the batch: events queued before it are applied first.
+ * in one transaction (or several of STOREQ_MAX_BATCH events after a
+ * burst), so while one fsync runs the next group gathers. A query splits
+ * the group: events queued before it are applied first.
  */
 #include "storeq.h"
 
@@ -33,16 +34,6 @@
 #include <unistd.h>
 
 #include "ul_log.h"
-
-/* Events may wait at most this many; past it storeq_append refuses, so a
- * disk that stalls costs bounded memory (an event is 1160 bytes: 23 MB
- * queued, as much again in the batch the worker is writing) instead of
- * growing the daemon until the OOM killer comes. A bench makes a few events
- * a second and group commit writes thousands per fsync, so a full queue
- * means the disk has stopped answering. */
-#ifndef STOREQ_MAX_PENDING
-#define STOREQ_MAX_PENDING 20000u
-#endif
 
 /* A work buffer bigger than this is freed after use rather than kept. */
 #define STOREQ_KEEP_CAP 1024u
@@ -165,15 +156,21 @@ static void storeq_post_batch(struct storeq *q, uint64_t seq, int rc, size_t n, 
 	}
 }
 
-static void storeq_apply(struct storeq *q, const struct ul_event *evs, size_t n)
+/* Writes work.evs[from, to) in transactions of at most STOREQ_MAX_BATCH
+ * events, posting each outcome. */
+static void storeq_apply(struct storeq *q, size_t from, size_t to)
 {
-	char err[256] = "";
+	char err[256];
+	size_t n;
 	int rc;
 
-	if (n == 0)
-		return;
-	rc = q->ops->apply(q->store, evs, n, err, sizeof(err));
-	storeq_post_batch(q, evs[n - 1].seq, rc < 0 ? -1 : 0, n, err);
+	/* from == to: not even a pointer into the buffer, which may be NULL. */
+	for (; from < to; from += n) {
+		n = to - from < STOREQ_MAX_BATCH ? to - from : STOREQ_MAX_BATCH;
+		err[0] = '\0';
+		rc = q->ops->apply(q->store, &q->work.evs[from], n, err, sizeof(err));
+		storeq_post_batch(q, q->work.evs[from + n - 1].seq, rc < 0 ? -1 : 0, n, err);
+	}
 }
 
 static void storeq_answer(struct storeq *q, struct storeq_query *qr)
@@ -219,11 +216,11 @@ static void *storeq_worker(void *arg)
 		/* A query sees every write queued before it, none after. */
 		for (pos = 0; qr; qr = next) {
 			next = qr->next;
-			storeq_apply(q, q->work.evs + pos, qr->pos - pos);
+			storeq_apply(q, pos, qr->pos);
 			pos = qr->pos;
 			storeq_answer(q, qr);
 		}
-		storeq_apply(q, q->work.evs + pos, q->work.n - pos);
+		storeq_apply(q, pos, q->work.n);
 
 		q->work.n = 0;
 		if (q->work.cap > STOREQ_KEEP_CAP) {

@@ -2,9 +2,10 @@
 /*
  * storeq.h - the store on its own worker thread, so that disk I/O never
  * runs in the event loop. The loop hands events over (a copy is queued);
- * the worker writes everything queued in one transaction (group commit) and
- * reports back on the loop's thread which events are durable. Queries run
- * on the same worker, in order with the writes, and answer on the loop.
+ * the worker writes everything queued in one transaction (group commit; up
+ * to STOREQ_MAX_BATCH events each) and reports back on the loop's thread
+ * which events are durable. Queries run on the same worker, in order with
+ * the writes, and answer on the loop.
  */
 #ifndef UL_STOREQ_H
 #define UL_STOREQ_H
@@ -17,6 +18,23 @@
 #include "store.h"
 
 struct storeq;
+
+/* Events may wait at most this many; past it storeq_append refuses, so a
+ * disk that stalls costs bounded memory (an event is 1160 bytes: 23 MB
+ * queued, as much again being written) instead of growing the daemon until
+ * the OOM killer comes. A bench makes a few events a second and group commit
+ * writes thousands a second even on a slow disk, so a full queue means the
+ * disk has stopped answering. */
+#ifndef STOREQ_MAX_PENDING
+#define STOREQ_MAX_PENDING 20000u
+#endif
+
+/* One transaction writes at most this many of the events waiting, so after
+ * a burst the first events are reported durable after their own commit, not
+ * after the whole backlog's. */
+#ifndef STOREQ_MAX_BATCH
+#define STOREQ_MAX_BATCH 1024u
+#endif
 
 /* Called on the loop's thread: every event with seq <= seq was written
  * (rc 0) or failed to be (rc -1, nothing of that batch is on disk). Reports

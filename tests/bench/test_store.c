@@ -47,30 +47,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs sql on a second connection and returns the first column of the
- * first row as an integer (or -1 if there is none). */
-static long long side_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 static void side_exec(const char *path, const char *sql)
 {
-	sqlite3 *db;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(test_db_exec(path, sql), 0);
 }
 
 static void apply_ok(struct fixture *f, const struct ul_event *evs, size_t n)
@@ -138,18 +117,18 @@ static void test_schema_created(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(side_int(f->db.path, "PRAGMA user_version"), 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
-	                                      "'table' AND name IN ('events', 'leases', "
-	                                      "'locations')"),
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	                                         "'table' AND name IN ('events', 'leases', "
+	                                         "'locations')"),
 	                 3);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
-	                                      "'index' AND name IN ('events_time', "
-	                                      "'events_board_time')"),
-	                 2);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	                                         "'index' AND name IN ('events_time', "
+	                                         "'events_board_time', 'events_kind_time')"),
+	                 3);
 	/* WAL is a property of the file: a new connection sees it. */
-	assert_int_equal(side_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
-	                                      "pragma_journal_mode"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT journal_mode = 'wal' FROM "
+	                                         "pragma_journal_mode"),
 	                 1);
 }
 
@@ -178,7 +157,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(store_sqlite_ops.load_leases(f->s, &out, &n, f->err, sizeof(f->err)), 0);
 	assert_int_equal(n, 1);
 	free(out);
-	assert_int_equal(side_int(f->db.path, "PRAGMA user_version"), 1);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
 }
 
 static void test_file_is_private(void **state)
@@ -197,6 +176,47 @@ static void test_file_is_private(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+static void test_migrates_from_version_1(void **state)
+{
+	struct fixture *f = *state;
+	struct ul_event ev = test_event(1, UL_EV_LEASE_TAKEN, "a", "before"), *out;
+	struct store_query q = any_query();
+
+	/* A file as version 1 left it: no kind index. */
+	apply_ok(f, &ev, 1);
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	side_exec(f->db.path, "DROP INDEX events_kind_time; PRAGMA user_version = 1");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &f->s, f->err, sizeof(f->err)), 0);
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 2);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	                                         "'events_kind_time'"),
+	                 1);
+	q.kind = UL_EV_LEASE_TAKEN;
+	assert_int_equal(query(f, &q, &out), 1);
+	assert_event_equal(&out[0], &ev);
+	free(out);
+}
+
+static void test_failed_migration_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s2 = (struct store *)1;
+
+	/* Step 2 cannot run (its index name is taken): the file stays at
+	 * version 1, whole, and the open says why. */
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	side_exec(f->db.path, "DROP INDEX events_kind_time; CREATE TABLE events_kind_time (x); "
+	                      "PRAGMA user_version = 1");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &s2, f->err, sizeof(f->err)), -1);
+	assert_null(s2);
+	assert_non_null(strstr(f->err, "events_kind_time"));
+	assert_int_equal(test_db_int(f->db.path, "PRAGMA user_version"), 1);
+	side_exec(f->db.path, "DROP TABLE events_kind_time");
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &f->s, f->err, sizeof(f->err)), 0);
+}
+
 static void test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -206,6 +226,34 @@ static void test_newer_schema_refused(void **state)
 	assert_int_equal(store_sqlite_ops.open(f->db.path, &s2, f->err, sizeof(f->err)), -1);
 	assert_null(s2);
 	assert_non_null(strstr(f->err, "99"));
+}
+
+static void test_not_a_database_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s2 = (struct store *)1;
+	FILE *fp;
+
+	/* Someone pointed --db at another file: refused with SQLite's words,
+	 * and the file is left as it was. */
+	store_sqlite_ops.close(f->s);
+	f->s = NULL;
+	test_db_remove(&f->db);
+	assert_int_equal(test_db_make(&f->db), 0);
+	fp = fopen(f->db.path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("devices.conf, not a database\n", fp);
+	fclose(fp);
+	assert_int_equal(store_sqlite_ops.open(f->db.path, &s2, f->err, sizeof(f->err)), -1);
+	assert_null(s2);
+	assert_non_null(strstr(f->err, "not a database"));
+	fp = fopen(f->db.path, "r");
+	assert_non_null(fp);
+	char line[64];
+	assert_non_null(fgets(line, sizeof(line), fp));
+	assert_string_equal(line, "devices.conf, not a database\n");
+	fclose(fp);
 }
 
 static void test_open_fails_with_reason(void **state)
@@ -277,7 +325,7 @@ static void test_unterminated_fields_are_cut(void **state)
 	assert_int_equal(strlen(out[0].lease.token), sizeof(ev.lease.token) - 1);
 	free(out);
 	/* The whole field went to disk. */
-	assert_int_equal(side_int(f->db.path, "SELECT length(board) FROM events"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT length(board) FROM events"),
 	                 (long long)sizeof(ev.board));
 }
 
@@ -287,8 +335,8 @@ static void test_stored_kind_is_a_name(void **state)
 	struct ul_event ev = test_event(1, UL_EV_LEASE_TAKEN, "b", "");
 
 	apply_ok(f, &ev, 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events WHERE kind = "
-	                                      "'lease-taken'"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events WHERE kind = "
+	                                         "'lease-taken'"),
 	                 1);
 }
 
@@ -297,7 +345,7 @@ static void test_apply_nothing(void **state)
 	struct fixture *f = *state;
 
 	apply_ok(f, NULL, 0);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 0);
 }
 
 /* ---- implied rows ---------------------------------------------------------- */
@@ -365,7 +413,7 @@ static void test_leases_follow_events(void **state)
 	apply_ok(f, &ev, 1);
 	assert_int_equal(leases(f, &out), 0);
 	free(out);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 7);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 7);
 }
 
 static void test_lease_taken_and_released_in_one_batch(void **state)
@@ -432,7 +480,7 @@ static void assert_nothing_stored(struct fixture *f)
 {
 	struct ul_event *out;
 
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 0);
 	assert_int_equal(leases(f, &out), 0);
 	free(out);
 	assert_int_equal(locations(f, &out), 0);
@@ -456,7 +504,7 @@ static void test_failed_event_insert_rolls_back(void **state)
 
 	/* The store is usable afterwards. */
 	apply_ok(f, &evs[2], 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 1);
 }
 
 static void test_failed_lease_write_rolls_back(void **state)
@@ -545,6 +593,9 @@ static void test_query_filters(void **state)
 	assert_answer(f, &q, "0 5 10 15");
 	UL_COPY(q.board, "a");
 	assert_answer(f, &q, "0 10");
+	q.since_ms = T0 + 5000;
+	assert_answer(f, &q, "10");
+	q.since_ms = 0;
 	q.kind = UL_EV_DEPARTED;
 	assert_answer(f, &q, "");
 	q = any_query();
@@ -644,7 +695,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_file_is_private, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_migrates_from_version_1, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_failed_migration_changes_nothing, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
 	        cmocka_unit_test(test_open_fails_with_reason),
 	        cmocka_unit_test_setup_teardown(test_every_field_round_trips, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unterminated_fields_are_cut, setup, teardown),

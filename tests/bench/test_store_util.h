@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "event.h"
 
 struct test_db {
@@ -42,6 +44,35 @@ static inline void test_db_remove(struct test_db *t)
 		unlink(p);
 	}
 	rmdir(t->dir);
+}
+
+/* Runs sql on a connection of its own (as another process would see the
+ * file) and returns the first column of the first row as an integer: -1 if
+ * there is no row, -2 if the statement cannot run. */
+static inline long long test_db_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	long long v = -2;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+/* Runs sql on a connection of its own; returns 0 or -1. */
+static inline int test_db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+	         sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+
+	sqlite3_close(db);
+	return rc ? 0 : -1;
 }
 
 /* An event of kind on board with detail, every other field derived from seq

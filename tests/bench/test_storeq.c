@@ -96,6 +96,7 @@ struct fixture {
 	struct outcome log[MAX_LOG];
 	unsigned nlog;
 	uint64_t committed_seq; /* the highest seq reported, rc 0 or not */
+	unsigned answers;
 	int wrong_thread;
 	char err[256];
 };
@@ -118,6 +119,7 @@ static void on_answer(void *arg, int rc, const struct ul_event *evs, size_t n, c
 	(void)err;
 	if (!pthread_equal(pthread_self(), f->loop_thread))
 		f->wrong_thread++;
+	f->answers++;
 	if (f->nlog < MAX_LOG)
 		f->log[f->nlog++] =
 		        (struct outcome){.what = 'q',
@@ -189,6 +191,12 @@ static bool committed_reached(struct fixture *f)
 	return f->committed_seq >= want_seq;
 }
 
+static unsigned want_answers;
+static bool all_answered(struct fixture *f)
+{
+	return f->committed_seq >= want_seq && f->answers >= want_answers;
+}
+
 static void append(struct fixture *f, uint64_t seq, enum ul_event_kind kind, const char *detail)
 {
 	struct ul_event ev = test_event(seq, kind, "mpcb-1", "");
@@ -208,21 +216,6 @@ static void ask(struct fixture *f)
 	q.kind = -1;
 	q.limit = 100000;
 	assert_int_equal(storeq_query_events(f->q, &q, on_answer, f), 0);
-}
-
-static long long side_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 /* ---- tests ------------------------------------------------------------------- */
@@ -249,48 +242,64 @@ static void test_committed_on_the_loop_with_growing_seq(void **state)
 	}
 	assert_int_equal(prev, 300);
 	assert_int_equal(f->wrong_thread, 0);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 300);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 300);
+}
+
+/* Holds the worker in a query while n events are appended, then lets it
+ * go and waits for their commit. */
+static void append_while_held(struct fixture *f, uint64_t first, unsigned n)
+{
+	gate_arm();
+	ask(f);
+	gate_wait_closed();
+	for (uint64_t seq = first; seq < first + n; seq++)
+		append(f, seq, UL_EV_LEASE_TAKEN, NULL);
+	gate_open();
+	want_seq = first + n - 1;
+	run_until(f, committed_reached);
 }
 
 static void test_group_commit(void **state)
 {
 	struct fixture *f = *state;
 	struct storeq_stats st;
-	enum { N = 2000 };
+	enum { N = STOREQ_MAX_BATCH, BIG = 2 * STOREQ_MAX_BATCH + 10 };
 
 	storeq_stop(f->q);
 	start(f, &gated_ops);
 	/* The worker sits in a query; everything appended meanwhile is one
-	 * group. */
-	gate_arm();
-	ask(f);
-	gate_wait_closed();
-	for (uint64_t seq = 1; seq <= N; seq++)
-		append(f, seq, UL_EV_LEASE_TAKEN, NULL);
-	gate_open();
-	want_seq = N;
-	run_until(f, committed_reached);
+	 * group, one transaction. */
+	append_while_held(f, 1, N);
 	storeq_get_stats(f->q, &st);
 	assert_int_equal(st.events, N);
 	assert_int_equal(st.batches, 1);
 	assert_int_equal(st.failed_batches, 0);
 	assert_int_equal(st.queries, 1);
-	/* One commit reported for the group. */
+	/* One commit reported for the group, after the query's answer. */
 	assert_int_equal(f->nlog, 2);
 	assert_int_equal(f->log[0].what, 'q');
 	assert_int_equal(f->log[1].what, 'c');
 	assert_int_equal(f->log[1].seq, N);
 
+	/* A bigger backlog goes in transactions of STOREQ_MAX_BATCH. */
+	append_while_held(f, N + 1, BIG);
+	storeq_get_stats(f->q, &st);
+	assert_int_equal(st.events, N + BIG);
+	assert_int_equal(st.batches, 1 + 3);
+	for (unsigned i = 2; i < f->nlog; i++)
+		assert_int_equal(f->log[i].rc, 0);
+	assert_int_equal(f->log[f->nlog - 1].seq, N + BIG);
+
 	/* Without the gate, appends as fast as the loop makes them still
 	 * group: far fewer transactions than events. */
-	for (uint64_t seq = N + 1; seq <= 2 * N; seq++)
+	uint64_t before = st.batches, first = N + BIG + 1;
+	for (uint64_t seq = first; seq < first + 2000; seq++)
 		append(f, seq, UL_EV_ARRIVED, NULL);
-	want_seq = 2 * N;
+	want_seq = first + 1999;
 	run_until(f, committed_reached);
 	storeq_get_stats(f->q, &st);
-	assert_int_equal(st.events, 2 * N);
-	assert_true(st.batches < 1 + N / 10);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 2 * N);
+	assert_true(st.batches - before < 200);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), N + BIG + 2000);
 }
 
 static void test_queries_in_order_with_writes(void **state)
@@ -339,14 +348,10 @@ static void test_failed_batch_reports_and_goes_on(void **state)
 
 	/* Event 4 cannot be written; queries split the groups, so 1..3 and 7..8
 	 * are in other transactions than 4 whatever the timing. */
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "CREATE TRIGGER boom BEFORE INSERT ON events WHEN "
-	                              "NEW.detail = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(test_db_exec(f->db.path,
+	                              "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.detail "
+	                              "= 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"),
+	                 0);
 	append(f, 1, UL_EV_LEASE_TAKEN, NULL);
 	append(f, 2, UL_EV_ARRIVED, NULL);
 	append(f, 3, UL_EV_ARRIVED, NULL);
@@ -383,12 +388,12 @@ static void test_failed_batch_reports_and_goes_on(void **state)
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE detail = '%d'", s);
 		if (s == 4)
 			continue;
-		assert_int_equal(side_int(f->db.path, sql), outcome[s] == 1 ? 1 : 0);
+		assert_int_equal(test_db_int(f->db.path, sql), outcome[s] == 1 ? 1 : 0);
 	}
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events WHERE detail = 'boom'"),
-	                 0);
+	assert_int_equal(
+	        test_db_int(f->db.path, "SELECT count(*) FROM events WHERE detail = 'boom'"), 0);
 	/* The lease of event 1 was released by event 8. */
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM leases"), 0);
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM leases"), 0);
 	struct storeq_stats st;
 	storeq_get_stats(f->q, &st);
 	assert_true(st.failed_batches >= 1);
@@ -426,7 +431,7 @@ static void test_queue_is_bounded(void **state)
 	assert_int_equal(storeq_append(f->q, &ev), 0);
 	want_seq = seq;
 	run_until(f, committed_reached);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"),
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"),
 	                 (long long)accepted + 1);
 	printf("# queue bound: %llu events accepted while the worker was held\n",
 	       (unsigned long long)accepted);
@@ -454,9 +459,55 @@ static void test_stop_delivers_what_is_left(void **state)
 		}
 	}
 	assert_int_equal(answers, 1);
-	assert_int_equal(side_int(f->db.path, "SELECT count(*) FROM events"), 51);
-	/* Stopping closed the store: the WAL was checkpointed away. */
+	assert_int_equal(test_db_int(f->db.path, "SELECT count(*) FROM events"), 51);
+	/* The worker's wake-up may still be pending in the loop: its event is
+	 * gone with the storeq, so nothing more is called. */
+	unsigned before = f->nlog;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(f->nlog, before);
 	start(f, &store_sqlite_ops);
+}
+
+static void test_random_interleaving(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t x = 0x2545f4914f6cdd1dull, seq = 0;
+	size_t want[64];
+	unsigned asked = 0, answers = 0;
+
+	/* Bursts of appends and queries in random order, the loop running now
+	 * and then: every answer holds exactly the events queued before it. */
+	while (asked < 64) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		switch (x % 4) {
+		case 0:
+			want[asked++] = seq;
+			ask(f);
+			break;
+		case 1:
+			event_base_loop(f->base, EVLOOP_NONBLOCK);
+			break;
+		default:
+			for (unsigned i = (unsigned)(x >> 8) % 40; i > 0; i--) {
+				seq++;
+				append(f, seq, seq % 3 ? UL_EV_ARRIVED : UL_EV_LEASE_TAKEN, NULL);
+			}
+		}
+	}
+	want_seq = seq;
+	want_answers = asked;
+	run_until(f, all_answered);
+	for (unsigned i = 0; i < f->nlog; i++) {
+		if (f->log[i].what != 'q')
+			continue;
+		assert_int_equal(f->log[i].rc, 0);
+		assert_int_equal(f->log[i].n, want[answers]);
+		assert_int_equal(f->log[i].last, want[answers]);
+		answers++;
+	}
+	assert_int_equal(answers, asked);
 }
 
 static void test_empty_start_stop(void **state)
@@ -482,6 +533,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stop_delivers_what_is_left, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_random_interleaving, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_empty_start_stop, setup, teardown),
 	};
 

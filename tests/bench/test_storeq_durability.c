@@ -285,7 +285,8 @@ static bool make_arrival(struct writer *w, uint64_t seq, struct ul_event *ev)
 }
 
 /* One child appending as fast as its loop allows, killed after_ms after
- * its start. */
+ * its first commit report (start-up under ASan takes a while, and a kill
+ * before the store opened would test nothing). */
 static void kill9_fast_round(int64_t after_ms)
 {
 	struct test_db t;
@@ -299,7 +300,9 @@ static void kill9_fast_round(int64_t after_ms)
 
 	assert_int_equal(test_db_make(&t), 0);
 	pid = child_start(t.path, &w, &rfd);
-	reports = read_reports(rfd, now_ms() + after_ms, &max, false);
+	reports = read_reports(rfd, now_ms() + 10000, &max, true);
+	assert_int_equal(reports, 1);
+	reports += read_reports(rfd, now_ms() + after_ms, &max, false);
 	child_kill(pid);
 	/* Reports written before the kill and still in the pipe count too. */
 	reports += read_reports(rfd, 0, &max, false);
@@ -316,7 +319,8 @@ static void kill9_fast_round(int64_t after_ms)
 	/* And the store itself opens it again. */
 	assert_int_equal(store_sqlite_ops.open(t.path, &s, err, sizeof(err)), 0);
 	store_sqlite_ops.close(s);
-	printf("# kill -9 after %lld ms: %llu events reported committed (%llu reports), all "
+	printf("# kill -9 %lld ms after the first commit: %llu events reported committed (%llu "
+	       "reports), all "
 	       "found; %llu rows on disk\n",
 	       (long long)after_ms, (unsigned long long)max, (unsigned long long)reports,
 	       (unsigned long long)on_disk);
@@ -329,10 +333,10 @@ static void test_kill9_while_writing_fast(void **state)
 
 	(void)state;
 	/* 300 ms: several group commits are done. Then two random moments,
-	 * from before the first commit to well into the run. */
+	 * from at once to well into the run. */
 	kill9_fast_round(300);
-	kill9_fast_round(20 + (int64_t)(xorshift(&x) % 300));
-	kill9_fast_round(20 + (int64_t)(xorshift(&x) % 300));
+	kill9_fast_round((int64_t)(xorshift(&x) % 300));
+	kill9_fast_round((int64_t)(xorshift(&x) % 300));
 }
 
 /* ---- leases taken and released -------------------------------------------------- */
