@@ -33,6 +33,7 @@ struct usblabd {
 	struct event *ev_mem_retry;     /* resumes clients that waited for memory */
 	struct event *ev_trim;          /* gives freed memory back to the system */
 	struct event *ev_log_flush;     /* prints the limiters' pending counts */
+	struct event *ev_paused_check;  /* notices paused clients that left */
 	struct usbip_server srv;
 	struct usbdev_ctx *usb;
 	struct usbip_export *virt[DAEMON_MAX_VIRTUAL];

@@ -63,7 +63,8 @@ struct dconn {
 	struct usblabd *d;
 	evutil_socket_t fd;
 	struct event *ev_read, *ev_write, *ev_destroy, *ev_deadline;
-	struct evbuffer *out; /* what the socket did not take at once */
+	struct event *ev_closed; /* armed while reading is paused */
+	struct evbuffer *out;    /* what the socket did not take at once */
 	struct dconn *next, *prev;
 	uint8_t *in; /* DCONN_INBUF bytes once used; [in_off, in_have) not yet fed */
 	size_t in_off, in_have;
@@ -208,6 +209,7 @@ static void conn_free(struct dconn *c)
 	event_free(c->ev_write);
 	event_free(c->ev_destroy);
 	event_free(c->ev_deadline);
+	event_free(c->ev_closed);
 	evbuffer_free(c->out);
 	evutil_closesocket(c->fd);
 	if (c->in) {
@@ -247,6 +249,7 @@ static void conn_drop(struct dconn *c, const char *why)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_deadline);
+	event_del(c->ev_closed);
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
 
@@ -298,6 +301,13 @@ static bool in_partial_frame(const struct dconn *c)
 	return c->frame_left > 0 || (avail > 0 && avail < USBIP_HEADER_SIZE);
 }
 
+static void on_closed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_drop(arg, "peer closed while paused");
+}
+
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct dconn *c = arg;
@@ -346,8 +356,13 @@ static void update_read_state(struct dconn *c)
 	c->reading = want;
 	if (!want) {
 		event_del(c->ev_read);
+		/* A paused client does not read its EOF: a client that left
+		 * while paused must still free its device (EPOLLRDHUP). */
+		if (!c->closing)
+			event_add(c->ev_closed, NULL);
 		return;
 	}
+	event_del(c->ev_closed);
 	event_add(c->ev_read, NULL);
 	/* Bytes left over from before the pause raise no new read event. */
 	if (c->in_have > c->in_off)
@@ -709,6 +724,7 @@ static void srv_close(struct usbip_conn *conn, int reason)
 	c->closing = true;
 	c->reading = false;
 	event_del(c->ev_read);
+	event_del(c->ev_closed);
 	/* A normal end (after an OP reply) flushes first; an error or a device
 	 * that went away closes at once so the client sees it now. */
 	if (reason == 0 && evbuffer_get_length(c->out) > 0) {
@@ -876,8 +892,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->ev_write = event_new(d->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->ev_destroy = event_new(d->base, -1, 0, on_destroy, c);
 	c->ev_deadline = evtimer_new(d->base, on_deadline, c);
+	c->ev_closed = event_new(d->base, fd, EV_CLOSED | EV_PERSIST, on_closed, c);
 	if (!c->out || !c->ev_read || !c->ev_write || !c->ev_destroy || !c->ev_deadline ||
-	    evutil_make_socket_nonblocking(fd) < 0 || event_add(c->ev_read, NULL) < 0)
+	    !c->ev_closed || evutil_make_socket_nonblocking(fd) < 0 ||
+	    event_add(c->ev_read, NULL) < 0)
 		goto fail;
 	/* Both Linux sides set TCP_NODELAY (§7.11). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -905,6 +923,8 @@ fail:
 			event_free(c->ev_destroy);
 		if (c->ev_deadline)
 			event_free(c->ev_deadline);
+		if (c->ev_closed)
+			event_free(c->ev_closed);
 		if (c->out)
 			evbuffer_free(c->out);
 		free(c);
@@ -1059,6 +1079,32 @@ static void on_trim(evutil_socket_t fd, short what, void *arg)
 #endif
 }
 
+/*
+ * A paused client's socket is not read, so its EOF is not seen, and a
+ * reset raises no EV_CLOSED (libevent reports EPOLLHUP as read/write).
+ * Once a second, ask the kernel whether each paused client is still
+ * connected, so that one that left frees its device and memory.
+ */
+static void on_paused_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct usblabd *d = arg;
+	struct dconn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = d->conns; c; c = next) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		next = c->next;
+		if (c->reading || c->closing)
+			continue;
+		if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		    ti.tcpi_state != TCP_ESTABLISHED)
+			conn_drop(c, "peer gone while paused");
+	}
+}
+
 static void on_log_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct usblabd *d = arg;
@@ -1077,7 +1123,7 @@ int dconn_init(struct usblabd *d)
 	struct ul_log_limit *lims[] = {&d->lim_refuse,   &d->lim_evict,  &d->lim_close,
 	                               &d->lim_deadline, &d->lim_accept, &d->lim_import,
 	                               &d->lim_memory};
-	struct timeval ten = {10, 0};
+	struct timeval ten = {10, 0}, one = {1, 0};
 
 	/* Five lines of a kind per 10 s, then one line with the count. */
 	for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++)
@@ -1087,8 +1133,10 @@ int dconn_init(struct usblabd *d)
 	d->ev_mem_retry = event_new(d->base, -1, 0, on_mem_retry, d);
 	d->ev_trim = evtimer_new(d->base, on_trim, d);
 	d->ev_log_flush = event_new(d->base, -1, EV_PERSIST, on_log_flush, d);
+	d->ev_paused_check = event_new(d->base, -1, EV_PERSIST, on_paused_check, d);
 	if (!d->ev_accept_resume || !d->ev_mem_retry || !d->ev_trim || !d->ev_log_flush ||
-	    event_add(d->ev_log_flush, &ten) < 0)
+	    !d->ev_paused_check || event_add(d->ev_log_flush, &ten) < 0 ||
+	    event_add(d->ev_paused_check, &one) < 0)
 		return -1;
 	return 0;
 }
@@ -1108,5 +1156,8 @@ void dconn_shutdown(struct usblabd *d)
 		event_free(d->ev_trim);
 	if (d->ev_log_flush)
 		event_free(d->ev_log_flush);
+	if (d->ev_paused_check)
+		event_free(d->ev_paused_check);
+	d->ev_paused_check = NULL;
 	d->ev_accept_resume = d->ev_mem_retry = d->ev_trim = d->ev_log_flush = NULL;
 }
