@@ -87,6 +87,7 @@ struct dconn {
 
 	bool imported;
 	bool closing;     /* the core ended the connection */
+	bool failed;      /* ... for an error (not a refused import) */
 	bool flush_first; /* ... normally: destroy once output is sent */
 	bool reading;     /* ev_read is armed */
 	bool writing;     /* ev_write is armed */
@@ -525,7 +526,8 @@ static bool feed_core(struct dconn *c)
 		if (starts) {
 			/* r == n: the core takes a header whole once it takes any. */
 			c->frame_left = c->frame_size - (size_t)r;
-			if (was_op && !c->imported && c->closing && n == USBIP_OP_IMPORT_REQ_SIZE)
+			if (was_op && !c->imported && c->closing && !c->failed &&
+			    n == USBIP_OP_IMPORT_REQ_SIZE)
 				log_refused_import(c);
 		} else {
 			c->frame_left -= (size_t)r;
@@ -716,6 +718,7 @@ static void srv_close(struct usbip_conn *conn, int reason)
 	char last[160];
 
 	if (reason < 0) {
+		c->failed = true;
 		describe_last(c, last, sizeof(last));
 		ul_warn_limited(&c->d->lim_close, "net",
 		                "client %s: closing connection: %s (%s; %s)", c->peer,
