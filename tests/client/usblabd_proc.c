@@ -83,7 +83,7 @@ static pid_t usblabd_proc_spawn(const char *exe, const char *listen, const char 
 	}
 	/* No control socket, store or udev: tests run several daemons at once. */
 	execl(exe, exe, "--listen", listen, "--virtual", virt, "--control", "none", "--db", "none",
-	      "--no-inventory", (char *)NULL);
+	      "--no-inventory", "--registry", "/dev/null", (char *)NULL);
 	fprintf(stderr, "usblabd_proc: cannot run %s: %s\n", exe, strerror(errno));
 	_exit(127);
 }
