@@ -46,7 +46,8 @@
 #define SETTLE_MS 250
 /* usbdev_exit waits this long for cancelled transfers to come back. */
 #define EXIT_DRAIN_MS 2000
-/* A synchronous call that blocks the loop longer than this is logged. */
+/* A device operation (on its worker) or a rescan (on the loop) longer
+ * than this is logged. */
 #define SLOW_MS 100
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -73,7 +74,7 @@ void usbdev_note_slow(const struct timespec *since, const char *busid, const cha
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = ms_between(since, &now);
 	if (ms > SLOW_MS)
-		ul_warn("usb", "%s: %s took %.0f ms (the loop was blocked)", busid, what, ms);
+		ul_warn("usb", "%s: %s took %.0f ms", busid, what, ms);
 }
 
 static const char *speed_name(int libusb_speed)
@@ -137,6 +138,9 @@ static void schedule_work(struct usbdev_ctx *ctx)
 
 static void dev_free(struct usbdev_dev *dev)
 {
+	/* Its jobs are done (reap and exit wait for them): stop the thread
+	 * before the handle it used goes. */
+	offload_free(dev->work);
 	if (dev->handle)
 		libusb_close(dev->handle);
 	/* libusb does not close an fd it was given to wrap. */
@@ -181,6 +185,10 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	dev->ctx = ctx;
 	dev->wrapped_fd = -1;
 	dev->facts = *f;
+	dev->work = offload_new(ctx->base);
+	if (dev->work == NULL)
+		ul_warn("usb", "%s: no worker thread: claiming and resets will block the loop",
+		        f->busid);
 	r = dev_open_handle(ctx, dev, udev);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
@@ -355,7 +363,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	while (*pp) {
 		struct usbdev_dev *dev = *pp;
 
-		if (dev->closed && dev->removed) {
+		if (dev->closed && dev->removed && offload_pending(dev->work) == 0) {
 			*pp = dev->next;
 			dev_free(dev);
 		} else {
@@ -493,7 +501,7 @@ static void rescan(struct usbdev_ctx *ctx)
 		consider(ctx, &p.v[i], p.udev[i]);
 out:
 	present_free(&p);
-	usbdev_note_slow(&t0, "*", "rescan");
+	usbdev_note_slow(&t0, "*", "rescan (on the loop)");
 }
 
 static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *udev,
@@ -582,7 +590,8 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
-		if (!dev->removed && !dev->opened && !dev->gone && dev->lay.config_value == 0)
+		if (!dev->removed && !dev->opened && !dev->gone && dev->lay.config_value == 0 &&
+		    offload_pending(dev->work) == 0)
 			usbdev_dev_refresh(dev);
 	}
 }
@@ -761,8 +770,12 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	do {
 		busy = false;
+		/* Jobs first (a pending reset's completion may submit the
+		 * request as a transfer; a close may be queued behind it). */
 		for (dev = ctx->devs; dev; dev = dev->next)
-			busy |= dev->xfers != NULL;
+			offload_drain(dev->work);
+		for (dev = ctx->devs; dev; dev = dev->next)
+			busy |= dev->xfers != NULL || offload_pending(dev->work) > 0;
 		if (busy) {
 			struct timeval step = {0, 50 * 1000};
 
@@ -770,6 +783,9 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (busy && ms_between(&start, &now) < EXIT_DRAIN_MS);
+	/* Closes queued by the last transfers' completions. */
+	for (dev = ctx->devs; dev; dev = dev->next)
+		offload_drain(dev->work);
 
 	/* Each one leaves the list before it is freed: libusb_close() calls
 	 * back (usbdev_fd_dropped), which walks the list. */
@@ -782,6 +798,8 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		/* The core still holds it (its connection was not destroyed):
 		 * give the device back to its drivers ourselves and leave the
 		 * struct to the core; its ops see a dead handle. */
+		offload_free(dev->work); /* drained above; later ops run inline */
+		dev->work = NULL;
 		if (dev->opened)
 			usbdev_dev_release(dev);
 		ul_warn("usb", "%s: still held by the server at exit", dev->facts.busid);
