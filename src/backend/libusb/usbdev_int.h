@@ -118,6 +118,8 @@ struct usbdev_dev {
 	struct usbdev_job close_job;
 };
 
+struct usbdev_scan; /* usbdev.c */
+
 struct usbdev_ctx {
 	struct event_base *base;
 	struct usbip_server *srv;
@@ -142,6 +144,13 @@ struct usbdev_ctx {
 
 	struct usbdev_watch *watches;
 	struct usbdev_dev *devs; /* exported, and removed ones the core still holds */
+
+	/* Rescans list the devices and read their sysfs facts (the serial
+	 * attribute waits for the kernel's device lock, held through a reset
+	 * or a driver probe) on this worker; the diff runs on the loop. */
+	struct offload *scan_work;
+	struct usbdev_scan *scan;
+	bool exiting;
 };
 
 /* usbdev_loop.c */
