@@ -653,9 +653,10 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
-		if (!dev->removed && !dev->opened && !dev->gone && dev->lay.config_value == 0 &&
-		    offload_pending(dev->work) == 0)
-			usbdev_dev_refresh(dev);
+		/* dev->lay is the worker's while a job runs: ask first. */
+		if (offload_pending(dev->work) == 0 && !dev->removed && !dev->opened &&
+		    !dev->gone && dev->lay.config_value == 0)
+			usbdev_dev_refresh_later(dev);
 	}
 }
 

@@ -110,12 +110,14 @@ struct usbdev_dev {
 
 	/* The device's worker; NULL when none could be had (everything then
 	 * runs on the loop, as before). At most one open or special request
-	 * (op_job) and one close (close_job) are queued at a time: the core
-	 * runs one open or special request at a time per device, and a close
-	 * only after every URB came back. */
+	 * (op_job), one close (close_job) and one refresh (refresh_job,
+	 * started only when nothing else is queued) are queued at a time: the
+	 * core runs one open or special request at a time per device, and a
+	 * close only after every URB came back. */
 	struct offload *work;
 	struct usbdev_job op_job;
 	struct usbdev_job close_job;
+	struct usbdev_job refresh_job; /* usbdev_dev_refresh_later */
 };
 
 struct usbdev_scan; /* usbdev.c */
@@ -172,6 +174,9 @@ void usbdev_dev_refresh(struct usbdev_dev *dev);
  * exp.info/ifs (on the loop). */
 void usbdev_dev_read_layout(struct usbdev_dev *dev);
 void usbdev_dev_publish(struct usbdev_dev *dev);
+/* usbdev_dev_refresh with the reads on the device's worker; for a device
+ * no client holds, with no refresh already queued. */
+void usbdev_dev_refresh_later(struct usbdev_dev *dev);
 /* Cancels every transfer of dev (they come back through the callback). */
 void usbdev_dev_cancel_all(struct usbdev_dev *dev);
 /* Releases the claimed interfaces and gives the device back to its kernel

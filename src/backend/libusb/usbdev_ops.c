@@ -32,6 +32,7 @@ enum {
 	JOB_SET_INTERFACE,
 	JOB_CLEAR_HALT,
 	JOB_RESET,
+	JOB_REFRESH,
 };
 
 static struct usbdev_dev *dev_of(struct usbip_export *exp)
@@ -589,6 +590,9 @@ static void job_run(struct offload_job *job)
 	case JOB_CLEAR_HALT:
 		j->rc = usbdev_map_error(libusb_clear_halt(dev->handle, j->a));
 		break;
+	case JOB_REFRESH:
+		usbdev_dev_read_layout(dev);
+		break;
 	default:
 		j->rc = reset_work(dev, j);
 		break;
@@ -620,6 +624,7 @@ static void job_done(struct offload_job *job)
 		usbip_open_done(&dev->exp, j->rc);
 		break;
 	case JOB_CLOSE:
+	case JOB_REFRESH:
 		/* The core may have released dev while this ran. */
 		if (dev->closed)
 			usbdev_dev_schedule_reap(dev);
@@ -650,6 +655,11 @@ static int job_start(struct usbdev_dev *dev, struct usbdev_job *j, int what, uin
 	job_run(&j->job);
 	job_finish(j);
 	return j->rc;
+}
+
+void usbdev_dev_refresh_later(struct usbdev_dev *dev)
+{
+	job_start(dev, &dev->refresh_job, JOB_REFRESH, 0, 0);
 }
 
 /* ---- special requests (§4.5) --------------------------------------------- */
