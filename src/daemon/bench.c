@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -228,6 +229,12 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 
 static void watch_registry_dir(struct bench *b)
 {
+	struct stat st;
+
+	/* Only a registry that is a file (or not there yet) is followed: a
+	 * device such as /dev/null would reload on every write to it. */
+	if (stat(b->reg_path, &st) == 0 && !S_ISREG(st.st_mode))
+		return;
 	b->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (b->inotify_fd < 0 ||
 	    inotify_add_watch(b->inotify_fd, b->reg_dir,

@@ -657,6 +657,9 @@ static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct
 		if ((size_t)n == len) {
 			if (urb)
 				usbip_urb_free(urb);
+			/* A reply may lift what paused reading (a URB limit, a
+			 * special request or an open in progress). */
+			update_read_state(c);
 			return 0;
 		}
 	}

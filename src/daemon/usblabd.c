@@ -127,6 +127,10 @@ static int start_virtual(struct usblabd *d, const char *list)
 			        "--virtual %s: %s is not writable: served write-protected "
 			        "(the client's writes fail)",
 			        item, item + 4);
+		/* Its file I/O (and the delay test aid) then runs off the loop. */
+		if (sim_set_loop(exp, d->base) < 0)
+			ul_warn("main", "--virtual %s: no worker thread: its I/O blocks the loop",
+			        item);
 		if (usbip_server_add_export(&d->srv, exp) < 0) {
 			fprintf(stderr, "usblabd: --virtual %s: cannot export busid %s\n", item,
 			        exp->info.busid);

@@ -46,7 +46,8 @@
 #define SETTLE_MS 250
 /* usbdev_exit waits this long for cancelled transfers to come back. */
 #define EXIT_DRAIN_MS 2000
-/* A synchronous call that blocks the loop longer than this is logged. */
+/* A device operation (on its worker) or a rescan (on the loop) longer
+ * than this is logged. */
 #define SLOW_MS 100
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -73,7 +74,7 @@ void usbdev_note_slow(const struct timespec *since, const char *busid, const cha
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = ms_between(since, &now);
 	if (ms > SLOW_MS)
-		ul_warn("usb", "%s: %s took %.0f ms (the loop was blocked)", busid, what, ms);
+		ul_warn("usb", "%s: %s took %.0f ms", busid, what, ms);
 }
 
 static const char *speed_name(int libusb_speed)
@@ -137,6 +138,9 @@ static void schedule_work(struct usbdev_ctx *ctx)
 
 static void dev_free(struct usbdev_dev *dev)
 {
+	/* Its jobs are done (reap and exit wait for them): stop the thread
+	 * before the handle it used goes. */
+	offload_free(dev->work);
 	if (dev->handle)
 		libusb_close(dev->handle);
 	/* libusb does not close an fd it was given to wrap. */
@@ -181,6 +185,10 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	dev->ctx = ctx;
 	dev->wrapped_fd = -1;
 	dev->facts = *f;
+	dev->work = offload_new(ctx->base);
+	if (dev->work == NULL)
+		ul_warn("usb", "%s: no worker thread: claiming and resets will block the loop",
+		        f->busid);
 	r = dev_open_handle(ctx, dev, udev);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
@@ -355,7 +363,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	while (*pp) {
 		struct usbdev_dev *dev = *pp;
 
-		if (dev->closed && dev->removed) {
+		if (dev->closed && dev->removed && offload_pending(dev->work) == 0) {
 			*pp = dev->next;
 			dev_free(dev);
 		} else {
@@ -459,22 +467,30 @@ static void remove_gone(struct usbdev_ctx *ctx)
 	}
 }
 
+/* One rescan: the list is collected on ctx->scan_work, diffed on the loop. */
+struct usbdev_scan {
+	struct offload_job job; /* first: the job's address is the struct's */
+	struct usbdev_ctx *ctx;
+	struct present p;
+	int rc;
+	bool busy;  /* the job is queued or running */
+	bool again; /* another rescan was asked for meanwhile */
+	struct timespec t0;
+};
+
 /* Diffs the present devices against the exports: removes those that left,
  * exports what a free watch names. */
-static void rescan(struct usbdev_ctx *ctx)
+static void rescan_apply(struct usbdev_ctx *ctx, struct present *p, int rc)
 {
-	struct present p;
 	struct usbdev_dev *dev;
-	struct timespec t0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (present_collect(ctx, &p, ctx->hotplug) < 0) {
+	if (rc < 0) {
 		/* Once, not every second. */
 		if (!ctx->list_failed)
 			ul_warn("usb", "cannot list USB devices (%s)",
 			        ctx->hotplug ? "libusb" : USBDEV_SYSFS_ROOT "/bus/usb/devices");
 		ctx->list_failed = true;
-		goto out;
+		return;
 	}
 	ctx->list_failed = false;
 	for (dev = ctx->devs; dev; dev = dev->next) {
@@ -482,18 +498,73 @@ static void rescan(struct usbdev_ctx *ctx)
 
 		if (dev->removed)
 			continue;
-		for (size_t i = 0; i < p.n && !here; i++)
-			here = p.v[i].devnum == dev->facts.devnum &&
-			       strcmp(p.v[i].busid, dev->facts.busid) == 0;
+		for (size_t i = 0; i < p->n && !here; i++)
+			here = p->v[i].devnum == dev->facts.devnum &&
+			       strcmp(p->v[i].busid, dev->facts.busid) == 0;
 		if (!here)
 			usbdev_dev_mark_gone(dev);
 	}
 	remove_gone(ctx);
-	for (size_t i = 0; i < p.n; i++)
-		consider(ctx, &p.v[i], p.udev[i]);
-out:
+	for (size_t i = 0; i < p->n; i++)
+		consider(ctx, &p->v[i], p->udev[i]);
+}
+
+/* On the worker: reads only what does not change after usbdev_init. */
+static void scan_run(struct offload_job *job)
+{
+	struct usbdev_scan *sc = (struct usbdev_scan *)job;
+
+	clock_gettime(CLOCK_MONOTONIC, &sc->t0);
+	sc->rc = present_collect(sc->ctx, &sc->p, sc->ctx->hotplug);
+	usbdev_note_slow(&sc->t0, "*", "listing the devices (on the scan worker)");
+}
+
+static void rescan(struct usbdev_ctx *ctx);
+
+static void scan_done(struct offload_job *job)
+{
+	struct usbdev_scan *sc = (struct usbdev_scan *)job;
+	struct usbdev_ctx *ctx = sc->ctx;
+
+	sc->busy = false;
+	if (!ctx->exiting)
+		rescan_apply(ctx, &sc->p, sc->rc);
+	present_free(&sc->p);
+	if (sc->again && !ctx->exiting) {
+		sc->again = false;
+		rescan(ctx);
+	}
+}
+
+/* Starts a rescan; one at a time (a request meanwhile runs one more after
+ * it). Without a worker the scan runs here, on the loop. */
+static void rescan(struct usbdev_ctx *ctx)
+{
+	struct usbdev_scan *sc = ctx->scan;
+
+	if (sc && sc->busy) {
+		sc->again = true;
+		return;
+	}
+	if (sc && ctx->scan_work) {
+		memset(&sc->p, 0, sizeof(sc->p));
+		sc->job.run = scan_run;
+		sc->job.done = scan_done;
+		sc->ctx = ctx;
+		if (offload_submit(ctx->scan_work, &sc->job) == 0) {
+			sc->busy = true;
+			return;
+		}
+	}
+	struct present p;
+	struct timespec t0;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = present_collect(ctx, &p, ctx->hotplug);
+	rescan_apply(ctx, &p, rc);
 	present_free(&p);
-	usbdev_note_slow(&t0, "*", "rescan");
+	usbdev_note_slow(&t0, "*", "rescan (on the loop)");
 }
 
 static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *udev,
@@ -520,8 +591,6 @@ static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *udev,
 
 static void handle_hotplug_event(struct usbdev_ctx *ctx, const struct usbdev_hp_event *e)
 {
-	struct usbdev_facts f;
-
 	if (e->what == LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT) {
 		for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
 			if (dev->removed || libusb_get_device(dev->handle) != e->udev)
@@ -535,8 +604,10 @@ static void handle_hotplug_event(struct usbdev_ctx *ctx, const struct usbdev_hp_
 		}
 		return;
 	}
-	facts_from_libusb(ctx, e->udev, &f);
-	consider(ctx, &f, e->udev);
+	/* ARRIVED: its facts (the serial attribute waits for the device lock
+	 * that the kernel holds while it probes drivers) are read by the
+	 * rescan, off the loop. */
+	ctx->rescan = true;
 }
 
 static void on_work(evutil_socket_t fd, short what, void *arg)
@@ -582,8 +653,10 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (struct usbdev_dev *dev = ctx->devs; dev; dev = dev->next) {
-		if (!dev->removed && !dev->opened && !dev->gone && dev->lay.config_value == 0)
-			usbdev_dev_refresh(dev);
+		/* dev->lay is the worker's while a job runs: ask first. */
+		if (offload_pending(dev->work) == 0 && !dev->removed && !dev->opened &&
+		    !dev->gone && dev->lay.config_value == 0)
+			usbdev_dev_refresh_later(dev);
 	}
 }
 
@@ -627,6 +700,10 @@ int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_s
 	ctx->reap_ev = event_new(base, -1, 0, on_reap, ctx);
 	ctx->scan_ev = event_new(base, -1, EV_PERSIST, on_scan, ctx);
 	ctx->settle_ev = evtimer_new(base, on_settle, ctx);
+	ctx->scan = calloc(1, sizeof(*ctx->scan));
+	ctx->scan_work = offload_new(base);
+	if (ctx->scan_work == NULL)
+		ul_warn("usb", "no scan worker thread: rescans read sysfs on the loop");
 	if (!ctx->work_ev || !ctx->reap_ev || !ctx->scan_ev || !ctx->settle_ev ||
 	    usbdev_loop_start(ctx) < 0) {
 		snprintf(err, errlen, "cannot set up libusb's events in the loop");
@@ -752,6 +829,11 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		return;
 	if (ctx->hotplug)
 		libusb_hotplug_deregister_callback(ctx->usb, ctx->hp_handle);
+	ctx->exiting = true;
+	offload_free(ctx->scan_work); /* a rescan under way is dropped */
+	ctx->scan_work = NULL;
+	free(ctx->scan);
+	ctx->scan = NULL;
 	for (dev = ctx->devs; dev; dev = dev->next) {
 		if (!dev->removed)
 			remove_dev(dev, "unexported");
@@ -761,8 +843,12 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	do {
 		busy = false;
+		/* Jobs first (a pending reset's completion may submit the
+		 * request as a transfer; a close may be queued behind it). */
 		for (dev = ctx->devs; dev; dev = dev->next)
-			busy |= dev->xfers != NULL;
+			offload_drain(dev->work);
+		for (dev = ctx->devs; dev; dev = dev->next)
+			busy |= dev->xfers != NULL || offload_pending(dev->work) > 0;
 		if (busy) {
 			struct timeval step = {0, 50 * 1000};
 
@@ -770,6 +856,9 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (busy && ms_between(&start, &now) < EXIT_DRAIN_MS);
+	/* Closes queued by the last transfers' completions. */
+	for (dev = ctx->devs; dev; dev = dev->next)
+		offload_drain(dev->work);
 
 	/* Each one leaves the list before it is freed: libusb_close() calls
 	 * back (usbdev_fd_dropped), which walks the list. */
@@ -782,6 +871,8 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		/* The core still holds it (its connection was not destroyed):
 		 * give the device back to its drivers ourselves and leave the
 		 * struct to the core; its ops see a dead handle. */
+		offload_free(dev->work); /* drained above; later ops run inline */
+		dev->work = NULL;
 		if (dev->opened)
 			usbdev_dev_release(dev);
 		ul_warn("usb", "%s: still held by the server at exit", dev->facts.busid);

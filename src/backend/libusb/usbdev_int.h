@@ -11,6 +11,7 @@
 #ifndef USBDEV_INT_H
 #define USBDEV_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include <event2/event.h>
 #include <libusb.h>
 
+#include "offload.h"
 #include "usbdev.h"
 #include "usbdev_desc.h"
 #include "usbdev_ident.h"
@@ -65,7 +67,26 @@ struct usbdev_claim {
 	bool reattach; /* a kernel driver was detached from it */
 };
 
-/* One exported device. exp.priv points back here. */
+/* A device operation that may block (claim, detach, set configuration,
+ * reset...), run on the device's worker: usbdev_ops.c. */
+struct usbdev_job {
+	struct offload_job job; /* first: the job's address is the struct's */
+	struct usbdev_dev *dev;
+	uint8_t what; /* enum in usbdev_ops.c */
+	uint8_t a, b; /* its arguments */
+	int rc;       /* its result, set on the worker */
+	bool gone;    /* the worker found the device gone: marked on the loop */
+};
+
+/*
+ * One exported device. exp.priv points back here.
+ *
+ * Threads: everything is the loop's, except that while a job of dev->work
+ * runs, that job owns lay, orig_config, claim[] and nclaim (the core sends
+ * the device no URB meanwhile: see usbip_server.h) and may read handle,
+ * desc, facts and gone. exp.info/ifs are written on the loop only
+ * (usbdev_dev_publish), since DEVLIST reads them any time.
+ */
 struct usbdev_dev {
 	struct usbip_export exp;
 	struct usbdev_ctx *ctx;     /* NULL once usbdev_exit() abandoned it */
@@ -79,14 +100,27 @@ struct usbdev_dev {
 	uint8_t orig_config; /* bConfigurationValue when the client imported it */
 	struct usbdev_claim claim[USBIP_MAX_INTERFACES];
 	uint8_t nclaim;
-	bool opened;  /* between ops->open and ops->close */
-	bool gone;    /* the device left (or re-enumerated under us) */
-	bool removed; /* taken out of the server's table */
-	bool closed;  /* ops->release came: the core is done with it, free it */
+	bool opened;       /* between ops->open and ops->close */
+	_Atomic bool gone; /* the device left (or re-enumerated under us) */
+	bool removed;      /* taken out of the server's table */
+	bool closed;       /* ops->release came: the core is done with it, free it */
 	struct usbdev_xfer *xfers;
 	struct timespec left_at;
 	struct usbdev_dev *next;
+
+	/* The device's worker; NULL when none could be had (everything then
+	 * runs on the loop, as before). At most one open or special request
+	 * (op_job), one close (close_job) and one refresh (refresh_job,
+	 * started only when nothing else is queued) are queued at a time: the
+	 * core runs one open or special request at a time per device, and a
+	 * close only after every URB came back. */
+	struct offload *work;
+	struct usbdev_job op_job;
+	struct usbdev_job close_job;
+	struct usbdev_job refresh_job; /* usbdev_dev_refresh_later */
 };
+
+struct usbdev_scan; /* usbdev.c */
 
 struct usbdev_ctx {
 	struct event_base *base;
@@ -112,6 +146,13 @@ struct usbdev_ctx {
 
 	struct usbdev_watch *watches;
 	struct usbdev_dev *devs; /* exported, and removed ones the core still holds */
+
+	/* Rescans list the devices and read their sysfs facts (the serial
+	 * attribute waits for the kernel's device lock, held through a reset
+	 * or a driver probe) on this worker; the diff runs on the loop. */
+	struct offload *scan_work;
+	struct usbdev_scan *scan;
+	bool exiting;
 };
 
 /* usbdev_loop.c */
@@ -126,20 +167,29 @@ void usbdev_loop_rearm(struct usbdev_ctx *ctx);
 /* usbdev_ops.c */
 extern const struct usbip_device_ops usbdev_ops;
 /* Reads the active configuration (sysfs) and refreshes dev->lay and
- * exp.info/ifs. */
+ * exp.info/ifs. On the loop only. */
 void usbdev_dev_refresh(struct usbdev_dev *dev);
+/* The two halves of usbdev_dev_refresh: the reads into dev->lay (they may
+ * wait for the kernel's device lock: on the worker), and the copy into
+ * exp.info/ifs (on the loop). */
+void usbdev_dev_read_layout(struct usbdev_dev *dev);
+void usbdev_dev_publish(struct usbdev_dev *dev);
+/* usbdev_dev_refresh with the reads on the device's worker; for a device
+ * no client holds, with no refresh already queued. */
+void usbdev_dev_refresh_later(struct usbdev_dev *dev);
 /* Cancels every transfer of dev (they come back through the callback). */
 void usbdev_dev_cancel_all(struct usbdev_dev *dev);
 /* Releases the claimed interfaces and gives the device back to its kernel
  * drivers, restoring the configuration it had at import. Only for a device
- * that ops->open claimed. */
+ * that ops->open claimed. Blocks: on the worker, or on the loop at exit.
+ * Refreshes dev->lay, not exp.info (usbdev_dev_publish). */
 void usbdev_dev_release(struct usbdev_dev *dev);
 
 /* usbdev.c */
 /* The libusb calls that change a device's state (claim, detach, set
- * configuration, reset...) and sysfs string reads are synchronous and may
- * wait for the kernel's device lock: they block the loop. Logs a warning
- * when what, started at since (CLOCK_MONOTONIC), took over 100 ms. */
+ * configuration, reset...) are synchronous and may wait for the kernel's
+ * device lock: they run on the device's worker. Logs a warning when what,
+ * started at since (CLOCK_MONOTONIC), took over 100 ms. */
 void usbdev_note_slow(const struct timespec *since, const char *busid, const char *what);
 /* Marks dev as gone and schedules its removal from the server (safe to
  * call from inside an ops call or a libusb callback). */

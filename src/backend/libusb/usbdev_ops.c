@@ -7,6 +7,12 @@
  * asynchronous libusb transfers with no timeout (usbip-protocol.md §7.11);
  * their completions set the URB's result and hand it back to the core.
  * libusb errors become wire errno values in usbdev_map.c only.
+ *
+ * libusb has no asynchronous form of claim, detach, set-configuration,
+ * set-interface, clear-halt or reset, and each may wait 100-190 ms for the
+ * kernel's device lock (measured in the qemu lab): open, close and the
+ * special requests run them on the device's worker (offload.h) as a job,
+ * answer the core USBIP_PENDING, and finish on the loop (job_done).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,17 @@
 #include "usbdev_sysfs.h"
 
 #define SETUP_SIZE LIBUSB_CONTROL_SETUP_SIZE
+
+/* usbdev_job.what */
+enum {
+	JOB_OPEN,
+	JOB_CLOSE,
+	JOB_SET_CONFIGURATION,
+	JOB_SET_INTERFACE,
+	JOB_CLEAR_HALT,
+	JOB_RESET,
+	JOB_REFRESH,
+};
 
 static struct usbdev_dev *dev_of(struct usbip_export *exp)
 {
@@ -30,6 +47,19 @@ static bool dev_usable(const struct usbdev_dev *dev)
 }
 
 void usbdev_dev_refresh(struct usbdev_dev *dev)
+{
+	usbdev_dev_read_layout(dev);
+	usbdev_dev_publish(dev);
+}
+
+void usbdev_dev_publish(struct usbdev_dev *dev)
+{
+	dev->exp.info.bConfigurationValue = dev->lay.config_value;
+	dev->exp.info.bNumInterfaces = dev->lay.nif;
+	memcpy(dev->exp.ifs, dev->lay.ifs, sizeof(dev->lay.ifs[0]) * dev->lay.nif);
+}
+
+void usbdev_dev_read_layout(struct usbdev_dev *dev)
 {
 	const char *sysfs = dev->ctx ? dev->ctx->sysfs : USBDEV_SYSFS_ROOT;
 	const uint8_t *cfg = NULL;
@@ -58,9 +88,6 @@ void usbdev_dev_refresh(struct usbdev_dev *dev)
 	if (usbdev_desc_layout(cfg, cfglen, &dev->lay) < 0)
 		ul_warn("usb", "%s: malformed configuration descriptor (%u interfaces read)",
 		        dev->facts.busid, dev->lay.nif);
-	dev->exp.info.bConfigurationValue = dev->lay.config_value;
-	dev->exp.info.bNumInterfaces = dev->lay.nif;
-	memcpy(dev->exp.ifs, dev->lay.ifs, sizeof(dev->lay.ifs[0]) * dev->lay.nif);
 }
 
 /* ---- claiming ------------------------------------------------------------ */
@@ -171,7 +198,7 @@ void usbdev_dev_release(struct usbdev_dev *dev)
 		r = libusb_set_configuration(dev->handle, dev->orig_config ? dev->orig_config : -1);
 		if (r == 0) {
 			dev->nclaim = 0;
-			usbdev_dev_refresh(dev);
+			usbdev_dev_read_layout(dev);
 			ul_info("usb", "%s: configuration %u restored", dev->facts.busid,
 			        dev->orig_config);
 			return;
@@ -182,17 +209,15 @@ void usbdev_dev_release(struct usbdev_dev *dev)
 	reattach_drivers(dev);
 }
 
-static int dev_open(struct usbip_export *exp)
+/* On the worker. Returns 0 or USBIP_ST_DEV_BUSY. */
+static int open_work(struct usbdev_dev *dev)
 {
-	struct usbdev_dev *dev = dev_of(exp);
 	unsigned detached = 0;
 	struct timespec t0;
 	int r;
 
-	if (!dev_usable(dev))
-		return USBIP_ST_NODEV;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	usbdev_dev_refresh(dev);
+	usbdev_dev_read_layout(dev);
 	dev->orig_config = dev->lay.config_value;
 	dev->nclaim = 0;
 	r = claim_all(dev);
@@ -201,7 +226,6 @@ static int dev_open(struct usbip_export *exp)
 		usbdev_dev_release(dev);
 		return USBIP_ST_DEV_BUSY;
 	}
-	dev->opened = true;
 	for (unsigned i = 0; i < dev->nclaim; i++)
 		detached += dev->claim[i].reattach;
 	ul_info("usb", "%s: imported: %u interface(s) claimed, %u kernel driver(s) detached",
@@ -209,19 +233,39 @@ static int dev_open(struct usbip_export *exp)
 	return 0;
 }
 
-static void dev_close(struct usbip_export *exp)
+/* On the worker. */
+static void close_work(struct usbdev_dev *dev)
 {
-	struct usbdev_dev *dev = dev_of(exp);
 	struct timespec t0;
 
-	if (!dev->opened)
-		return;
-	dev->opened = false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	usbdev_dev_release(dev);
 	usbdev_note_slow(&t0, dev->facts.busid, "releasing");
 	ul_info("usb", "%s: released%s", dev->facts.busid,
 	        dev->gone ? " (device gone)" : ", kernel drivers re-attached");
+}
+
+static int job_start(struct usbdev_dev *dev, struct usbdev_job *j, int what, uint8_t a, uint8_t b);
+
+static int dev_open(struct usbip_export *exp)
+{
+	struct usbdev_dev *dev = dev_of(exp);
+
+	if (!dev_usable(dev))
+		return USBIP_ST_NODEV;
+	return job_start(dev, &dev->op_job, JOB_OPEN, 0, 0);
+}
+
+static void dev_close(struct usbip_export *exp)
+{
+	struct usbdev_dev *dev = dev_of(exp);
+
+	if (!dev->opened)
+		return;
+	dev->opened = false;
+	/* Nothing answers a close: the job runs on while the core moves on
+	 * (release waits for it, see usbdev.c's reap). */
+	job_start(dev, &dev->close_job, JOB_CLOSE, 0, 0);
 }
 
 /* The core holds no reference to a removed export any more. */
@@ -462,17 +506,14 @@ void usbdev_dev_cancel_all(struct usbdev_dev *dev)
 		libusb_cancel_transfer(x->t);
 }
 
-/* ---- special requests (§4.5) --------------------------------------------- */
+/* ---- special requests (§4.5), on the worker -------------------------------- */
 
-static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
+static int set_configuration_work(struct usbdev_dev *dev, struct usbdev_job *j, uint8_t value)
 {
-	struct usbdev_dev *dev = dev_of(exp);
 	struct timespec t0;
 	uint8_t before;
 	int r;
 
-	if (!dev_usable(dev))
-		return -USBIP_ENODEV;
 	/* usbfs refuses SET_CONFIGURATION while any interface is claimed,
 	 * even by us: release, set, then claim what the new configuration
 	 * has (the kernel probes drivers for new interfaces; claim_all
@@ -482,10 +523,10 @@ static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 	release_claims(dev);
 	r = libusb_set_configuration(dev->handle, value ? value : -1);
 	if (r == LIBUSB_ERROR_NO_DEVICE)
-		usbdev_dev_mark_gone(dev);
+		j->gone = true;
 	if (r == 0) {
 		memset(dev->lay.alt, 0, sizeof(dev->lay.alt));
-		usbdev_dev_refresh(dev);
+		usbdev_dev_read_layout(dev);
 		if (dev->lay.config_value != before) {
 			/* The old interfaces are gone with their drivers; the
 			 * original configuration comes back at close. */
@@ -500,22 +541,156 @@ static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
 	return usbdev_map_error(r);
 }
 
-static int dev_set_interface(struct usbip_export *exp, uint8_t intf, uint8_t alt)
+static int set_interface_work(struct usbdev_dev *dev, uint8_t intf, uint8_t alt)
 {
-	struct usbdev_dev *dev = dev_of(exp);
-	int r;
+	int r = libusb_set_interface_alt_setting(dev->handle, intf, alt);
 
-	if (!dev_usable(dev))
-		return -USBIP_ENODEV;
-	r = libusb_set_interface_alt_setting(dev->handle, intf, alt);
 	if (r < 0) {
 		ul_debug("usb", "%s: SET_INTERFACE %u/%u: %s", dev->facts.busid, intf, alt,
 		         libusb_strerror(r));
 		return usbdev_map_error(r);
 	}
 	dev->lay.alt[intf] = alt;
-	usbdev_dev_refresh(dev);
+	usbdev_dev_read_layout(dev);
 	return 0;
+}
+
+static int reset_work(struct usbdev_dev *dev, struct usbdev_job *j)
+{
+	struct timespec t0;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = libusb_reset_device(dev->handle);
+	usbdev_note_slow(&t0, dev->facts.busid, "reset");
+	if (r == LIBUSB_ERROR_NOT_FOUND || r == LIBUSB_ERROR_NO_DEVICE) {
+		/* The device re-enumerated (its descriptors changed): this
+		 * handle is dead. Drop the export; hotplug (or the scan) brings
+		 * the device back under its identity. */
+		ul_info("usb", "%s: re-enumerated on reset", dev->facts.busid);
+		j->gone = true;
+		return -USBIP_ENODEV;
+	}
+	if (r == 0) {
+		memset(dev->lay.alt, 0, sizeof(dev->lay.alt));
+		usbdev_dev_read_layout(dev);
+	}
+	return usbdev_map_error(r);
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+static void job_run(struct offload_job *job)
+{
+	struct usbdev_job *j = (struct usbdev_job *)job;
+	struct usbdev_dev *dev = j->dev;
+
+	switch (j->what) {
+	case JOB_OPEN:
+		j->rc = open_work(dev);
+		break;
+	case JOB_CLOSE:
+		close_work(dev);
+		break;
+	case JOB_SET_CONFIGURATION:
+		j->rc = set_configuration_work(dev, j, j->a);
+		break;
+	case JOB_SET_INTERFACE:
+		j->rc = set_interface_work(dev, j->a, j->b);
+		break;
+	case JOB_CLEAR_HALT:
+		j->rc = usbdev_map_error(libusb_clear_halt(dev->handle, j->a));
+		break;
+	case JOB_REFRESH:
+		usbdev_dev_read_layout(dev);
+		break;
+	default:
+		j->rc = reset_work(dev, j);
+		break;
+	}
+}
+
+/* Back on the loop: what the worker found becomes visible. */
+static void job_finish(struct usbdev_job *j)
+{
+	struct usbdev_dev *dev = j->dev;
+
+	if (j->gone)
+		usbdev_dev_mark_gone(dev);
+	if (j->what == JOB_OPEN && j->rc == 0)
+		dev->opened = true;
+	/* A job queued behind this one owns dev->lay now; it publishes. */
+	if (offload_pending(dev->work) == 0)
+		usbdev_dev_publish(dev);
+}
+
+static void job_done(struct offload_job *job)
+{
+	struct usbdev_job *j = (struct usbdev_job *)job;
+	struct usbdev_dev *dev = j->dev;
+
+	job_finish(j);
+	switch (j->what) {
+	case JOB_OPEN:
+		usbip_open_done(&dev->exp, j->rc);
+		break;
+	case JOB_CLOSE:
+	case JOB_REFRESH:
+		/* The core may have released dev while this ran. */
+		if (dev->closed)
+			usbdev_dev_schedule_reap(dev);
+		break;
+	default:
+		usbip_special_done(&dev->exp, j->rc);
+		break;
+	}
+}
+
+/*
+ * Runs an operation that may block on dev's worker and returns
+ * USBIP_PENDING (job_done tells the core), or, without a worker, runs it
+ * here and returns its result.
+ */
+static int job_start(struct usbdev_dev *dev, struct usbdev_job *j, int what, uint8_t a, uint8_t b)
+{
+	j->job.run = job_run;
+	j->job.done = job_done;
+	j->dev = dev;
+	j->what = (uint8_t)what;
+	j->a = a;
+	j->b = b;
+	j->rc = 0;
+	j->gone = false;
+	if (dev->work && offload_submit(dev->work, &j->job) == 0)
+		return USBIP_PENDING;
+	job_run(&j->job);
+	job_finish(j);
+	return j->rc;
+}
+
+void usbdev_dev_refresh_later(struct usbdev_dev *dev)
+{
+	job_start(dev, &dev->refresh_job, JOB_REFRESH, 0, 0);
+}
+
+/* ---- special requests (§4.5) --------------------------------------------- */
+
+static int dev_set_configuration(struct usbip_export *exp, uint8_t value)
+{
+	struct usbdev_dev *dev = dev_of(exp);
+
+	if (!dev_usable(dev))
+		return -USBIP_ENODEV;
+	return job_start(dev, &dev->op_job, JOB_SET_CONFIGURATION, value, 0);
+}
+
+static int dev_set_interface(struct usbip_export *exp, uint8_t intf, uint8_t alt)
+{
+	struct usbdev_dev *dev = dev_of(exp);
+
+	if (!dev_usable(dev))
+		return -USBIP_ENODEV;
+	return job_start(dev, &dev->op_job, JOB_SET_INTERFACE, intf, alt);
 }
 
 static int dev_clear_halt(struct usbip_export *exp, uint8_t ep_addr)
@@ -524,30 +699,16 @@ static int dev_clear_halt(struct usbip_export *exp, uint8_t ep_addr)
 
 	if (!dev_usable(dev))
 		return -USBIP_ENODEV;
-	return usbdev_map_error(libusb_clear_halt(dev->handle, ep_addr));
+	return job_start(dev, &dev->op_job, JOB_CLEAR_HALT, ep_addr, 0);
 }
 
 static int dev_reset(struct usbip_export *exp)
 {
 	struct usbdev_dev *dev = dev_of(exp);
-	int r;
 
 	if (!dev_usable(dev))
 		return -USBIP_ENODEV;
-	r = libusb_reset_device(dev->handle);
-	if (r == LIBUSB_ERROR_NOT_FOUND || r == LIBUSB_ERROR_NO_DEVICE) {
-		/* The device re-enumerated (its descriptors changed): this
-		 * handle is dead. Drop the export; hotplug (or the scan) brings
-		 * the device back under its identity. */
-		ul_info("usb", "%s: re-enumerated on reset", dev->facts.busid);
-		usbdev_dev_mark_gone(dev);
-		return -USBIP_ENODEV;
-	}
-	if (r == 0) {
-		memset(dev->lay.alt, 0, sizeof(dev->lay.alt));
-		usbdev_dev_refresh(dev);
-	}
-	return usbdev_map_error(r);
+	return job_start(dev, &dev->op_job, JOB_RESET, 0, 0);
 }
 
 const struct usbip_device_ops usbdev_ops = {

@@ -11,6 +11,8 @@
  *   msc              mass storage on a 16 MiB RAM disk
  *   msc:ram:SIZE     ... on a RAM disk of SIZE bytes, suffix K, M or G (1024s)
  *   msc:FILE         ... on FILE (write "./ram:x" for a file named ram:x)
+ *   delay:MS:SPEC    SPEC whose open, SET_CONFIGURATION and reset take MS ms
+ *                    (test aid, see sim.h)
  */
 #include "sim.h"
 
@@ -88,9 +90,41 @@ static int create_msc(struct sim_dev *dev, const char *arg, char *why, size_t wh
 	return sim_msc_init(dev, arg, 0, why, whylen);
 }
 
+/* Parses the "delay:MS:" prefix of a spec. Returns the rest of the spec,
+ * or NULL when MS is not 1..60000. */
+static const char *parse_delay(const char *spec, unsigned *ms)
+{
+	const char *p = spec + 6;
+	unsigned v = 0;
+
+	if (*p < '0' || *p > '9')
+		return NULL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > 60000)
+			return NULL;
+	}
+	if (*p != ':' || v == 0)
+		return NULL;
+	*ms = v;
+	return p + 1;
+}
+
 int sim_create(const char *spec, unsigned index, struct usbip_export **out, char *err,
                size_t errlen)
 {
+	const char *full = spec;
+	unsigned delay_ms = 0;
+
+	if (strncmp(spec, "delay:", 6) == 0) {
+		spec = parse_delay(spec, &delay_ms);
+		if (spec == NULL) {
+			snprintf(err, errlen, "sim '%s': want delay:MS:SPEC with MS 1..60000",
+			         full);
+			*out = NULL;
+			return -1;
+		}
+	}
 	const char *colon = strchr(spec, ':');
 	size_t kind_len = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
 	const char *arg = colon != NULL ? colon + 1 : NULL;
@@ -127,11 +161,12 @@ int sim_create(const char *spec, unsigned index, struct usbip_export **out, char
 	if (rc < 0)
 		goto fail;
 	sim_dev_finish(dev);
+	dev->delay_ms = delay_ms;
 	*out = &dev->exp;
 	return 0;
 fail:
 	free(dev); /* a failed class init has freed its own state */
-	snprintf(err, errlen, "sim '%s': %s", spec, why);
+	snprintf(err, errlen, "sim '%s': %s", full, why);
 	return -1;
 }
 
@@ -153,12 +188,23 @@ const char *sim_serial(const struct usbip_export *exp)
 	return dev->serial;
 }
 
+int sim_set_loop(struct usbip_export *exp, struct event_base *base)
+{
+	struct sim_dev *dev = exp->priv;
+
+	if (dev->work == NULL)
+		dev->work = offload_new(base);
+	return dev->work != NULL ? 0 : -1;
+}
+
 void sim_destroy(struct usbip_export *exp)
 {
 	if (exp == NULL)
 		return;
 	struct sim_dev *dev = exp->priv;
 
+	/* Jobs still running finish first: their completions touch the class. */
+	offload_free(dev->work);
 	if (dev->cls != NULL)
 		dev->cls->destroy(dev);
 	free(dev);

@@ -15,6 +15,12 @@
  *   msc:FILE       ... on FILE (read and written in place; its size must be
  *                  a non-zero multiple of 512; "./ram:x" for a file named
  *                  ram:x)
+ *   delay:MS:SPEC  a test aid: the device SPEC, whose open (import),
+ *                  SET_CONFIGURATION, port reset and (msc:FILE) each
+ *                  medium read or write take MS milliseconds (1..60000)
+ *                  more on its worker thread, as a slow real device does
+ *                  under libusb; needs sim_set_loop() (without a loop the
+ *                  delay is ignored)
  * The device's busid is "0-N" for index N (1..255), busnum 0, devnum N.
  * Vendor 0x1209 (pid.codes), products 0x0001 cdc, 0x0002 hid, 0x0003 msc,
  * serial numbers "USBLAB-CDC-N" and so on; high speed.
@@ -24,6 +30,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <event2/event.h>
 
 #include "usbip_server.h"
 
@@ -46,6 +54,12 @@ void sim_set_clock(struct usbip_export *exp, sim_clock_fn clock, void *ctx);
 /* The serial number of a virtual device ("USBLAB-CDC-1"), or NULL when exp
  * is not one of sim's. */
 const char *sim_serial(const struct usbip_export *exp);
+
+/* Gives the device a worker thread whose jobs complete through base: msc's
+ * file I/O and the delay test aid then run off the loop. Without it every
+ * operation runs inline (tests, ports without threads). Returns 0, or -1
+ * when out of memory or fds. */
+int sim_set_loop(struct usbip_export *exp, struct event_base *base);
 
 /* Frees a device made by sim_create(), once the core has released it
  * (sim leaves usbip_device_ops.release NULL: the owner calls this). */

@@ -7,6 +7,7 @@
 #include "sim_dev.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -473,17 +474,81 @@ static int submit_control(struct sim_dev *dev, struct usbip_urb *urb)
 	return 0;
 }
 
+/* ---- the delay test aid: slow opens and special requests ------------------ */
+
+enum slow_what { SLOW_OPEN, SLOW_SET_CONFIGURATION, SLOW_RESET };
+
+static void open_now(struct sim_dev *dev)
+{
+	for (unsigned slot = 0; slot < SIM_EP_SLOTS; slot++)
+		assert(dev->held[slot].head == NULL);
+	dev->halted = 0;
+	set_config_value(dev, 1);
+	dev->cls->restart(dev);
+}
+
+void sim_dev_delay(const struct sim_dev *dev)
+{
+	struct timespec ts = {
+	        .tv_sec = dev->delay_ms / 1000,
+	        .tv_nsec = (long)(dev->delay_ms % 1000) * 1000000L,
+	};
+
+	while (dev->delay_ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void slow_run(struct offload_job *job)
+{
+	sim_dev_delay(((const struct sim_slow *)job)->dev);
+}
+
+/* Back on the loop: the device state changes here, then the core hears. */
+static void slow_done(struct offload_job *job)
+{
+	struct sim_slow *s = (struct sim_slow *)job;
+	struct sim_dev *dev = s->dev;
+
+	switch (s->what) {
+	case SLOW_OPEN:
+		open_now(dev);
+		usbip_open_done(&dev->exp, USBIP_ST_OK);
+		break;
+	case SLOW_SET_CONFIGURATION:
+		usbip_special_done(&dev->exp, do_set_configuration(dev, s->value));
+		break;
+	default:
+		usbip_special_done(&dev->exp, do_reset(dev));
+		break;
+	}
+}
+
+/* Starts the slow path when the device has a delay and a worker. Returns
+ * USBIP_PENDING, or 0 when the caller does the work inline. The core
+ * guarantees one open or special request at a time per device. */
+static int slow_start(struct sim_dev *dev, enum slow_what what, uint8_t value)
+{
+	if (dev->work == NULL || dev->delay_ms == 0)
+		return 0;
+	dev->slow.job.run = slow_run;
+	dev->slow.job.done = slow_done;
+	dev->slow.dev = dev;
+	dev->slow.what = (uint8_t)what;
+	dev->slow.value = value;
+	if (offload_submit(dev->work, &dev->slow.job) < 0)
+		return 0;
+	return USBIP_PENDING;
+}
+
 /* ---- usbip_device_ops ---------------------------------------------------- */
 
 static int sim_open(struct usbip_export *exp)
 {
 	struct sim_dev *dev = dev_of(exp);
 
-	for (unsigned slot = 0; slot < SIM_EP_SLOTS; slot++)
-		assert(dev->held[slot].head == NULL);
-	dev->halted = 0;
-	set_config_value(dev, 1);
-	dev->cls->restart(dev);
+	if (slow_start(dev, SLOW_OPEN, 0) == USBIP_PENDING)
+		return USBIP_PENDING;
+	open_now(dev);
 	return USBIP_ST_OK;
 }
 
@@ -543,6 +608,8 @@ static void sim_cancel(struct usbip_export *exp, struct usbip_urb *urb)
 
 static int sim_set_configuration(struct usbip_export *exp, uint8_t value)
 {
+	if (slow_start(dev_of(exp), SLOW_SET_CONFIGURATION, value) == USBIP_PENDING)
+		return USBIP_PENDING;
 	return do_set_configuration(dev_of(exp), value);
 }
 
@@ -558,6 +625,8 @@ static int sim_clear_halt(struct usbip_export *exp, uint8_t ep_addr)
 
 static int sim_reset(struct usbip_export *exp)
 {
+	if (slow_start(dev_of(exp), SLOW_RESET, 0) == USBIP_PENDING)
+		return USBIP_PENDING;
 	return do_reset(dev_of(exp));
 }
 

@@ -5,10 +5,12 @@
  * per endpoint, and the usbip_device_ops that dispatch to its class
  * (sim_cdc, sim_hid, sim_msc).
  *
- * A sim device is a pure state machine driven by URBs: no timers, no
- * threads, no event loop. A class either completes a URB inside submit or
- * holds it on its endpoint's queue until data arrives or the core cancels
- * it.
+ * A sim device is a state machine driven by URBs: no timers. A class
+ * either completes a URB inside submit or holds it on its endpoint's queue
+ * until data arrives or the core cancels it. Given a loop (sim_set_loop),
+ * what would block the loop (msc's file I/O, the test aid's delay) runs on
+ * the device's offload worker, and completes back on the loop's thread;
+ * device state is only ever touched there.
  */
 #ifndef SIM_DEV_H
 #define SIM_DEV_H
@@ -17,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "offload.h"
 #include "sim.h"
 #include "sim_desc.h"
 #include "usbip_server.h"
@@ -49,6 +52,14 @@ struct sim_ctrl {
 };
 
 struct sim_dev;
+
+/* The slow part of an open or special request (the delay: test aid). */
+struct sim_slow {
+	struct offload_job job; /* first: the job's address is the struct's */
+	struct sim_dev *dev;
+	uint8_t what; /* enum in sim_dev.c */
+	uint8_t value;
+};
 
 /*
  * A device class. Each member runs on the core's thread, from one of the
@@ -108,6 +119,11 @@ struct sim_dev {
 	sim_clock_fn clock; /* NULL: no clock */
 	void *clock_ctx;
 
+	/* Work off the loop (sim_set_loop); NULL: everything runs inline. */
+	struct offload *work;
+	unsigned delay_ms; /* "delay:MS:" (sim.h): a test aid, needs work */
+	struct sim_slow slow;
+
 	/* State. */
 	uint8_t config;  /* bConfigurationValue now: 0 or 1 */
 	uint32_t halted; /* bit per slot */
@@ -126,6 +142,10 @@ bool sim_dev_now(const struct sim_dev *dev, uint64_t *us);
 
 /* CLOCK_MONOTONIC in microseconds (the default clock). */
 uint64_t sim_dev_monotonic_us(void *ctx);
+
+/* Sleeps the device's delay_ms (the test aid; 0: returns at once). For
+ * the worker thread only: delay_ms does not change after sim_create(). */
+void sim_dev_delay(const struct sim_dev *dev);
 
 /* The ops of every sim device. */
 extern const struct usbip_device_ops sim_dev_ops;

@@ -86,6 +86,19 @@ struct msc_data {
 	uint64_t offset; /* medium byte offset */
 };
 
+/* One medium read or write on the device's worker (file media only). */
+struct msc_io {
+	struct offload_job job; /* first: the job's address is the struct's */
+	struct sim_dev *dev;
+	struct usbip_urb *urb; /* taken off its queue: cancel cannot reach it */
+	int fd;
+	uint64_t off;
+	uint32_t n;
+	bool write;
+	int rc;       /* medium_io's result */
+	unsigned gen; /* sim_msc.gen when started */
+};
+
 struct sim_msc {
 	int fd;       /* the backing file, or -1 */
 	uint8_t *ram; /* the RAM disk, or NULL */
@@ -106,6 +119,11 @@ struct sim_msc {
 
 	/* Sense data of the last command, for REQUEST SENSE. */
 	uint8_t sense_key, asc, ascq;
+
+	/* File I/O off the loop: at most one at a time, in order. */
+	struct msc_io io;
+	bool io_busy;
+	unsigned gen; /* a reset since the I/O started voids it */
 };
 
 static struct sim_msc *msc_of(struct sim_dev *dev)
@@ -454,20 +472,22 @@ static void msc_cbw(struct sim_dev *dev, struct sim_msc *m, const uint8_t *cbw)
 	}
 }
 
-/* Fills one IN URB of the data phase; returns the bytes put in it. */
-static uint32_t msc_data_in(struct sim_msc *m, struct usbip_urb *urb)
+/* The bytes of the data phase the next IN URB carries. */
+static uint32_t msc_in_len(const struct sim_msc *m, const struct usbip_urb *urb)
 {
 	uint64_t left = m->xfer - m->moved;
-	uint32_t n = (uint64_t)urb->length < left ? (uint32_t)urb->length : (uint32_t)left;
 
-	if (n > 0 && m->data.medium) {
-		if (medium_io(m, m->data.offset + m->moved, urb->data, n, false) < 0) {
-			scsi_fail(m, SK_MEDIUM_ERROR, ASC_READ_ERROR, 0);
-			m->xfer = m->moved; /* end the data phase with a short packet */
-			n = 0;
-		}
-	} else if (n > 0) {
-		memcpy(urb->data, m->buf + m->moved, n);
+	return (uint64_t)urb->length < left ? (uint32_t)urb->length : (uint32_t)left;
+}
+
+/* Accounts for n bytes put in an IN URB of the data phase (io_rc: the
+ * medium read's result); returns the bytes it carries. */
+static uint32_t msc_data_in_end(struct sim_msc *m, struct usbip_urb *urb, uint32_t n, int io_rc)
+{
+	if (io_rc < 0) {
+		scsi_fail(m, SK_MEDIUM_ERROR, ASC_READ_ERROR, 0);
+		m->xfer = m->moved; /* end the data phase with a short packet */
+		n = 0;
 	}
 	m->moved += n;
 	m->done += n;
@@ -478,25 +498,120 @@ static uint32_t msc_data_in(struct sim_msc *m, struct usbip_urb *urb)
 	return n;
 }
 
-/* Takes one OUT URB of the data phase. */
-static void msc_data_out(struct sim_msc *m, struct usbip_urb *urb)
+/* Fills one IN URB of the data phase; returns the bytes put in it. */
+static uint32_t msc_data_in(struct sim_msc *m, struct usbip_urb *urb)
+{
+	uint32_t n = msc_in_len(m, urb);
+	int rc = 0;
+
+	if (n > 0 && m->data.medium)
+		rc = medium_io(m, m->data.offset + m->moved, urb->data, n, false);
+	else if (n > 0)
+		memcpy(urb->data, m->buf + m->moved, n);
+	return msc_data_in_end(m, urb, n, rc);
+}
+
+/* The bytes of an OUT URB of the data phase that go to the medium. */
+static uint32_t msc_out_len(const struct sim_msc *m, const struct usbip_urb *urb)
 {
 	uint32_t left = m->host_len - m->done;
 	uint32_t n = (uint32_t)urb->length < left ? (uint32_t)urb->length : left;
 
-	if (m->moved < m->xfer) {
-		uint64_t w = m->xfer - m->moved < n ? m->xfer - m->moved : n;
+	if (m->moved >= m->xfer)
+		return 0;
+	return m->xfer - m->moved < n ? (uint32_t)(m->xfer - m->moved) : n;
+}
 
-		if (medium_io(m, m->data.offset + m->moved, urb->data, (size_t)w, true) < 0) {
-			scsi_fail(m, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, 0);
-			m->xfer = m->moved; /* take the rest, write nothing more */
-		} else {
-			m->moved += w;
-		}
+/* Accounts for an OUT URB of the data phase, w of its bytes written with
+ * result io_rc. */
+static void msc_data_out_end(struct sim_msc *m, struct usbip_urb *urb, uint32_t w, int io_rc)
+{
+	uint32_t left = m->host_len - m->done;
+	uint32_t n = (uint32_t)urb->length < left ? (uint32_t)urb->length : left;
+
+	if (io_rc < 0) {
+		scsi_fail(m, SK_MEDIUM_ERROR, ASC_WRITE_ERROR, 0);
+		m->xfer = m->moved; /* take the rest, write nothing more */
+	} else {
+		m->moved += w;
 	}
 	m->done += n;
 	if (m->done >= m->host_len)
 		m->phase = MSC_STATUS;
+}
+
+/* Takes one OUT URB of the data phase. */
+static void msc_data_out(struct sim_msc *m, struct usbip_urb *urb)
+{
+	uint32_t w = msc_out_len(m, urb);
+	int rc = 0;
+
+	if (w > 0)
+		rc = medium_io(m, m->data.offset + m->moved, urb->data, w, true);
+	msc_data_out_end(m, urb, w, rc);
+}
+
+/* ---- file I/O off the loop ---------------------------------------------- */
+
+static void msc_pump(struct sim_dev *dev);
+
+/* On the worker: the job owns urb->data and reads only immutable state. */
+static void msc_io_run(struct offload_job *job)
+{
+	struct msc_io *io = (struct msc_io *)job;
+	struct sim_msc tmp = {.fd = io->fd};
+
+	sim_dev_delay(io->dev); /* the test aid's slow medium */
+	io->rc = medium_io(&tmp, io->off, io->urb->data, io->n, io->write);
+}
+
+/* Back on the loop: account, complete, and run the transport on. */
+static void msc_io_done(struct offload_job *job)
+{
+	struct msc_io *io = (struct msc_io *)job;
+	struct sim_dev *dev = io->dev;
+	struct sim_msc *m = dev->cls_state;
+	struct usbip_urb *urb = io->urb;
+
+	m->io_busy = false;
+	io->urb = NULL;
+	if (io->gen != m->gen) {
+		/* A reset came meanwhile: the URB is killed by it. */
+		sim_dev_complete(urb, -USBIP_ESHUTDOWN, 0);
+	} else if (io->write) {
+		msc_data_out_end(m, urb, io->n, io->rc);
+		sim_dev_complete(urb, 0, urb->length);
+	} else {
+		uint32_t n = msc_data_in_end(m, urb, io->n, io->rc);
+
+		sim_dev_complete(urb, 0, (int32_t)n);
+	}
+	msc_pump(dev);
+}
+
+/* Starts the medium I/O of urb on the worker when the medium is a file and
+ * the device has one. Returns true when started (the pump waits for it). */
+static bool msc_io_start(struct sim_dev *dev, struct sim_msc *m, struct usbip_urb *urb, bool write)
+{
+	struct msc_io *io = &m->io;
+	uint32_t n = write ? msc_out_len(m, urb) : msc_in_len(m, urb);
+
+	if (m->fd < 0 || dev->work == NULL || !m->data.medium || n == 0)
+		return false;
+	io->job.run = msc_io_run;
+	io->job.done = msc_io_done;
+	io->dev = dev;
+	io->urb = urb;
+	io->fd = m->fd;
+	io->off = m->data.offset + m->moved;
+	io->n = n;
+	io->write = write;
+	io->rc = 0;
+	io->gen = m->gen;
+	if (offload_submit(dev->work, &io->job) < 0)
+		return false;
+	m->io_busy = true;
+	return true;
 }
 
 static uint32_t msc_csw(struct sim_msc *m, struct usbip_urb *urb)
@@ -530,6 +645,8 @@ static void msc_pump(struct sim_dev *dev)
 		struct usbip_urb *urb;
 		uint32_t n;
 
+		if (m->io_busy)
+			return; /* msc_io_done pumps on */
 		switch (m->phase) {
 		case MSC_IDLE:
 			urb = sim_dev_take(dev, MSC_EP_OUT);
@@ -547,12 +664,16 @@ static void msc_pump(struct sim_dev *dev)
 			urb = sim_dev_take(dev, MSC_EP_IN);
 			if (urb == NULL)
 				return;
+			if (msc_io_start(dev, m, urb, false))
+				return;
 			n = msc_data_in(m, urb);
 			sim_dev_complete(urb, 0, (int32_t)n);
 			break;
 		case MSC_DATA_OUT:
 			urb = sim_dev_take(dev, MSC_EP_OUT);
 			if (urb == NULL)
+				return;
+			if (msc_io_start(dev, m, urb, true))
 				return;
 			msc_data_out(m, urb);
 			sim_dev_complete(urb, 0, urb->length);
@@ -605,6 +726,7 @@ static int msc_control(struct sim_dev *dev, const struct sim_ctrl *c)
 			return -USBIP_EPIPE;
 		/* BOT §3.1: ready for a CBW; halts and toggles are kept. */
 		m->phase = MSC_IDLE;
+		m->gen++;
 		msc_pump(dev);
 		return 0;
 	}
@@ -619,6 +741,7 @@ static void msc_restart(struct sim_dev *dev)
 	m->sense_key = SK_NO_SENSE;
 	m->asc = 0;
 	m->ascq = 0;
+	m->gen++;
 }
 
 static void msc_destroy(struct sim_dev *dev)
