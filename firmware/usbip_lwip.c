@@ -31,10 +31,11 @@ struct lwip_conn {
 	struct tcp_pcb *pcb; /* NULL once lwIP freed it (on_err) */
 	struct usbip_conn core;
 	bool used;
-	bool ending;     /* the core called close, or the peer is gone */
-	int end_reason;  /* 0: flush then close; < 0: drop and abort */
-	struct pbuf *rx; /* received, not yet consumed */
-	uint16_t rx_off; /* consumed bytes of rx's head pbuf */
+	bool ending;       /* the core called close, or the peer is gone */
+	bool flush;        /* ending: send what is queued first, then close */
+	uint8_t end_polls; /* poll ticks spent flushing */
+	struct pbuf *rx;   /* received, not yet consumed */
+	uint16_t rx_off;   /* consumed bytes of rx's head pbuf */
 	struct tx_piece tx[USBIP_FW_CFG_TX_ENTRIES];
 	uint8_t tx_head, tx_count;
 	uint32_t tx_bytes; /* queued and not acked */
@@ -130,6 +131,44 @@ static void tx_drop(struct lwip_conn *c)
 	c->tx_bytes = 0;
 }
 
+/* After our FIN: whatever the peer still sends is acknowledged and
+ * dropped (a full close would answer it with a RST, and the peer could
+ * lose the replies it has not read yet); its FIN completes the close. */
+static err_t drain_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	(void)arg;
+	(void)err;
+	if (!p) {
+		tcp_recv(pcb, NULL);
+		tcp_poll(pcb, NULL, 0);
+		if (tcp_close(pcb) != ERR_OK) {
+			tcp_abort(pcb);
+			return ERR_ABRT;
+		}
+		return ERR_OK;
+	}
+	tcp_recved(pcb, p->tot_len);
+	pbuf_free(p);
+	return ERR_OK;
+}
+
+/* A peer that never closes its side is reset after about 10 s. */
+static err_t drain_poll(void *arg, struct tcp_pcb *pcb)
+{
+	(void)arg;
+	tcp_abort(pcb);
+	return ERR_ABRT;
+}
+
+/* Half-closes pcb (FIN after everything sent) and leaves it to the drain
+ * callbacks, which need no connection slot. False when lwIP refuses. */
+static bool conn_hand_to_drain(struct tcp_pcb *pcb)
+{
+	tcp_recv(pcb, drain_recv);
+	tcp_poll(pcb, drain_poll, 20);
+	return tcp_shutdown(pcb, 0, 1) == ERR_OK;
+}
+
 /*
  * Ends c when it may end: at once for an error, after the last ack for a
  * normal close. Unregisters every callback before closing (tcpecho_raw's
@@ -141,25 +180,27 @@ static bool conn_try_finish(struct lwip_conn *c)
 	bool aborted = false;
 	struct tcp_pcb *pcb = c->pcb;
 
-	if (!c->ending || (c->end_reason == 0 && c->tx_count > 0 && pcb))
+	if (!c->ending || (c->flush && c->tx_count > 0 && pcb))
 		return false;
+	if (c->rx) {
+		/* Unread input is dropped: give its window back first. */
+		if (pcb)
+			tcp_recved(pcb, (u16_t)(c->rx->tot_len - c->rx_off));
+		pbuf_free(c->rx);
+		c->rx = NULL;
+	}
 	if (pcb) {
 		tcp_arg(pcb, NULL);
 		tcp_recv(pcb, NULL);
 		tcp_sent(pcb, NULL);
 		tcp_err(pcb, NULL);
-		tcp_poll(pcb, NULL, 0);
 		/* lwIP's segments may still point at our pieces: abort drops
-		 * them; close would keep them for retransmission. */
-		if (c->tx_count > 0 || tcp_close(pcb) != ERR_OK) {
+		 * them; a close would keep them for retransmission. */
+		if (c->tx_count > 0 || !conn_hand_to_drain(pcb)) {
 			tcp_abort(pcb);
 			aborted = true;
 		}
 		c->pcb = NULL;
-	}
-	if (c->rx) {
-		pbuf_free(c->rx);
-		c->rx = NULL;
 	}
 	tx_drop(c);
 	usbip_conn_destroy(&c->core);
@@ -220,12 +261,12 @@ static err_t conn_kick(struct lwip_conn *c)
 {
 	if (!c->ending && !tx_pump(c)) {
 		c->ending = true;
-		c->end_reason = USBIP_E_CLOSED;
+		c->flush = false;
 	}
 	rx_feed(c);
 	/* rx_feed may have made the core close the connection. */
 	if (c->ending && !tx_pump(c))
-		c->end_reason = USBIP_E_CLOSED;
+		c->flush = false;
 	return conn_try_finish(c) ? ERR_ABRT : ERR_OK;
 }
 
@@ -235,10 +276,8 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
 	if (!p) {
 		/* The peer closed: whatever it sent was consumed or is moot. */
-		if (!c->ending) {
-			c->ending = true;
-			c->end_reason = USBIP_E_CLOSED;
-		}
+		c->ending = true;
+		c->flush = false;
 		return conn_try_finish(c) ? ERR_ABRT : ERR_OK;
 	}
 	if (err != ERR_OK) {
@@ -281,10 +320,17 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	return conn_kick(c);
 }
 
+/* A peer that never reads cannot hold a closing connection for good. */
+#define FLUSH_POLLS 10
+
 static err_t on_poll(void *arg, struct tcp_pcb *pcb)
 {
+	struct lwip_conn *c = arg;
+
 	(void)pcb;
-	return conn_kick(arg);
+	if (c->ending && ++c->end_polls >= FLUSH_POLLS)
+		c->flush = false;
+	return conn_kick(c);
 }
 
 static void on_err(void *arg, err_t err)
@@ -295,10 +341,8 @@ static void on_err(void *arg, err_t err)
 	/* lwIP has freed the pcb and its segments: nothing points at our
 	 * pieces any more. */
 	c->pcb = NULL;
-	if (!c->ending) {
-		c->ending = true;
-		c->end_reason = USBIP_E_CLOSED;
-	}
+	c->ending = true;
+	c->flush = false;
 	conn_try_finish(c);
 }
 
@@ -370,9 +414,12 @@ static void lwip_close(struct usbip_conn *conn, int reason)
 	struct lwip_conn *c = conn->transport;
 
 	/* Never destroy here: the core is still using conn. on_recv,
-	 * on_sent, on_poll or usbip_lwip_service() finish it. */
+	 * on_sent, on_poll or usbip_lwip_service() finish it. A normal end
+	 * (an OP reply) and a removed device (reason USBIP_E_CLOSED, its
+	 * URBs' -ENODEV replies queued) flush first; a protocol error drops
+	 * the output. */
 	c->ending = true;
-	c->end_reason = reason;
+	c->flush = reason == 0 || reason == USBIP_E_CLOSED;
 }
 
 const struct usbip_server_ops usbip_lwip_server_ops = {
@@ -424,7 +471,7 @@ void usbip_lwip_stop(void)
 		if (!c->used)
 			continue;
 		c->ending = true;
-		c->end_reason = USBIP_E_CLOSED;
+		c->flush = false;
 		conn_try_finish(c);
 	}
 	tcp_accept(lw.listen, NULL);
