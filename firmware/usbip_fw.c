@@ -52,6 +52,8 @@ bool usbip_fw_running(void)
 
 void usbip_fw_task(void)
 {
-	if (fw_running)
-		usbip_lwip_service();
+	if (!fw_running)
+		return;
+	usbip_tuh_poll();
+	usbip_lwip_service();
 }

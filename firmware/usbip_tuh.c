@@ -38,6 +38,8 @@ struct tuh_dev {
 	uint8_t daddr;
 	bool exported; /* added to the server; until release() */
 	bool removing; /* usbip_server_remove_export called, release() pending */
+	bool mounted;  /* tuh_mount_cb seen: descriptors may be read */
+	uint8_t read_tries;
 	uint8_t dev_desc[18];
 	uint8_t cfg[USBIP_FW_CFG_CONFIG_DESC_BYTES];
 	uint16_t cfg_len;
@@ -120,6 +122,9 @@ static void xfer_done(tuh_xfer_t *xfer)
 		usbip_urb_complete(urb);
 	}
 	ep_start(dev, e);
+	/* The control pipe is free: retry what it refused meanwhile. */
+	if (e == dev->ep)
+		usbip_tuh_poll();
 }
 
 static bool xfer_begin(struct tuh_dev *dev, struct usbip_urb *urb, struct tuh_ep *e)
@@ -156,8 +161,18 @@ static void ep_start(struct tuh_dev *dev, struct tuh_ep *e)
 		e->active = urb;
 		if (xfer_begin(dev, urb, e))
 			return;
-		/* TinyUSB refused (endpoint not open, device going away). */
 		e->active = NULL;
+		if (urb->ep == 0) {
+			/* TinyUSB has one control pipe for all devices and refuses
+			 * while it is busy (another device, an enumeration): keep
+			 * the URB first in line; usbip_tuh_poll() retries. */
+			urb->backend_priv = e->head;
+			e->head = urb;
+			if (!e->tail)
+				e->tail = urb;
+			return;
+		}
+		/* TinyUSB refused (endpoint not open, device going away). */
 		urb->status = -USBIP_EPIPE;
 		urb->actual_length = 0;
 		usbip_urb_complete(urb);
@@ -480,6 +495,10 @@ unsigned usbip_tuh_devices(struct usbip_tuh_info *out, unsigned max)
 
 /* ---- descriptors after mount ------------------------------------------- */
 
+/* Descriptor reads that fail (or that TinyUSB refuses) are tried this
+ * often before the device stays claimed but unexported. */
+#define READ_TRIES 3
+
 static void cfg_done(tuh_xfer_t *xfer)
 {
 	struct tuh_dev *dev = (struct tuh_dev *)xfer->user_data;
@@ -487,16 +506,20 @@ static void cfg_done(tuh_xfer_t *xfer)
 	if (dev->state != DEV_READING || dev->daddr != xfer->daddr)
 		return;
 	if (xfer->result != XFER_RESULT_SUCCESS || xfer->actual_len < 9) {
-		/* Not exportable: keep it claimed so nothing else drives it. */
+		/* Tried again by usbip_tuh_poll(), READ_TRIES times; then it
+		 * stays claimed (so nothing else drives it) and unexported. */
+		dev->read_tries++;
 		dev->state = DEV_CLAIMED;
-		return;
+	} else {
+		dev->cfg_len = (uint16_t)xfer->actual_len;
+		if (usbip_get_le16(dev->cfg + 2) < dev->cfg_len)
+			dev->cfg_len = usbip_get_le16(dev->cfg + 2);
+		dev->state = DEV_READY;
+		dev_fill_export(dev);
+		dev_export(dev);
 	}
-	dev->cfg_len = (uint16_t)xfer->actual_len;
-	if (usbip_get_le16(dev->cfg + 2) < dev->cfg_len)
-		dev->cfg_len = usbip_get_le16(dev->cfg + 2);
-	dev->state = DEV_READY;
-	dev_fill_export(dev);
-	dev_export(dev);
+	/* The control pipe is free: retry what it refused meanwhile. */
+	usbip_tuh_poll();
 }
 
 static void dev_desc_done(tuh_xfer_t *xfer)
@@ -505,9 +528,25 @@ static void dev_desc_done(tuh_xfer_t *xfer)
 
 	if (dev->state != DEV_READING || dev->daddr != xfer->daddr)
 		return;
-	if (xfer->result != XFER_RESULT_SUCCESS || xfer->actual_len < sizeof(dev->dev_desc) ||
-	    !tuh_descriptor_get_configuration(dev->daddr, 0, dev->cfg, sizeof(dev->cfg), cfg_done,
+	if (xfer->result != XFER_RESULT_SUCCESS || xfer->actual_len < sizeof(dev->dev_desc)) {
+		dev->read_tries++;
+		dev->state = DEV_CLAIMED;
+		usbip_tuh_poll();
+		return;
+	}
+	/* Refused (the pipe is busy): usbip_tuh_poll() starts over. */
+	if (!tuh_descriptor_get_configuration(dev->daddr, 0, dev->cfg, sizeof(dev->cfg), cfg_done,
 	                                      (uintptr_t)dev))
+		dev->state = DEV_CLAIMED;
+}
+
+static void dev_read(struct tuh_dev *dev)
+{
+	if (dev->read_tries >= READ_TRIES)
+		return;
+	dev->state = DEV_READING;
+	if (!tuh_descriptor_get_device(dev->daddr, dev->dev_desc, sizeof(dev->dev_desc),
+	                               dev_desc_done, (uintptr_t)dev))
 		dev->state = DEV_CLAIMED;
 }
 
@@ -517,10 +556,20 @@ void tuh_mount_cb(uint8_t daddr)
 
 	if (!dev || dev->state != DEV_CLAIMED)
 		return;
-	dev->state = DEV_READING;
-	if (!tuh_descriptor_get_device(daddr, dev->dev_desc, sizeof(dev->dev_desc), dev_desc_done,
-	                               (uintptr_t)dev))
-		dev->state = DEV_CLAIMED;
+	dev->mounted = true;
+	dev_read(dev);
+}
+
+void usbip_tuh_poll(void)
+{
+	for (unsigned i = 0; i < USBIP_FW_CFG_MAX_DEVICES; i++) {
+		struct tuh_dev *dev = &devs[i];
+
+		if (dev->state == DEV_CLAIMED && dev->mounted)
+			dev_read(dev);
+		else if (dev->state == DEV_READY && !dev->ep[0].active && dev->ep[0].head)
+			ep_start(dev, &dev->ep[0]);
+	}
 }
 
 /* Unplug: everything in flight completes with -ENODEV (§4.4), then the

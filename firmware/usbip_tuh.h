@@ -58,6 +58,10 @@ void usbip_tuh_start(struct usbip_server *srv, uint16_t vid, uint16_t pid, usbip
  * usbip_tuh_start(). */
 void usbip_tuh_stop(void);
 
+/* Retries what TinyUSB refused because its single control pipe was busy
+ * (control URBs, descriptor reads). Call after every tuh_task(). */
+void usbip_tuh_poll(void);
+
 /* What devices() reports for one device. */
 struct usbip_tuh_info {
 	char busid[USBIP_BUSID_SIZE];

@@ -33,6 +33,8 @@ static struct {
 	struct fake_event ev[MAX_EVENTS];
 	unsigned nev;
 	unsigned violations;
+	unsigned refusals;
+	uint8_t ctrl_owner; /* device whose control transfer runs, 0: none */
 	fake_tuh_model_fn model;
 	const usbh_class_driver_t *drv;
 } fk;
@@ -118,6 +120,8 @@ void fake_tuh_detach(uint8_t daddr)
 	if (!d)
 		return;
 	/* usbh: the umount callback, then the class drivers' close. */
+	if (fk.ctrl_owner == daddr)
+		fk.ctrl_owner = 0;
 	if (d->mounted)
 		tuh_umount_cb(daddr);
 	fk.drv->close(daddr);
@@ -169,6 +173,8 @@ unsigned fake_tuh_task(void)
 		xf = &d->ep[slot_of(e.ep_addr)];
 		x = xf->x;
 		xf->busy = false;
+		if (slot_of(e.ep_addr) == 0)
+			fk.ctrl_owner = 0; /* idle before the callback, as usbh does */
 		x.result = e.result;
 		x.actual_len = e.len;
 		if (slot_of(e.ep_addr) != 0) {
@@ -188,6 +194,11 @@ unsigned fake_tuh_task(void)
 unsigned fake_tuh_violations(void)
 {
 	return fk.violations;
+}
+
+unsigned fake_tuh_refusals(void)
+{
+	return fk.refusals;
 }
 
 uint32_t fake_tuh_opened(uint8_t daddr)
@@ -266,12 +277,20 @@ static bool xfer_start(tuh_xfer_t *xfer, bool control)
 	if (!d || (control != (slot == 0)))
 		return false;
 	xf = &d->ep[slot];
+	/* TinyUSB 0.18 (MicroPython 1.28) has one control pipe for all
+	 * devices and refuses while it is busy: not a rule break. */
+	if (control && fk.ctrl_owner) {
+		fk.refusals++;
+		return false;
+	}
 	if (xf->busy || !(d->opened & (1u << slot)) || !xfer->complete_cb) {
 		fk.violations++;
 		return false;
 	}
 	xf->busy = true;
 	xf->x = *xfer;
+	if (control)
+		fk.ctrl_owner = xfer->daddr;
 	if (control) {
 		/* usbh copies the request: the caller's setup may go away. */
 		memcpy(&xf->req, xfer->setup, sizeof(xf->req));

@@ -5,12 +5,11 @@
  * It implements the functions of tusb_min/tusb.h the way TinyUSB's usbh.c
  * does: enumeration calls the application driver's open() per interface
  * with the rest of the configuration, then set_config() per claimed
- * interface, then tuh_mount_cb(); one transfer per endpoint and one
- * control transfer at a time (a second one is refused and counted as a
- * violation); completions are events delivered by fake_tuh_task() with a
- * tuh_xfer_t rebuilt as usbh does (no buffer, no buflen for endpoints);
- * unplug calls tuh_umount_cb() then the driver's close() and forgets
- * what was in flight.
+ * interface, then tuh_mount_cb(); one transfer per endpoint (a second is
+ * a violation) and one control transfer at a time for all devices (a
+ * second is refused, as TinyUSB 0.18 does); completions are events delivered by fake_tuh_task()
+ * with a tuh_xfer_t rebuilt as usbh does (no buffer, no buflen for endpoints); unplug calls
+ * tuh_umount_cb() then the driver's close() and forgets what was in flight.
  *
  * The device side is the test's: fake_tuh_pending() shows what was
  * started, fake_tuh_complete() finishes it. An optional model hook runs
@@ -63,6 +62,9 @@ unsigned fake_tuh_task(void);
  * on a closed endpoint, or a tuh_edpt_abort_xfer call (the backend must
  * not rely on it: the RP2040 cannot abort). */
 unsigned fake_tuh_violations(void);
+
+/* Control transfers refused because the single control pipe was busy. */
+unsigned fake_tuh_refusals(void);
 
 /* Endpoints the driver opened on daddr, as a bit per slot (epnum*2+IN). */
 uint32_t fake_tuh_opened(uint8_t daddr);

@@ -75,7 +75,7 @@ static const struct usbip_server_ops t_ops = {
 static void on_event(void *ctx, int event, const struct usbip_export *exp)
 {
 	(void)ctx;
-	assert_string_equal(exp->info.busid, "1-1");
+	assert_true(strcmp(exp->info.busid, "1-1") == 0 || strcmp(exp->info.busid, "1-2") == 0);
 	if (event == USBIP_TUH_ATTACHED)
 		tr.attached++;
 	else if (event == USBIP_TUH_DETACHED)
@@ -530,6 +530,66 @@ static void test_stop_and_start_again(void **state)
 	assert_int_equal(tr.attached, 2);
 }
 
+static void test_two_devices_share_the_control_pipe(void **state)
+{
+	struct usbip_export *e1, *e2;
+	struct usbip_conn c2;
+	uint8_t setup_pkt[8] = {0xc0, 0x42, 0, 0, 0, 0, 2, 0};
+
+	(void)state;
+	/* Both enumerate; the second's descriptor reads are refused while the
+	 * first's run, and retried. */
+	assert_int_equal(fake_tuh_attach(1, pico_cdc_dev_desc, pico_cdc_cfg_desc,
+	                                 sizeof(pico_cdc_cfg_desc), TUSB_SPEED_FULL),
+	                 2);
+	assert_int_equal(fake_tuh_attach(2, pico_cdc_dev_desc, pico_cdc_cfg_desc,
+	                                 sizeof(pico_cdc_cfg_desc), TUSB_SPEED_FULL),
+	                 2);
+	while (fake_tuh_task())
+		;
+	assert_true(fake_tuh_refusals() > 0);
+	e1 = usbip_server_find_busid(&srv, "1-1");
+	e2 = usbip_server_find_busid(&srv, "1-2");
+	assert_non_null(e1);
+	assert_non_null(e2);
+	/* One client each; a vendor request on each at the same time. */
+	import_pico();
+	usbip_conn_init(&srv, &c2, NULL);
+	{
+		uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
+
+		usbip_encode_op_req_import(req, sizeof(req), "1-2");
+		assert_int_equal(usbip_conn_feed(&c2, req, sizeof(req)), (long)sizeof(req));
+		tr.rd = tr.len;
+	}
+	submit(70, 0, 1, 2, setup_pkt, NULL);
+	{
+		struct usbip_header h;
+		uint8_t hdr[USBIP_HEADER_SIZE];
+
+		memset(&h, 0, sizeof(h));
+		h.base.command = USBIP_CMD_SUBMIT;
+		h.base.seqnum = 71;
+		h.base.direction = USBIP_DIR_IN;
+		h.u.cmd_submit.transfer_buffer_length = 2;
+		memcpy(h.u.cmd_submit.setup, setup_pkt, 8);
+		usbip_encode_header(hdr, sizeof(hdr), &h);
+		assert_int_equal(usbip_conn_feed(&c2, hdr, sizeof(hdr)), (long)sizeof(hdr));
+	}
+	/* Device 1 has the pipe; device 2's URB waits, then goes. */
+	assert_non_null(fake_tuh_pending(1, 0));
+	assert_null(fake_tuh_pending(2, 0));
+	assert_true(fake_tuh_complete(1, 0, XFER_RESULT_SUCCESS, "ab", 2));
+	fake_tuh_task();
+	expect_submit(70, 0, 2, 1, NULL);
+	assert_non_null(fake_tuh_pending(2, 0));
+	assert_true(fake_tuh_complete(2, 0, XFER_RESULT_SUCCESS, "cd", 2));
+	fake_tuh_task();
+	expect_submit(71, 0, 2, 1, NULL);
+	usbip_conn_destroy(&c2);
+	usbip_conn_destroy(&conn);
+}
+
 /* A UAC-like device with an isochronous endpoint (synthetic). */
 /* clang-format off */
 static const uint8_t iso_cfg[] = {
@@ -589,6 +649,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_filter_and_device_limit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stop_and_start_again, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_iso_is_refused, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_two_devices_share_the_control_pipe, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
