@@ -609,20 +609,28 @@ static bool drv_deinit(void)
 }
 
 /*
- * Claims the interface at itf and what belongs to it (its class-specific
- * descriptors, endpoints and alternate settings) when the device passes
- * the filter, and opens its alternate setting 0 endpoints. Returns the
- * bytes claimed, 0 to leave the interface to other drivers.
+ * TinyUSB changed the driver's open(): up to 0.20 it returns bool and
+ * usbh hands it exactly one interface (or one association) as max_len;
+ * from 0.21 it returns how many bytes it took out of the rest of the
+ * configuration.
  */
-static uint16_t drv_open(uint8_t rhport, uint8_t daddr, const tusb_desc_interface_t *itf,
-                         uint16_t max_len)
+#ifndef USBIP_FW_TUH_OPEN_RETURNS_LEN
+#define USBIP_FW_TUH_OPEN_RETURNS_LEN (TUSB_VERSION_MAJOR > 0 || TUSB_VERSION_MINOR > 20)
+#endif
+
+/*
+ * Claims the interface at itf and what belongs to it (its class-specific
+ * descriptors, endpoints and alternate settings; with the bool API the
+ * whole association usbh passed) when the device passes the filter, and
+ * opens its alternate setting 0 endpoints. Returns the bytes claimed, 0
+ * to leave the interface to other drivers.
+ */
+static uint16_t drv_claim(uint8_t daddr, const uint8_t *p, uint16_t max_len, bool one_itf)
 {
-	const uint8_t *p = (const uint8_t *)itf;
 	struct tuh_dev *dev = dev_by_addr(daddr);
 	uint16_t vid = 0, pid = 0, len = 0;
 	uint8_t alt = 0;
 
-	(void)rhport;
 	if (max_len < 9 || p[1] != TUSB_DESC_INTERFACE)
 		return 0;
 	if (!dev) {
@@ -644,8 +652,9 @@ static uint16_t drv_open(uint8_t rhport, uint8_t daddr, const tusb_desc_interfac
 
 		if (d[0] < 2 || len + d[0] > max_len)
 			break;
-		if (len > 0 && (d[1] == TUSB_DESC_INTERFACE_ASSOCIATION ||
-		                (d[1] == TUSB_DESC_INTERFACE && d[2] != p[2])))
+		if (one_itf && len > 0 &&
+		    (d[1] == TUSB_DESC_INTERFACE_ASSOCIATION ||
+		     (d[1] == TUSB_DESC_INTERFACE && d[2] != p[2])))
 			break;
 		if (d[1] == TUSB_DESC_INTERFACE && d[0] >= 9)
 			alt = d[3];
@@ -657,6 +666,22 @@ static uint16_t drv_open(uint8_t rhport, uint8_t daddr, const tusb_desc_interfac
 	}
 	return len;
 }
+
+#if USBIP_FW_TUH_OPEN_RETURNS_LEN
+static uint16_t drv_open(uint8_t rhport, uint8_t daddr, const tusb_desc_interface_t *itf,
+                         uint16_t max_len)
+{
+	(void)rhport;
+	return drv_claim(daddr, (const uint8_t *)itf, max_len, true);
+}
+#else
+static bool drv_open(uint8_t rhport, uint8_t daddr, const tusb_desc_interface_t *itf,
+                     uint16_t max_len)
+{
+	(void)rhport;
+	return drv_claim(daddr, (const uint8_t *)itf, max_len, false) >= 9;
+}
+#endif
 
 static bool drv_set_config(uint8_t daddr, uint8_t itf_num)
 {

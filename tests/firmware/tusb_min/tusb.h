@@ -17,6 +17,12 @@
 
 #define TU_ATTR_PACKED __attribute__((packed))
 
+/* tusb_option.h: the API declared here is 0.21's (usbh_class_driver_t's
+ * open() returns a length). */
+#define TUSB_VERSION_MAJOR    0
+#define TUSB_VERSION_MINOR    21
+#define TUSB_VERSION_REVISION 0
+
 /* tusb_types.h */
 typedef enum {
 	TUSB_SPEED_FULL = 0,
