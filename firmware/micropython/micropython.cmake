@@ -31,9 +31,7 @@ if(NOT DEFINED MICROPY_USBIP_USB_HOST)
 endif()
 
 if(MICROPY_USBIP_USB_HOST)
-    # INTERFACE definitions reach every source of the firmware, TinyUSB's
-    # and MicroPython's tusb_config.h included.
-    target_compile_definitions(usermod_usbip INTERFACE
+    set(USBIP_HOST_DEFS
         MICROPY_HW_ENABLE_USBDEV=0
         MICROPY_HW_ENABLE_UART_REPL=1
         CFG_TUSB_RHPORT0_MODE=OPT_MODE_HOST
@@ -41,6 +39,11 @@ if(MICROPY_USBIP_USB_HOST)
         CFG_TUH_API_EDPT_XFER=1
         CFG_TUH_ENUMERATION_BUFSIZE=256
     )
+    # INTERFACE definitions reach every source of the firmware, TinyUSB's
+    # and MicroPython's tusb_config.h included; the QSTR and root-pointer
+    # scan sees only MICROPY_CPP_DEF_EXTRA, so they go there too.
+    target_compile_definitions(usermod_usbip INTERFACE ${USBIP_HOST_DEFS})
+    list(APPEND MICROPY_CPP_DEF_EXTRA ${USBIP_HOST_DEFS})
     target_link_libraries(usermod_usbip INTERFACE tinyusb_host)
 endif()
 
