@@ -80,6 +80,48 @@ else
 	skip "lib/usbip cortex-m0plus" "arm-none-eabi-gcc not installed (tools/deps.sh test installs it)"
 fi
 
+# ---- firmware module: Cortex-M0+ size ----------------------------------------
+# Everything of the Pico W module except MicroPython and its binding
+# (modusbip.c needs MicroPython's headers): lib/usbip + firmware/*.c, against
+# lwIP's headers from liblwip-dev with our NO_SYS lwipopts.h/arch/cc.h
+# (tests/firmware/arm) and our declarations of TinyUSB's host API
+# (tests/firmware/tusb_min). Budget: 24 KiB flash, 16 KiB static RAM
+# without the URB pool (the transfer buffers).
+section "firmware: Cortex-M0+ build and size"
+if command -v arm-none-eabi-gcc >/dev/null && [ -f /usr/include/lwip/lwip/tcp.h ]; then
+	ok=1
+	fw_srcs=(lib/usbip/usbip_codec.c lib/usbip/usbip_server.c firmware/usbip_fw.c
+		firmware/usbip_fw_pool.c firmware/usbip_lwip.c firmware/usbip_tuh.c)
+	mkdir -p "$OUT/fw-arm"
+	for f in "${fw_srcs[@]}"; do
+		arm-none-eabi-gcc -std=c11 -mcpu=cortex-m0plus -mthumb -Os -ffunction-sections -fdata-sections \
+			-Wall -Wextra -Werror -Itests/firmware/arm -Ilib/usbip/include -Ifirmware \
+			-Itests/firmware/tusb_min -I/usr/include/lwip \
+			-c "$f" -o "$OUT/fw-arm/$(basename "$f" .c).o" 2>>"$OUT/fw-arm.log" || ok=0
+	done
+	if [ $ok = 1 ]; then
+		arm-none-eabi-size -t "$OUT"/fw-arm/*.o | sed 's/^/  /'
+		read -r text data bss _ < <(arm-none-eabi-size -t "$OUT"/fw-arm/*.o | tail -1)
+		pool=$(arm-none-eabi-nm -S "$OUT/fw-arm/usbip_fw_pool.o" | awk '$4 == "arena" {print $2}')
+		[ -n "$pool" ] && pool=$((16#$pool))
+		flash=$((text + data))
+		ram=$((data + bss))
+		echo "  flash (text+data): $flash bytes; static RAM (data+bss): $ram bytes with the" \
+			"${pool:-?}-byte URB pool, $((ram - ${pool:-0})) without"
+		if [ -z "$pool" ]; then
+			fail "firmware cortex-m0plus size" "URB pool symbol not found"
+		elif [ $flash -lt 24576 ] && [ $((ram - pool)) -lt 16384 ]; then
+			pass "firmware module builds for cortex-m0plus -Os: $flash B flash, $((ram - pool)) B RAM + $pool B buffers"
+		else
+			fail "firmware cortex-m0plus size" "over budget: $flash B flash (24 KiB), $((ram - pool)) B RAM (16 KiB)"
+		fi
+	else
+		fail "firmware cortex-m0plus" "$(head -5 "$OUT/fw-arm.log")"
+	fi
+else
+	fail "firmware cortex-m0plus" "arm-none-eabi-gcc or liblwip-dev missing (tools/deps.sh test installs them)"
+fi
+
 # ---- build (ASan + UBSan, -Werror) ----------------------------------------
 section "build: ASan+UBSan, -Werror"
 B=build-test
