@@ -449,6 +449,40 @@ def scenario_slow_out(d):
     check("deadline: the device is free again for the next client", why is None, why or "")
 
 
+def scenario_refusals(d):
+    """Refused imports are logged with the reason; a bad length is logged
+    with the value sent; an imported connection has keepalive armed."""
+    try:
+        Client(d.port, "9-9")
+        refused_unknown = False
+    except ConnectionError:
+        refused_unknown = True
+    holder = Client(d.port, "0-1")
+    try:
+        Client(d.port, "0-1")
+        refused_busy = False
+    except ConnectionError:
+        refused_busy = True
+    port = holder.s.getsockname()[1]
+    ss = subprocess.run(["ss", "-tno", "state", "established", "( dport = :%d )" % port],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    check("refusals: an imported connection has TCP keepalive armed", "keepalive" in ss, ss.strip())
+    holder.close()
+    time.sleep(0.2)
+    log = d.log_text()
+    check("refusals: an unknown busid is refused and logged", refused_unknown and
+          "import of '9-9' refused: no such device" in log)
+    check("refusals: a busy device is refused and the log names its holder", refused_busy and
+          "import of '0-1' refused: busy, imported by 127.0.0.1:" in log)
+    c = import_retry(d.port, "0-1")
+    c.submit_header_only(0, 0x7fffffff)
+    closed = is_closed(c.s, 5.0)
+    c.close()
+    time.sleep(0.2)
+    check("refusals: a CMD_SUBMIT above the limit closes only that client, logged with the length",
+          closed and "length 2147483647" in d.log_text())
+
+
 def scenario_log_flood(d):
     """Finding 5: a client repeating a bad request is logged a few times."""
     before = d.log_text().count("closing connection")
@@ -577,6 +611,9 @@ def main():
         time.sleep(1.5)
         start_kib, start_fds = d.rss_kib(), d.nfds()
         figure("start: RSS %d KiB, %d fds" % (start_kib, start_fds))
+        # First: import refusals are rate-limited like any repeatable event,
+        # and the scenarios below retry imports while devices drain.
+        scenario_refusals(d)
         scenario_idle(d)
         scenario_imported_kept(d)
         scenario_per_source(d)
