@@ -241,10 +241,10 @@ class Daemon:
                 time.sleep(0.01)
         raise RuntimeError("usblabd does not accept")
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS:"):
         with open("/proc/%d/status" % self.p.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
         return 0
 
@@ -627,6 +627,11 @@ def main():
         rss = settle(d, start_kib)
         check("end: RSS within 10%% of start (%d vs %d KiB)" % (rss, start_kib), rss <= start_kib * 1.10)
         figure("end: RSS %d KiB (start %d, peak seen %d), fds %d (start %d)" % (rss, start_kib, peak, fds, start_fds))
+        hwm = d.rss_kib("VmHWM:")
+        figure("end: peak RSS over the whole run (VmHWM) %d KiB: start %+.1f MiB (budget %d MiB)" % (
+            hwm, (hwm - start_kib) / 1024, BUDGET_MIB))
+        check("end: peak RSS over the whole run within start + budget + 10%% (%d KiB)" % hwm,
+              hwm <= start_kib + BUDGET_MIB * 1024 * 1.1)
         check("end: usblabd is still running", d.alive())
     finally:
         rc = d.stop()
