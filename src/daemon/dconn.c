@@ -334,6 +334,10 @@ static void mem_wait_begin(struct dconn *c, size_t cost)
 
 	c->mem_wait = true;
 	d->nmem_wait++;
+	/* Said once per pause, not at every retry while memory stays short. */
+	if (c->pause_logged)
+		return;
+	c->pause_logged = true;
 	ul_info_limited(&d->lim_memory, "net",
 	                "client %s paused: a message of %zu bytes does not fit (it holds %zu of "
 	                "its %zu; all clients %zu of %zu)",
@@ -468,6 +472,7 @@ static bool feed_core(struct dconn *c)
 			n = next_message(c, p, avail);
 			if (n == 0)
 				return !c->mem_wait && !c->closing;
+			c->pause_logged = false;
 		} else {
 			n = avail < c->frame_left ? avail : c->frame_left;
 		}

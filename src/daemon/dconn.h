@@ -43,12 +43,13 @@ struct dconn {
 	bool dead;
 
 	bool imported;
-	bool closing;     /* the core ended the connection */
-	bool failed;      /* ... for an error (not a refused import) */
-	bool flush_first; /* ... normally: destroy once output is sent */
-	bool reading;     /* ev_read is armed */
-	bool writing;     /* ev_write is armed */
-	bool mem_wait;    /* paused until memory is freed */
+	bool closing;      /* the core ended the connection */
+	bool failed;       /* ... for an error (not a refused import) */
+	bool flush_first;  /* ... normally: destroy once output is sent */
+	bool reading;      /* ev_read is armed */
+	bool writing;      /* ev_write is armed */
+	bool mem_wait;     /* paused until memory is freed */
+	bool pause_logged; /* ... and the pause was logged */
 	bool deadline_armed;
 };
 
