@@ -14,7 +14,9 @@ import socket
 import struct
 import subprocess
 import sys
+import shutil
 import tempfile
+import threading
 import time
 
 USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
@@ -23,8 +25,9 @@ BUDGET_MIB = 64
 SHARE_MIB = 16
 OP_CAP = 16
 PER_SOURCE = 24
-# busids: 0-1 the good client's CDC, 0-2..0-4 hogs' CDCs, 0-5 an MSC.
-VIRT = "cdc,cdc,cdc,cdc,msc"
+# busids: 0-1 the good client's CDC, 0-2..0-4 hogs' CDCs, 0-5 an MSC,
+# 0-6 the CDC of the steady client that stays imported through every scenario.
+VIRT = "cdc,cdc,cdc,cdc,msc,cdc"
 
 results = []
 figures = []
@@ -201,6 +204,34 @@ def is_closed(s, wait=0.0):
         return False
     except OSError:
         return True
+
+
+class SteadyClient(threading.Thread):
+    """Imported for the whole run, a GET_DESCRIPTOR every 50 ms: each must
+    come back."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.c = Client(port, "0-6", timeout=15.0)
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.worst = 0.0
+
+    def run(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                status, data = self.c.control_in(GET_DEVICE_DESCRIPTOR, 18)
+                if status != 0 or len(data) != 18:
+                    self.failures.append("status %d, %d bytes" % (status, len(data)))
+                else:
+                    self.ok += 1
+            except (OSError, ConnectionError) as e:
+                self.failures.append("%s: %s" % (type(e).__name__, e))
+                return
+            self.worst = max(self.worst, time.monotonic() - t0)
+            self.stop.wait(0.05)
 
 
 # ---- the daemon ---------------------------------------------------------------
@@ -609,8 +640,11 @@ def main():
         hog, _ = cdc_hog(d, "0-4", seconds=0.3)
         hog.close(reset=True)
         time.sleep(1.5)
+        steady = SteadyClient(d.port)
+        steady.start()
+        time.sleep(0.2)
         start_kib, start_fds = d.rss_kib(), d.nfds()
-        figure("start: RSS %d KiB, %d fds" % (start_kib, start_fds))
+        figure("start: RSS %d KiB, %d fds (the steady client connected)" % (start_kib, start_fds))
         # First: import refusals are rate-limited like any repeatable event,
         # and the scenarios below retry imports while devices drain.
         scenario_refusals(d)
@@ -621,6 +655,11 @@ def main():
         scenario_slow_out(d)
         scenario_log_flood(d)
         scenario_emfile(d, start_fds)
+        steady.stop.set()
+        steady.join(20)
+        check("steady: the client imported throughout had every round trip answered (%d)" % steady.ok,
+              not steady.failures and steady.ok > 50, "; ".join(steady.failures[:3]))
+        figure("steady: %d round trips over the run, slowest %.0f ms" % (steady.ok, steady.worst * 1000))
         time.sleep(0.5)
         fds = d.nfds()
         check("end: fd count back to start (%d vs %d)" % (fds, start_fds), fds == start_fds)
@@ -641,6 +680,8 @@ def main():
     print("1..%d" % len(results))
     if not all(results):
         print("# daemon log: %s" % os.path.join(tmp, "usblabd.log"))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(results) else 1
 
 
