@@ -773,9 +773,19 @@ int main(int argc, char **argv)
 	for (k = 0; k < o.runs; k++) {
 		bench_measure(&o, &cdc, &msc, spawned ? proc.pid : 0, usb_s, plain_s, &runs[k]);
 		overhead[k] = runs[k].rows[0].usb - runs[k].rows[0].plain;
-		fprintf(stderr, "usbip-bench: run %u of %u: 64 KiB bulk ratio %.2f\n", k + 1,
-		        o.runs,
-		        runs[k].rows[BENCH_NROWS - 1].usb / runs[k].rows[BENCH_NROWS - 1].plain);
+		{
+			const struct bench_row *b = &runs[k].rows[BENCH_NROWS - 1];
+			double la[1];
+
+			if (getloadavg(la, 1) < 1)
+				la[0] = -1;
+			fprintf(stderr,
+			        "usbip-bench: run %u of %u: 64 KiB bulk usblabd %.0f MB/s, plain "
+			        "TCP "
+			        "%.0f MB/s, ratio %.2f; ctrl p50 %.1f / %.1f us; load %.2f\n",
+			        k + 1, o.runs, b->usb, b->plain, b->usb / b->plain,
+			        runs[k].rows[0].usb, runs[k].rows[0].plain, la[0]);
+		}
 	}
 
 	ucl_close(cdc.c);

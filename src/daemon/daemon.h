@@ -68,19 +68,22 @@ struct usblabd {
 int dconn_init(struct usblabd *d);
 
 /* Starts listening on addr ("HOST:PORT", "[V6]:PORT" or "PORT"); may be
- * called for up to DAEMON_MAX_LISTENERS addresses. Returns 0, -1 with a
- * reason in err when the address cannot be used, or -2 when it does not
- * parse (bad usage). */
-int dconn_listen(struct usblabd *d, const char *addr, char *err, size_t errlen);
+ * called for up to DAEMON_MAX_LISTENERS addresses (dlisten.c). Returns 0,
+ * -1 with a reason in err when the address cannot be used, or -2 when it
+ * does not parse (bad usage). */
+int dlisten_open(struct usblabd *d, const char *addr, char *err, size_t errlen);
 
 /* Whether addr parses as a listen address. */
-bool dconn_listen_addr_valid(const char *addr);
+bool dlisten_addr_valid(const char *addr);
+
+/* Closes the listeners. */
+void dlisten_close(struct usblabd *d);
 
 /* The usbip_server_ops that connect the core to libevent. */
 extern const struct usbip_server_ops dconn_server_ops;
 
-/* Closes the listeners and every connection (their URBs are cancelled),
- * and frees the events dconn_init made. */
+/* Closes every connection (their URBs are cancelled) and frees the events
+ * dconn_init made. */
 void dconn_shutdown(struct usblabd *d);
 
 #endif /* DAEMON_H */

@@ -5,13 +5,10 @@
  *
  * One struct dconn per client, passed as the callbacks' argument.
  *
- * Admission (nginx and HAProxy are the models): a connection must finish
- * its OP request, and each URB's OUT data, within the deadline; the
- * connections still in the OP phase have their own cap, and when it (or
- * --max-clients, or the per-address cap) is full the oldest of them is
- * closed to admit the newcomer. A connection that imported a device is
- * never evicted: it gets TCP keepalive and TCP_USER_TIMEOUT instead, so a
- * client that vanished is noticed within 30 s and its device freed.
+ * Deadlines: a connection must finish its OP request, and each URB's OUT
+ * data, within --deadline. A connection that imported a device gets TCP
+ * keepalive and TCP_USER_TIMEOUT, so a client that vanished is noticed
+ * within 30 s and its device freed. (Admission and eviction: dlisten.c.)
  *
  * Memory: every byte held for a connection (its URBs, the replies queued
  * for it, its receive buffer) is charged to it and to the global budget.
@@ -20,7 +17,7 @@
  * until memory is freed (back-pressure). The core's allocation therefore
  * never fails for the budget, and no client is closed for another's use.
  */
-#include "daemon.h"
+#include "dconn.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -53,47 +50,8 @@
 #define DCONN_KEEPINTVL_S     5
 #define DCONN_KEEPCNT         4
 #define DCONN_USER_TIMEOUT_MS 30000
-/* Accepting pauses this long when the process is out of descriptors. */
-#define DCONN_ACCEPT_PAUSE_MS 500
 /* malloc_trim() once this much was freed since the last one. */
 #define DCONN_TRIM_BYTES (8u << 20)
-
-struct dconn {
-	struct usbip_conn core;
-	struct usblabd *d;
-	evutil_socket_t fd;
-	struct event *ev_read, *ev_write, *ev_destroy, *ev_deadline;
-	struct event *ev_closed; /* armed while reading is paused */
-	struct evbuffer *out;    /* what the socket did not take at once */
-	struct dconn *next, *prev;
-	uint8_t *in; /* DCONN_INBUF bytes once used; [in_off, in_have) not yet fed */
-	size_t in_off, in_have;
-	struct usbip_export *exp; /* imported device, or NULL */
-	struct sockaddr_storage addr;
-	char peer[64];
-	uint64_t accepted_ms;
-
-	/* Framing: bytes of the current message not yet given to the core
-	 * (0 at a message boundary), and the last header seen, for logs. */
-	size_t frame_left, frame_size;
-	uint8_t last[USBIP_HEADER_SIZE];
-	size_t last_len;
-
-	/* Memory charged to this connection; charges counts the blocks that
-	 * point here, so a closed dconn lives until its last URB is freed. */
-	size_t held;
-	unsigned charges;
-	bool dead;
-
-	bool imported;
-	bool closing;     /* the core ended the connection */
-	bool failed;      /* ... for an error (not a refused import) */
-	bool flush_first; /* ... normally: destroy once output is sent */
-	bool reading;     /* ev_read is armed */
-	bool writing;     /* ev_write is armed */
-	bool mem_wait;    /* paused until memory is freed */
-	bool deadline_armed;
-};
 
 /* Every block charged to a connection starts with this header. */
 union dmem_hdr {
@@ -187,7 +145,7 @@ static bool mem_admit(struct dconn *c, size_t cost)
 
 /* ---- connection lifecycle ----------------------------------------------- */
 
-static void conn_free(struct dconn *c)
+void dconn_free(struct dconn *c)
 {
 	struct usblabd *d = c->d;
 
@@ -230,7 +188,7 @@ static void on_destroy(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	conn_free(arg);
+	dconn_free(arg);
 }
 
 /* Ends the connection from the transport side (peer gone, socket error,
@@ -376,6 +334,10 @@ static void mem_wait_begin(struct dconn *c, size_t cost)
 
 	c->mem_wait = true;
 	d->nmem_wait++;
+	/* Said once per pause, not at every retry while memory stays short. */
+	if (c->pause_logged)
+		return;
+	c->pause_logged = true;
 	ul_info_limited(&d->lim_memory, "net",
 	                "client %s paused: a message of %zu bytes does not fit (it holds %zu of "
 	                "its %zu; all clients %zu of %zu)",
@@ -488,6 +450,7 @@ static bool feed_core(struct dconn *c)
 			n = next_message(c, p, avail);
 			if (n == 0)
 				return !c->mem_wait && !c->closing;
+			c->pause_logged = false;
 		} else {
 			n = avail < c->frame_left ? avail : c->frame_left;
 		}
@@ -758,113 +721,18 @@ const struct usbip_server_ops dconn_server_ops = {
         .unimported = srv_unimported,
 };
 
-/* ---- admission ---------------------------------------------------------- */
+/* ---- connection lifecycle ----------------------------------------------- */
 
-static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
+int dconn_accept(struct usblabd *d, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                 const char *peer)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	struct dconn *c = calloc(1, sizeof(*c));
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, cap, "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, cap, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, cap, "?");
-	}
-}
-
-static bool same_source(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-	if (a->ss_family != b->sa_family)
-		return false;
-	if (b->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
-	if (b->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		              &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
-		              sizeof(struct in6_addr)) == 0;
-	return false;
-}
-
-/*
- * Picks the connection to close so that a newcomer from sa can be served,
- * or NULL when none is needed; *refuse is set when the newcomer cannot be
- * served at all. Only connections that have not imported are candidates,
- * the oldest first: a client using a device is never evicted.
- */
-static struct dconn *pick_victim(struct usblabd *d, const struct sockaddr *sa, bool *refuse,
-                                 const char **why)
-{
-	struct dconn *oldest_op = NULL, *oldest_src_op = NULL;
-	unsigned from_src = 0;
-
-	*refuse = false;
-	for (struct dconn *c = d->conns; c; c = c->next) {
-		bool src = same_source(&c->addr, sa);
-
-		from_src += src;
-		if (c->imported)
-			continue;
-		oldest_op = c; /* the list is newest first */
-		if (src)
-			oldest_src_op = c;
-	}
-	if (from_src >= d->max_per_source) {
-		*why = "--max-per-source";
-		*refuse = !oldest_src_op;
-		return oldest_src_op;
-	}
-	if (d->nclients >= d->max_clients || d->nop >= d->max_op_clients) {
-		*why = d->nclients >= d->max_clients ? "--max-clients" : "--max-op-clients";
-		*refuse = !oldest_op;
-		return oldest_op;
-	}
-	return NULL;
-}
-
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
-{
-	struct usblabd *d = arg;
-	struct dconn *c, *victim;
-	const char *why = "";
-	char peer[64];
-	bool refuse;
-
-	(void)l;
-	format_peer(sa, peer, sizeof(peer));
-	victim = pick_victim(d, sa, &refuse, &why);
-	if (refuse) {
-		ul_warn_limited(&d->lim_refuse, "net",
-		                "refusing %s: %u clients, all of them using devices (%s)", peer,
-		                d->nclients, why);
-		evutil_closesocket(fd);
-		return;
-	}
-	if (victim) {
-		ul_info_limited(
-		        &d->lim_evict, "net",
-		        "closing %s (not importing after %llu ms) to admit %s (%s)", victim->peer,
-		        (unsigned long long)(dconn_now_ms(d) - victim->accepted_ms), peer, why);
-		d->nevicted++;
-		conn_free(victim);
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c)
-		goto fail;
+		return -1;
 	c->d = d;
 	c->fd = fd;
-	memcpy(c->peer, peer, sizeof(peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if ((size_t)salen <= sizeof(c->addr))
 		memcpy(&c->addr, sa, (size_t)salen);
 	c->accepted_ms = dconn_now_ms(d);
@@ -892,156 +760,28 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	d->nconn_total++;
 	mem_charge(d, c, DCONN_FIXED_COST);
 	ul_debug("net", "client %s connected", peer);
-	return;
-fail:
-	ul_error("net", "refusing %s: out of memory", peer);
-	if (c) {
-		if (c->ev_read)
-			event_free(c->ev_read);
-		if (c->ev_write)
-			event_free(c->ev_write);
-		if (c->ev_destroy)
-			event_free(c->ev_destroy);
-		if (c->ev_deadline)
-			event_free(c->ev_deadline);
-		if (c->ev_closed)
-			event_free(c->ev_closed);
-		if (c->out)
-			evbuffer_free(c->out);
-		free(c);
-	}
-	evutil_closesocket(fd);
-}
-
-static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct usblabd *d = arg;
-
-	(void)fd;
-	(void)what;
-	d->accept_paused = false;
-	for (unsigned i = 0; i < d->nlisteners; i++)
-		evconnlistener_enable(d->listeners[i]);
-}
-
-static void on_listener_error(struct evconnlistener *l, void *arg)
-{
-	struct usblabd *d = arg;
-	int e = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {0, DCONN_ACCEPT_PAUSE_MS * 1000};
-
-	(void)l;
-	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
-		ul_warn_limited(&d->lim_accept, "net", "accept failed: %s",
-		                evutil_socket_error_to_string(e));
-		return;
-	}
-	/* The connection stays in the backlog, so the listener would fire
-	 * again at once: stop accepting for a moment and keep serving the
-	 * clients we have. */
-	ul_warn_limited(&d->lim_accept, "net",
-	                "accept failed: %s (%u clients): not accepting for %u ms",
-	                evutil_socket_error_to_string(e), d->nclients, DCONN_ACCEPT_PAUSE_MS);
-	d->accept_paused = true;
-	for (unsigned i = 0; i < d->nlisteners; i++)
-		evconnlistener_disable(d->listeners[i]);
-	evtimer_add(d->ev_accept_resume, &tv);
-}
-
-/* ---- listeners ---------------------------------------------------------- */
-
-/* Parses "HOST:PORT", "[V6]:PORT" or "PORT" (every IPv4 address) into ss.
- * libevent's parser refuses port 0, which asks the kernel for a free port. */
-static int parse_listen_addr(const char *addr, struct sockaddr_storage *ss, int *sslen)
-{
-	char host[INET6_ADDRSTRLEN + 1] = "0.0.0.0";
-	const char *port = addr, *colon;
-	char *end;
-	unsigned long p;
-
-	memset(ss, 0, sizeof(*ss));
-	if (addr[0] == '[') {
-		const char *rb = strchr(addr, ']');
-
-		if (!rb || rb[1] != ':' || (size_t)(rb - addr - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, addr + 1, (size_t)(rb - addr - 1));
-		host[rb - addr - 1] = 0;
-		port = rb + 2;
-	} else if ((colon = strrchr(addr, ':'))) {
-		if ((size_t)(colon - addr) >= sizeof(host))
-			return -1;
-		memcpy(host, addr, (size_t)(colon - addr));
-		host[colon - addr] = 0;
-		port = colon + 1;
-	}
-	p = strtoul(port, &end, 10);
-	if (!*port || *end || p > 65535)
-		return -1;
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*sslen = sizeof(*in6);
-		return evutil_inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -1;
-	} else {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)p);
-		*sslen = sizeof(*in);
-		if (strcmp(host, "localhost") == 0)
-			strcpy(host, "127.0.0.1");
-		return evutil_inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -1;
-	}
-}
-
-bool dconn_listen_addr_valid(const char *addr)
-{
-	struct sockaddr_storage ss;
-	int sslen;
-
-	return parse_listen_addr(addr, &ss, &sslen) == 0;
-}
-
-int dconn_listen(struct usblabd *d, const char *addr, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
-	struct evconnlistener *l;
-	char host[64];
-
-	if (parse_listen_addr(addr, &ss, &sslen) < 0) {
-		snprintf(err, errlen,
-		         "cannot parse listen address '%s' (want HOST:PORT, [IPV6]:PORT or PORT "
-		         "with a numeric address)",
-		         addr);
-		return -2;
-	}
-	if (d->nlisteners >= DAEMON_MAX_LISTENERS) {
-		snprintf(err, errlen, "at most %d --listen addresses", DAEMON_MAX_LISTENERS);
-		return -2;
-	}
-	/* IPv6 sockets serve IPv6 only, so that 0.0.0.0 and [::] can both be
-	 * listened on (LEV_OPT_BIND_IPV6ONLY). */
-	l = evconnlistener_new_bind(d->base, on_accept, d,
-	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-	                                    LEV_OPT_CLOSE_ON_EXEC |
-	                                    (ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
-	                            128, (struct sockaddr *)&ss, sslen);
-	if (!l) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-		return -1;
-	}
-	d->listeners[d->nlisteners++] = l;
-	evconnlistener_set_error_cb(l, on_listener_error);
-	/* Report the real port (the user may have asked for port 0). */
-	sslen = sizeof(ss);
-	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, (socklen_t *)&sslen);
-	format_peer((struct sockaddr *)&ss, host, sizeof(host));
-	ul_info("net", "listening on %s", host);
 	return 0;
+fail : {
+	if (c->ev_read)
+		event_free(c->ev_read);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	if (c->ev_destroy)
+		event_free(c->ev_destroy);
+	if (c->ev_deadline)
+		event_free(c->ev_deadline);
+	if (c->ev_closed)
+		event_free(c->ev_closed);
+	if (c->out)
+		evbuffer_free(c->out);
+	free(c);
+}
+	return -1;
+}
+
+uint64_t dconn_age_ms(const struct dconn *c)
+{
+	return dconn_now_ms(c->d) - c->accepted_ms;
 }
 
 /* ---- housekeeping ------------------------------------------------------- */
@@ -1110,27 +850,20 @@ int dconn_init(struct usblabd *d)
 	for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++)
 		ul_log_limit_init(lims[i], 10000, 5, NULL, NULL);
 	d->srv.max_bytes_per_conn = d->max_conn_bytes;
-	d->ev_accept_resume = evtimer_new(d->base, on_accept_resume, d);
 	d->ev_mem_retry = event_new(d->base, -1, 0, on_mem_retry, d);
 	d->ev_trim = evtimer_new(d->base, on_trim, d);
 	d->ev_log_flush = event_new(d->base, -1, EV_PERSIST, on_log_flush, d);
 	d->ev_paused_check = event_new(d->base, -1, EV_PERSIST, on_paused_check, d);
-	if (!d->ev_accept_resume || !d->ev_mem_retry || !d->ev_trim || !d->ev_log_flush ||
-	    !d->ev_paused_check || event_add(d->ev_log_flush, &ten) < 0 ||
-	    event_add(d->ev_paused_check, &one) < 0)
+	if (!d->ev_mem_retry || !d->ev_trim || !d->ev_log_flush || !d->ev_paused_check ||
+	    event_add(d->ev_log_flush, &ten) < 0 || event_add(d->ev_paused_check, &one) < 0)
 		return -1;
 	return 0;
 }
 
 void dconn_shutdown(struct usblabd *d)
 {
-	for (unsigned i = 0; i < d->nlisteners; i++)
-		evconnlistener_free(d->listeners[i]);
-	d->nlisteners = 0;
 	while (d->conns)
-		conn_free(d->conns);
-	if (d->ev_accept_resume)
-		event_free(d->ev_accept_resume);
+		dconn_free(d->conns);
 	if (d->ev_mem_retry)
 		event_free(d->ev_mem_retry);
 	if (d->ev_trim)
@@ -1140,5 +873,5 @@ void dconn_shutdown(struct usblabd *d)
 	if (d->ev_paused_check)
 		event_free(d->ev_paused_check);
 	d->ev_paused_check = NULL;
-	d->ev_accept_resume = d->ev_mem_retry = d->ev_trim = d->ev_log_flush = NULL;
+	d->ev_mem_retry = d->ev_trim = d->ev_log_flush = NULL;
 }

@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "l:e:V:Lc:m:vqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
-			if (!dconn_listen_addr_valid(optarg)) {
+			if (!dlisten_addr_valid(optarg)) {
 				fprintf(stderr,
 				        "usblabd: --listen %s: want HOST:PORT, [IPV6]:PORT or PORT "
 				        "with a numeric address\n",
@@ -426,7 +426,7 @@ int main(int argc, char **argv)
 		ul_warn("main", "nothing to export: use --export IDENT or --virtual LIST "
 		                "(see usblabd --help)");
 	for (unsigned i = 0; i < nlistens; i++) {
-		int rc = dconn_listen(&d, listens[i], err, sizeof(err));
+		int rc = dlisten_open(&d, listens[i], err, sizeof(err));
 
 		if (rc < 0) {
 			fprintf(stderr, "usblabd: %s\n", err);
@@ -449,6 +449,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 	status = 0;
 out:
+	dlisten_close(&d);
 	dconn_shutdown(&d);
 	stop_virtual(&d);
 	bench_stop(d.bench);

@@ -14,7 +14,9 @@ import socket
 import struct
 import subprocess
 import sys
+import shutil
 import tempfile
+import threading
 import time
 
 USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
@@ -23,8 +25,9 @@ BUDGET_MIB = 64
 SHARE_MIB = 16
 OP_CAP = 16
 PER_SOURCE = 24
-# busids: 0-1 the good client's CDC, 0-2..0-4 hogs' CDCs, 0-5 an MSC.
-VIRT = "cdc,cdc,cdc,cdc,msc"
+# busids: 0-1 the good client's CDC, 0-2..0-4 hogs' CDCs, 0-5 an MSC,
+# 0-6 the CDC of the steady client that stays imported through every scenario.
+VIRT = "cdc,cdc,cdc,cdc,msc,cdc"
 
 results = []
 figures = []
@@ -203,6 +206,34 @@ def is_closed(s, wait=0.0):
         return True
 
 
+class SteadyClient(threading.Thread):
+    """Imported for the whole run, a GET_DESCRIPTOR every 50 ms: each must
+    come back."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.c = Client(port, "0-6", timeout=15.0)
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.worst = 0.0
+
+    def run(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                status, data = self.c.control_in(GET_DEVICE_DESCRIPTOR, 18)
+                if status != 0 or len(data) != 18:
+                    self.failures.append("status %d, %d bytes" % (status, len(data)))
+                else:
+                    self.ok += 1
+            except (OSError, ConnectionError) as e:
+                self.failures.append("%s: %s" % (type(e).__name__, e))
+                return
+            self.worst = max(self.worst, time.monotonic() - t0)
+            self.stop.wait(0.05)
+
+
 # ---- the daemon ---------------------------------------------------------------
 
 
@@ -245,10 +276,10 @@ class Daemon:
                 time.sleep(0.01)
         raise RuntimeError("usblabd does not accept")
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS:"):
         with open("/proc/%d/status" % self.p.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
         return 0
 
@@ -453,6 +484,40 @@ def scenario_slow_out(d):
     check("deadline: the device is free again for the next client", why is None, why or "")
 
 
+def scenario_refusals(d):
+    """Refused imports are logged with the reason; a bad length is logged
+    with the value sent; an imported connection has keepalive armed."""
+    try:
+        Client(d.port, "9-9")
+        refused_unknown = False
+    except ConnectionError:
+        refused_unknown = True
+    holder = Client(d.port, "0-1")
+    try:
+        Client(d.port, "0-1")
+        refused_busy = False
+    except ConnectionError:
+        refused_busy = True
+    port = holder.s.getsockname()[1]
+    ss = subprocess.run(["ss", "-tno", "state", "established", "( dport = :%d )" % port],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    check("refusals: an imported connection has TCP keepalive armed", "keepalive" in ss, ss.strip())
+    holder.close()
+    time.sleep(0.2)
+    log = d.log_text()
+    check("refusals: an unknown busid is refused and logged", refused_unknown and
+          "import of '9-9' refused: no such device" in log)
+    check("refusals: a busy device is refused and the log names its holder", refused_busy and
+          "import of '0-1' refused: busy, imported by 127.0.0.1:" in log)
+    c = import_retry(d.port, "0-1")
+    c.submit_header_only(0, 0x7fffffff)
+    closed = is_closed(c.s, 5.0)
+    c.close()
+    time.sleep(0.2)
+    check("refusals: a CMD_SUBMIT above the limit closes only that client, logged with the length",
+          closed and "length 2147483647" in d.log_text())
+
+
 def scenario_log_flood(d):
     """Finding 5: a client repeating a bad request is logged a few times."""
     before = d.log_text().count("closing connection")
@@ -579,8 +644,14 @@ def main():
         hog, _ = cdc_hog(d, "0-4", seconds=0.3)
         hog.close(reset=True)
         time.sleep(1.5)
+        steady = SteadyClient(d.port)
+        steady.start()
+        time.sleep(0.2)
         start_kib, start_fds = d.rss_kib(), d.nfds()
-        figure("start: RSS %d KiB, %d fds" % (start_kib, start_fds))
+        figure("start: RSS %d KiB, %d fds (the steady client connected)" % (start_kib, start_fds))
+        # First: import refusals are rate-limited like any repeatable event,
+        # and the scenarios below retry imports while devices drain.
+        scenario_refusals(d)
         scenario_idle(d)
         scenario_imported_kept(d)
         scenario_per_source(d)
@@ -588,12 +659,22 @@ def main():
         scenario_slow_out(d)
         scenario_log_flood(d)
         scenario_emfile(d, start_fds)
+        steady.stop.set()
+        steady.join(20)
+        check("steady: the client imported throughout had every round trip answered (%d)" % steady.ok,
+              not steady.failures and steady.ok > 50, "; ".join(steady.failures[:3]))
+        figure("steady: %d round trips over the run, slowest %.0f ms" % (steady.ok, steady.worst * 1000))
         time.sleep(0.5)
         fds = d.nfds()
         check("end: fd count back to start (%d vs %d)" % (fds, start_fds), fds == start_fds)
         rss = settle(d, start_kib)
         check("end: RSS within 10%% of start (%d vs %d KiB)" % (rss, start_kib), rss <= start_kib * 1.10)
         figure("end: RSS %d KiB (start %d, peak seen %d), fds %d (start %d)" % (rss, start_kib, peak, fds, start_fds))
+        hwm = d.rss_kib("VmHWM:")
+        figure("end: peak RSS over the whole run (VmHWM) %d KiB: start %+.1f MiB (budget %d MiB)" % (
+            hwm, (hwm - start_kib) / 1024, BUDGET_MIB))
+        check("end: peak RSS over the whole run within start + budget + 10%% (%d KiB)" % hwm,
+              hwm <= start_kib + BUDGET_MIB * 1024 * 1.1)
         check("end: usblabd is still running", d.alive())
     finally:
         rc = d.stop()
@@ -603,6 +684,8 @@ def main():
     print("1..%d" % len(results))
     if not all(results):
         print("# daemon log: %s" % os.path.join(tmp, "usblabd.log"))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if all(results) else 1
 
 
