@@ -57,8 +57,8 @@ fi
 
 # A lease: only its token opens it.
 co=$(ul checkout stick --for 10m --reason lab --json 2>&1)
-token=$(echo "$co" | tr -d ' \n' | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
-if [ ${#token} -eq 32 ]; then
+token=$(echo "$co" | tr -d ' \n' | sed -n 's/.*"token":"\([a-z0-9]*\)".*/\1/p')
+if [ ${#token} -eq 12 ]; then
 	pass checkout
 	out=$(timeout 20 usbip attach -r "$SERVER" -b stick 2>&1)
 	check leased-refused "usbip attach without the token: $out" \

@@ -663,7 +663,22 @@ static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, cons
 	conn->phase = USBIP_PHASE_URB;
 	if (srv->ops->imported)
 		srv->ops->imported(conn, exp);
-	n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
+	/* Linux's `usbip attach` refuses a reply whose busid differs from the
+	 * one it asked for ("recv different busid"): a client that imported
+	 * by name (or NAME#TOKEN) gets its own string back; vhci needs only
+	 * busnum/devnum (devid) and speed from the rest. */
+	if (strncmp(requested, exp->info.busid, USBIP_BUSID_SIZE) != 0) {
+		struct usbip_usb_device echo = exp->info;
+
+		const char *end = memchr(requested, 0, USBIP_BUSID_SIZE);
+
+		memset(echo.busid, 0, sizeof(echo.busid));
+		memcpy(echo.busid, requested,
+		       end ? (size_t)(end - requested) : (size_t)USBIP_BUSID_SIZE - 1);
+		n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &echo);
+	} else {
+		n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
+	}
 	conn_send(conn, rep, (size_t)n, NULL);
 }
 
@@ -689,6 +704,7 @@ static void op_import(struct usbip_conn *conn, const char *requested)
 		if (rc == USBIP_PENDING) {
 			/* Held for this client until usbip_open_done(); the extra
 			 * count keeps exp from being released meanwhile. */
+			memcpy(conn->requested, requested, USBIP_BUSID_SIZE);
 			exp->conn = conn;
 			exp->opening = true;
 			exp->inflight++;
@@ -793,7 +809,7 @@ void usbip_open_done(struct usbip_export *exp, int result)
 	if (conn && conn->phase == USBIP_PHASE_OPENING) {
 		conn->exp = NULL;
 		exp->conn = NULL;
-		import_reply(conn, exp, exp->info.busid, usbip_import_status(result));
+		import_reply(conn, exp, conn->requested, usbip_import_status(result));
 		return;
 	}
 	/* The client left (or its connection is ending): nobody imported it,

@@ -44,11 +44,14 @@ struct ul_devfacts {
 	char mac[18];       /* ESP32 MAC "aa:bb:cc:dd:ee:ff", or "" */
 };
 
+/* A lease token's length: NAME#TOKEN must fit OP_REQ_IMPORT's busid field. */
+#define UL_TOKEN_LEN 12
+
 /* A lease (checkout) as it stands after a lease event. */
 struct ul_lease {
 	char holder[96];              /* "user@host" */
 	char reason[128];             /* free text, may be "" */
-	char token[33];               /* 32 lowercase hex characters */
+	char token[33];               /* UL_TOKEN_LEN characters of [a-km-np-z2-9] */
 	char addr[64];                /* an address allowed to import without the token, or "" */
 	int64_t since_ms, expires_ms; /* wall clock, ms since the epoch */
 };

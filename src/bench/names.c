@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -68,12 +69,117 @@ static void add_board_list(struct msg *m, const char *const *names, size_t n)
 	msg_add(m, "%s", first ? " (the registry names no boards)" : ")");
 }
 
-static const char *const ambiguous_hint[] = {
-        [NAMES_EXACT] = "the registry names them twice",
-        [NAMES_NOCASE] = "type the name with its exact case",
-        [NAMES_SUBSTRING] = "give more of the name",
-        [NAMES_REGEX] = "make the pattern more specific",
-};
+/* glibc's regcomp copies the tree under every "+" and "{n,m}" (a+ is aa*,
+ * a{3} is aaa), so stacked or nested repetitions grow it exponentially:
+ * "a" followed by 30 "+" takes gigabytes. The query comes from whoever
+ * talks to the daemon, so a pattern is tried only when the product of its
+ * repetitions stays small; POSIX leaves a repetition of a repetition
+ * ("a++", "a*{2}") undefined anyway. Returns why a pattern is refused, or
+ * NULL. Bracket expressions and escapes are skipped: "+" means itself there.
+ * Back-references are refused: glibc matches them by backtracking. */
+#define NAMES_MAX_PATTERN 128
+#define NAMES_MAX_COPIES  1024
+
+static const char *pattern_too_costly(const char *q)
+{
+	if (strlen(q) > NAMES_MAX_PATTERN)
+		return "longer than 128 characters";
+	unsigned long copies = 1;
+	bool after_rep = false; /* the previous token was a repetition */
+	for (const char *p = q; *p;) {
+		unsigned long times = 0;
+		if (*p == '\\') {
+			if (p[1] >= '1' && p[1] <= '9')
+				return "back-references (\\1 ... \\9) are not tried";
+			p += p[1] ? 2 : 1;
+		} else if (*p == '[') {
+			/* to the closing ']': a ']' first (after '^') is literal,
+			 * and "[:alpha:]" and friends hold a ']' of their own */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					const char *end = strchr(p + 2, ']');
+					p = end ? end + 1 : p + strlen(p);
+				} else {
+					p++;
+				}
+			}
+			if (*p)
+				p++;
+		} else if (*p == '*' || *p == '?') {
+			times = 1;
+			p++;
+		} else if (*p == '+') {
+			times = 2;
+			p++;
+		} else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+			/* {n}: n copies; {n,}: n + 1; {n,m}: m */
+			char *end;
+			unsigned long hi = strtoul(p + 1, &end, 10);
+			if (*end == ',' && end[1] >= '0' && end[1] <= '9') {
+				unsigned long m = strtoul(end + 1, &end, 10);
+				hi = m > hi ? m : hi;
+			} else if (*end == ',') {
+				hi++;
+				end++;
+			}
+			times = hi ? hi : 1;
+			p = *end == '}' ? end + 1 : end;
+		} else {
+			p++;
+		}
+		if (times == 0) {
+			after_rep = false;
+			continue;
+		}
+		if (after_rep)
+			return "a repetition of a repetition (like \"a++\" or \"a*{2}\")";
+		after_rep = true;
+		if (times > NAMES_MAX_COPIES || (copies *= times) > NAMES_MAX_COPIES)
+			return "too many repetitions to try";
+	}
+	return NULL;
+}
+
+/* Compiles query for the regex stage, or writes why not into why. */
+static bool compile_pattern(const char *query, regex_t *re, char *why, size_t cap)
+{
+	const char *cost = pattern_too_costly(query);
+	if (cost) {
+		snprintf(why, cap, "%s", cost);
+		return false;
+	}
+	int e = regcomp(re, query, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+	if (e != 0) {
+		regerror(e, re, why, cap);
+		return false;
+	}
+	return true;
+}
+
+/* "'esp' is ambiguous: esp-a, esp-b (give more of the name)", with a hint
+ * that fits the stage that found them. */
+static void add_ambiguous(struct msg *m, const char *query, const char *const *names,
+                          const struct names_result *res)
+{
+	static const char *const hint[] = {
+	        [NAMES_EXACT] = "the registry names them twice",
+	        [NAMES_NOCASE] = "type the name with its exact case",
+	        [NAMES_SUBSTRING] = "give more of the name",
+	        [NAMES_REGEX] = "make the pattern more specific",
+	};
+	size_t shown = res->ncand < NAMES_MAX_CANDIDATES ? res->ncand : NAMES_MAX_CANDIDATES;
+	msg_add(m, "'%s' is ambiguous: ", query);
+	for (size_t k = 0; k < shown; k++)
+		msg_add(m, "%s%s", k ? ", " : "", names[res->cand[k]]);
+	if (res->ncand > shown)
+		msg_add(m, " and %zu more", res->ncand - shown);
+	msg_add(m, " (%s)", hint[res->how]);
+}
 
 int names_resolve(const char *const *names, size_t n, const char *query, struct names_result *res,
                   char *err, size_t errlen)
@@ -97,10 +203,8 @@ int names_resolve(const char *const *names, size_t n, const char *query, struct 
 	int rc = NAMES_E_UNKNOWN;
 	for (int how = NAMES_EXACT; how <= NAMES_REGEX; how++) {
 		if (how == NAMES_REGEX) {
-			int e = regcomp(&re, query, REG_EXTENDED | REG_ICASE | REG_NOSUB);
-			if (e != 0) {
-				char why[128];
-				regerror(e, &re, why, sizeof(why));
+			char why[128];
+			if (!compile_pattern(query, &re, why, sizeof(why))) {
 				msg_add(&m,
 				        "no board matches '%s', and it is not a valid pattern: %s",
 				        query, why);
@@ -126,13 +230,7 @@ int names_resolve(const char *const *names, size_t n, const char *query, struct 
 			break;
 		}
 		res->ncand = hits;
-		msg_add(&m, "'%s' is ambiguous: ", query);
-		size_t shown = hits < NAMES_MAX_CANDIDATES ? hits : NAMES_MAX_CANDIDATES;
-		for (size_t k = 0; k < shown; k++)
-			msg_add(&m, "%s%s", k ? ", " : "", names[res->cand[k]]);
-		if (hits > shown)
-			msg_add(&m, " and %zu more", hits - shown);
-		msg_add(&m, " (%s)", ambiguous_hint[how]);
+		add_ambiguous(&m, query, names, res);
 		rc = NAMES_E_AMBIGUOUS;
 		break;
 	}

@@ -24,7 +24,9 @@ enum names_err {
 	NAMES_OK = 0,
 	NAMES_E_UNKNOWN = -1,   /* no stage matched */
 	NAMES_E_AMBIGUOUS = -2, /* the deciding stage matched several */
-	NAMES_E_BADREGEX = -3,  /* nothing matched before the regex stage and it does not compile */
+	NAMES_E_BADREGEX = -3,  /* nothing matched before the regex stage and it does not compile
+	                         * (or would cost too much to: over 128 characters, more than
+	                         * 1024 copies through "+" and "{n,m}", "a++", back-references) */
 	NAMES_E_EMPTY = -4,     /* empty query */
 };
 

@@ -38,6 +38,8 @@ static const char *home_dir(char *buf, size_t cap)
 
 static int put(char *out, size_t cap, const char *a, const char *b)
 {
+	if (!out || cap == 0)
+		return -1;
 	int w = snprintf(out, cap, "%s%s", a, b);
 	return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
@@ -81,6 +83,8 @@ int ul_path_file(enum ul_path_kind kind, const char *leaf, char *out, size_t cap
 {
 	char dir[4096];
 	if (!leaf || !*leaf || ul_path_dir(kind, dir, sizeof(dir)) != 0)
+		return -1;
+	if (!out || cap == 0)
 		return -1;
 	int w = snprintf(out, cap, "%s/%s", dir, leaf);
 	return w < 0 || (size_t)w >= cap ? -1 : 0;

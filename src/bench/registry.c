@@ -242,8 +242,7 @@ static struct reg_board *new_board(struct parse *st, const char *name)
 		else
 			fail(st, st->line,
 			     "board '%s' differs from '%s' (line %u) only in case: names are "
-			     "matched "
-			     "without case, give it another name",
+			     "matched without case, give it another name",
 			     name, dup->name, dup->line);
 		return NULL;
 	}
@@ -446,6 +445,12 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	(void)section; /* ours, read by the line reader */
 	if (st->failed)
 		return 0;
+	/* An inih built with INI_CALL_HANDLER_ON_NEW_SECTION calls with no
+	 * name at a section (Debian's does not); the reader has seen it. */
+	if (!name)
+		return 1;
+	if (!value)
+		value = "";
 	int rc = st->sec == SEC_FLAT ? flat_pair(st, name, value) : section_pair(st, name, value);
 	return rc == 0;
 }
@@ -482,8 +487,8 @@ static char *read_line(char *buf, int num, void *user)
 	 * line from a # or ; that follows a blank. */
 	if (s < e && (*s == '#' || *s == ';'))
 		e = s;
-	for (const char *c = s + 1; c < e; c++)
-		if ((*c == '#' || *c == ';') && is_blank(c[-1]))
+	for (const char *c = s; c < e; c++)
+		if ((*c == '#' || *c == ';') && c > s && is_blank(c[-1]))
 			e = c;
 	while (e > s && is_blank(e[-1]))
 		e--;

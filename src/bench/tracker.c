@@ -477,10 +477,14 @@ void tracker_registry_rejected(struct tracker *t, const char *why)
 
 /* ---- leases ------------------------------------------------------------------- */
 
-static void new_token(char out[33])
+/* A token must fit the 32-byte busid field of OP_REQ_IMPORT after the name
+ * and '#' (docs/bench-facts.md, "Leases on the wire"): 12 characters of a
+ * 32-letter alphabet without look-alikes (0/o, 1/l) carry 60 random bits,
+ * and leave 18 characters for the name (or the busid) in front. */
+static void new_token(char out[UL_TOKEN_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t raw[16];
+	static const char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+	uint8_t raw[UL_TOKEN_LEN];
 	size_t have = 0;
 
 	while (have < sizeof(raw)) {
@@ -492,11 +496,9 @@ static void new_token(char out[33])
 			abort(); /* the kernel always has entropy after boot */
 		have += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[32] = 0;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		out[i] = alphabet[raw[i] & 31];
+	out[UL_TOKEN_LEN] = 0;
 }
 
 int tracker_lease_take(struct tracker *t, const char *name, const char *holder, const char *reason,

@@ -431,7 +431,7 @@ static void test_checkout_between_holders(void **state)
 	assert_string_equal(json_string_value(json_object_get(r, "expires")),
 	                    "2025-12-03T13:44:04.000Z");
 	assert_int_equal(json_integer_value(json_object_get(r, "seconds_left")), 1800);
-	assert_int_equal(strlen(json_string_value(json_object_get(r, "token"))), 32);
+	assert_int_equal(strlen(json_string_value(json_object_get(r, "token"))), UL_TOKEN_LEN);
 	snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(r, "token")));
 	assert_int_equal(f->leases_changed, 1);
 

@@ -73,6 +73,25 @@ static void test_format_time(void **state)
 	assert_string_equal(out, "9999-12-31T23:59:59.999Z");
 }
 
+/* Years past 9999 need more than 25 bytes: cut to the buffer, never past
+ * it, and no overflow on the way (UBSan watches). */
+static void test_format_time_extremes(void **state)
+{
+	(void)state;
+	char out[25];
+	ul_event_format_time(INT64_MAX, out, sizeof(out));
+	assert_string_equal(out, "292278994-08-17T07:12:55");
+	ul_event_format_time(INT64_MIN, out, sizeof(out));
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	assert_int_equal(out[0], '-');
+	char wide[64];
+	ul_event_format_time(INT64_MAX, wide, sizeof(wide));
+	assert_string_equal(wide, "292278994-08-17T07:12:55.807Z");
+	int64_t t;
+	assert_int_equal(ul_event_parse_time("0000-01-01", 0, &t), 0);
+	assert_int_equal(t, -62167219200000LL); /* `date -u -d 0000-01-01 +%s` */
+}
+
 static void test_format_time_short_buffer(void **state)
 {
 	(void)state;
@@ -253,6 +272,7 @@ int main(void)
 	        cmocka_unit_test(test_kind_names),
 	        cmocka_unit_test(test_kind_bad),
 	        cmocka_unit_test(test_format_time),
+	        cmocka_unit_test(test_format_time_extremes),
 	        cmocka_unit_test(test_format_time_short_buffer),
 	        cmocka_unit_test(test_parse_absolute),
 	        cmocka_unit_test(test_parse_round_trip),

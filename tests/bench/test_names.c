@@ -208,6 +208,77 @@ static void test_bad_regex(void **state)
 	assert_int_equal(r.how, NAMES_SUBSTRING);
 }
 
+/* "((x+)+)+" for k = 3: k nested "+", for which glibc builds 2^k copies. */
+static void nested_plus(char *out, size_t cap, int k)
+{
+	size_t len = 0;
+	assert_true((size_t)k * 3 < cap);
+	for (int i = 1; i < k; i++)
+		out[len++] = '(';
+	out[len++] = 'x';
+	out[len++] = '+';
+	for (int i = 1; i < k; i++) {
+		out[len++] = ')';
+		out[len++] = '+';
+	}
+	out[len] = '\0';
+}
+
+/* A query is a pattern only when glibc can compile it in little memory:
+ * "a" and 30 "+" would take gigabytes. Limits both ways. */
+static void test_costly_regex(void **state)
+{
+	(void)state;
+	struct names_result r;
+	char err[512], q[256];
+	snprintf(q, sizeof(q), "a++++++++++++++++++++++++++++++");
+	assert_int_equal(resolve(q, &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	snprintf(q, sizeof(q),
+	         "no board matches 'a++++++++++++++++++++++++++++++', and it is "
+	         "not a valid pattern: a repetition of a repetition (like \"a++\" or "
+	         "\"a*{2}\")");
+	assert_string_equal(err, q);
+	assert_int_equal(resolve("esp-a*{2}", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_int_equal(resolve("x?*", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	/* separated repetitions are fine, and "+" in brackets or escaped is a character */
+	assert_int_equal(resolve("^e+s+p+-a$", &r, err, sizeof(err)), NAMES_OK);
+	assert_int_equal(r.index, 0);
+	assert_int_equal(resolve("^[[:alpha:]+]+-w$", &r, err, sizeof(err)), NAMES_OK);
+	assert_int_equal(r.index, 4);
+	assert_int_equal(resolve("[+]+|\\++|^ice", &r, err, sizeof(err)), NAMES_OK);
+	assert_int_equal(r.index, 5);
+
+	/* 2^10 = 1024 copies are tried, 2^11 are not */
+	nested_plus(q, sizeof(q), 10);
+	assert_int_equal(resolve(q, &r, err, sizeof(err)), NAMES_E_UNKNOWN);
+	nested_plus(q, sizeof(q), 11);
+	assert_int_equal(resolve(q, &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_non_null(strstr(err, "not a valid pattern: too many repetitions to try"));
+	/* intervals count their copies */
+	assert_int_equal(resolve("^x{1024}$", &r, err, sizeof(err)), NAMES_E_UNKNOWN);
+	assert_int_equal(resolve("^x{1025}$", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_int_equal(resolve("^x{2,1024}$", &r, err, sizeof(err)), NAMES_E_UNKNOWN);
+	assert_int_equal(resolve("^x{2,1025}$", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_int_equal(resolve("^(x{32}){32}$", &r, err, sizeof(err)), NAMES_E_UNKNOWN);
+	assert_int_equal(resolve("^(x{32}){33}$", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_int_equal(resolve("x{99999999999999999999999}", &r, err, sizeof(err)),
+	                 NAMES_E_BADREGEX);
+	/* back-references are not tried; an escaped character is */
+	assert_int_equal(resolve("(e)s\\1", &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_non_null(strstr(err, "not a valid pattern: back-references (\\1 ... \\9) are not "
+	                            "tried"));
+	assert_int_equal(resolve("^esp\\-b", &r, err, sizeof(err)), NAMES_OK);
+	assert_int_equal(r.index, 1);
+	/* 128 characters are a pattern, 129 are not */
+	memset(q, 'z', 128);
+	q[128] = '\0';
+	assert_int_equal(resolve(q, &r, err, sizeof(err)), NAMES_E_UNKNOWN);
+	memset(q, 'z', 129);
+	q[129] = '\0';
+	assert_int_equal(resolve(q, &r, err, sizeof(err)), NAMES_E_BADREGEX);
+	assert_non_null(strstr(err, "not a valid pattern: longer than 128 characters"));
+}
+
 static void test_empty(void **state)
 {
 	(void)state;
@@ -242,6 +313,7 @@ int main(void)
 	        cmocka_unit_test(test_ambiguous_many),
 	        cmocka_unit_test(test_unknown),
 	        cmocka_unit_test(test_bad_regex),
+	        cmocka_unit_test(test_costly_regex),
 	        cmocka_unit_test(test_empty),
 	        cmocka_unit_test(test_small_err_and_null_args),
 	};

@@ -154,6 +154,9 @@ static void test_buffer_sizes(void **state)
 	assert_int_equal(ul_path_file(UL_PATH_CONFIG, "", out, sizeof(out)), -1);
 	assert_int_equal(ul_path_file(UL_PATH_CONFIG, NULL, out, sizeof(out)), -1);
 	assert_int_equal(ul_path_dir((enum ul_path_kind)7, out, sizeof(out)), -1);
+	assert_int_equal(ul_path_dir(UL_PATH_CONFIG, NULL, 0), -1);
+	assert_int_equal(ul_path_dir(UL_PATH_CONFIG, out, 0), -1);
+	assert_int_equal(ul_path_file(UL_PATH_CONFIG, "x", NULL, 0), -1);
 	/* a variable too long for any path */
 	char big[5000];
 	memset(big, 'a', sizeof(big) - 1);

@@ -229,7 +229,7 @@ static void test_lease_exclusive_and_renew(void **state)
 
 	assert_int_equal(tracker_lease_take(f->t, "esp-a", "ann@h", "flash", "", 60000, &l1, &s1),
 	                 TRACKER_OK);
-	assert_int_equal(strlen(l1.token), 32);
+	assert_int_equal(strlen(l1.token), UL_TOKEN_LEN);
 	assert_int_equal(l1.expires_ms, f->now + 60000);
 	assert_int_equal(last(f)->kind, UL_EV_LEASE_TAKEN);
 	assert_string_equal(last(f)->lease.token, l1.token);
@@ -299,7 +299,7 @@ static void test_import_allowed(void **state)
 	tracker_lease_take(f->t, "esp-a", "ann@h", NULL, "10.0.0.5", 60000, &l, &seq);
 	assert_false(tracker_import_allowed(b, "10.1.1.1:5", NULL));
 	assert_false(tracker_import_allowed(b, "10.1.1.1:5", ""));
-	assert_false(tracker_import_allowed(b, "10.1.1.1:5", "00000000000000000000000000000000"));
+	assert_false(tracker_import_allowed(b, "10.1.1.1:5", "aaaaaaaaaaaa"));
 	assert_true(tracker_import_allowed(b, "10.1.1.1:5", l.token));
 	assert_true(tracker_import_allowed(b, "10.0.0.5:41234", NULL));
 	assert_false(tracker_import_allowed(b, "10.0.0.50:41234", NULL));

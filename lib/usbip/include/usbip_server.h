@@ -264,7 +264,9 @@ struct usbip_conn {
 	struct usbip_urb *inflight; /* list, newest first */
 	uint32_t ninflight;
 	size_t inflight_bytes;
-	const char *error; /* why the core closed the connection */
+	const char *error;                /* why the core closed the connection */
+	char requested[USBIP_BUSID_SIZE]; /* the import's busid field, while its open() is pending
+	                                   */
 };
 
 /* Initialises srv. ops must outlive it. */
