@@ -157,9 +157,13 @@ static void storeq_post_batch(struct storeq *q, uint64_t seq, int rc, size_t n, 
 }
 
 /* Writes work.evs[from, to) in transactions of at most STOREQ_MAX_BATCH
- * events, posting each outcome. */
+ * events, posting each outcome. A group that fails is tried again one event
+ * at a time, so an event that cannot be written fails alone rather than
+ * taking a thousand others' leases with it; when the disk itself fails,
+ * each of them fails quickly. */
 static void storeq_apply(struct storeq *q, size_t from, size_t to)
 {
+	const struct ul_event *evs;
 	char err[256];
 	size_t n;
 	int rc;
@@ -167,9 +171,21 @@ static void storeq_apply(struct storeq *q, size_t from, size_t to)
 	/* from == to: not even a pointer into the buffer, which may be NULL. */
 	for (; from < to; from += n) {
 		n = to - from < STOREQ_MAX_BATCH ? to - from : STOREQ_MAX_BATCH;
+		evs = &q->work.evs[from];
 		err[0] = '\0';
-		rc = q->ops->apply(q->store, &q->work.evs[from], n, err, sizeof(err));
-		storeq_post_batch(q, q->work.evs[from + n - 1].seq, rc < 0 ? -1 : 0, n, err);
+		rc = q->ops->apply(q->store, evs, n, err, sizeof(err));
+		if (rc == 0 || n == 1) {
+			storeq_post_batch(q, evs[n - 1].seq, rc < 0 ? -1 : 0, n, err);
+			continue;
+		}
+		pthread_mutex_lock(&q->lock);
+		q->stats.split++;
+		pthread_mutex_unlock(&q->lock);
+		for (size_t i = 0; i < n; i++) {
+			err[0] = '\0';
+			rc = q->ops->apply(q->store, &evs[i], 1, err, sizeof(err));
+			storeq_post_batch(q, evs[i].seq, rc < 0 ? -1 : 0, 1, err);
+		}
 	}
 }
 

@@ -39,7 +39,9 @@ struct storeq;
 /* Called on the loop's thread: every event with seq <= seq was written
  * (rc 0) or failed to be (rc -1, nothing of that batch is on disk). Reports
  * come in growing seq order; each covers the events queued after the one the
- * previous report named, so a success after a failure does not undo it. */
+ * previous report named, so a success after a failure does not undo it.
+ * A group that fails is retried event by event, so a failure report covers
+ * only events that could not be written on their own. */
 typedef void (*storeq_committed_fn)(void *arg, uint64_t seq, int rc);
 
 /* Starts the worker over an opened store s (storeq owns it from now on and
@@ -67,15 +69,14 @@ typedef void (*storeq_events_fn)(void *arg, int rc, const struct ul_event *evs, 
 int storeq_query_events(struct storeq *q, const struct store_query *qr, storeq_events_fn cb,
                         void *arg);
 
-/* Counts, for tests and status: transactions tried (a group of events each),
- * events in them, transactions that failed, queries answered, appends
- * refused (queue full, out of memory, stopping). */
+/* Counts, for tests and status. */
 struct storeq_stats {
-	uint64_t batches;
-	uint64_t events;
-	uint64_t failed_batches;
-	uint64_t queries;
-	uint64_t refused;
+	uint64_t batches;        /* transactions whose outcome was reported */
+	uint64_t events;         /* events in them */
+	uint64_t failed_batches; /* of those, the ones that failed */
+	uint64_t split;          /* groups that failed and were tried again event by event */
+	uint64_t queries;        /* queries answered */
+	uint64_t refused;        /* appends refused: queue full, out of memory, stopping */
 };
 void storeq_get_stats(struct storeq *q, struct storeq_stats *out);
 
