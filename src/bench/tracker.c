@@ -49,6 +49,8 @@ struct tracker {
 	struct tracker_waiter *waiters;
 };
 
+static struct board *board_add(struct tracker *t, const char *name);
+
 static int64_t real_clock(void *ctx)
 {
 	struct timespec ts;
@@ -70,16 +72,13 @@ struct tracker *tracker_new(const struct registry *reg, tracker_clock_fn clock, 
 	t->reg = reg;
 	if (reg) {
 		for (size_t i = 0; i < reg->n; i++) {
-			struct board *b = calloc(1, sizeof(*b));
+			struct board *b = board_add(t, reg->boards[i].name);
 
 			if (!b) {
 				tracker_free(t);
 				return NULL;
 			}
-			UL_COPY(b->name, reg->boards[i].name);
 			b->reg = &reg->boards[i];
-			b->next = t->boards;
-			t->boards = b;
 		}
 	}
 	return t;

@@ -47,6 +47,7 @@ struct bench {
 	struct event *ev_inotify;
 	struct event *ev_reload; /* debounces inotify bursts (an editor's save) */
 	int inotify_fd;
+	bool refusal_reported; /* the lookup already made the IMPORT_REFUSED event */
 };
 
 /* ---- subscribers ----------------------------------------------------------- */
@@ -78,7 +79,7 @@ static void on_committed(void *arg, uint64_t seq, int rc)
 static void on_log_event(void *arg, const struct ul_event *ev)
 {
 	const char *kind = ul_event_kind_name(ev->kind);
-	char where[160] = "";
+	char where[400] = "";
 
 	(void)arg;
 	if (ev->dev.busid[0])
@@ -127,8 +128,6 @@ static void watch_registry_boards(struct bench *b, const struct registry *reg)
 {
 	char err[256], ident[96];
 
-	if (!b->d->usb)
-		return;
 	for (size_t i = 0; i < reg->n; i++) {
 		const struct reg_board *rb = &reg->boards[i];
 
@@ -145,6 +144,12 @@ static void watch_registry_boards(struct bench *b, const struct registry *reg)
 				snprintf(ident, sizeof(ident), "%04x:%04x", id->vid, id->pid);
 			else
 				continue;
+			/* libusb starts with the first real board to export. */
+			if (!b->d->usb &&
+			    usbdev_init(&b->d->usb, b->d->base, &b->d->srv, err, sizeof(err)) < 0) {
+				ul_warn("bench", "cannot export real boards: libusb: %s", err);
+				return;
+			}
 			if (usbdev_watch(b->d->usb, ident, err, sizeof(err)) < 0)
 				ul_warn("bench", "%s: cannot export %s: %s", rb->name, ident, err);
 		}
@@ -161,7 +166,7 @@ int bench_reload(struct bench *b, char *err, size_t errlen)
 		tracker_registry_rejected(b->tracker, err);
 		return -1;
 	}
-	snprintf(detail, sizeof(detail), "%s: %zu board(s)", b->reg_path, b->regs[spare].n);
+	snprintf(detail, sizeof(detail), "%.200s: %zu board(s)", b->reg_path, b->regs[spare].n);
 	tracker_set_registry(b->tracker, &b->regs[spare], detail);
 	b->cur = spare;
 	watch_registry_boards(b, &b->regs[b->cur]);
@@ -342,6 +347,7 @@ int bench_import_lookup(struct bench *b, const char *peer, const char *requested
 		snprintf(why, sizeof(why), "leased by %s%s", bd->lease.holder,
 		         token ? " (wrong token)" : " (no token given)");
 		tracker_import_refused(b->tracker, bd->name, peer, why);
+		b->refusal_reported = true;
 		return USBIP_ST_DEV_BUSY;
 	}
 	return USBIP_ST_OK;
@@ -349,15 +355,16 @@ int bench_import_lookup(struct bench *b, const char *peer, const char *requested
 
 void bench_import_refused(struct bench *b, const char *peer, const char *requested, int status)
 {
-	/* Lease refusals were reported by bench_import_lookup with their reason. */
-	if (status == USBIP_ST_DEV_BUSY && strchr(requested, '#') == NULL &&
-	    !usbip_server_find_busid(&b->d->srv, requested) && !tracker_find(b->tracker, requested))
+	/* A lease refusal was reported by bench_import_lookup with its reason,
+	 * within this same OP request. */
+	if (b->refusal_reported) {
+		b->refusal_reported = false;
 		return;
-	if (status == USBIP_ST_NODEV)
-		tracker_import_refused(b->tracker, requested, peer, "no such device");
-	else if (status != USBIP_ST_DEV_BUSY)
-		tracker_import_refused(b->tracker, requested, peer,
-		                       "the device refused the import");
+	}
+	tracker_import_refused(b->tracker, requested, peer,
+	                       status == USBIP_ST_NODEV      ? "no such device"
+	                       : status == USBIP_ST_DEV_BUSY ? "in use by another client"
+	                                                     : "the device refused the import");
 }
 
 /* ---- status -------------------------------------------------------------------------- */
@@ -383,11 +390,15 @@ static int open_store(struct bench *b, const char *db, char *err, size_t errlen)
 	if (db && strcmp(db, "none") == 0)
 		return 0;
 	if (!db) {
-		if (ul_path_mkdir(UL_PATH_STATE) < 0 ||
-		    ul_path_file(UL_PATH_STATE, "usblab.db", path, sizeof(path)) < 0) {
-			snprintf(err, errlen, "cannot make the state directory: %s",
-			         strerror(errno));
-			return -1;
+		/* No usable default (no HOME, a read-only home): serve without
+		 * a store rather than not at all, and say so. */
+		if (ul_path_file(UL_PATH_STATE, "usblab.db", path, sizeof(path)) < 0 ||
+		    ul_path_mkdir(UL_PATH_STATE) < 0) {
+			ul_warn("bench",
+			        "no state directory (%s): events and leases are not "
+			        "kept; set XDG_STATE_HOME or --db FILE",
+			        strerror(errno));
+			return 0;
 		}
 		db = path;
 	}

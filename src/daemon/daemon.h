@@ -15,9 +15,11 @@
 #include "usbip_server.h"
 
 #define DAEMON_MAX_VIRTUAL 16
+#define USBLABD_VERSION    "0.1.0"
 
 struct usbdev_ctx;
 struct dconn;
+struct bench;
 
 struct usblabd {
 	struct event_base *base;
@@ -25,6 +27,7 @@ struct usblabd {
 	struct event *sigint, *sigterm;
 	struct usbip_server srv;
 	struct usbdev_ctx *usb;
+	struct bench *bench; /* NULL until bench_start() */
 	struct usbip_export *virt[DAEMON_MAX_VIRTUAL];
 	unsigned nvirt;
 	struct dconn *conns;

@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/util.h>
 
+#include "bench.h"
 #include "ul_log.h"
 
 /* Bytes read from a socket in one call. */
@@ -37,6 +38,8 @@ struct dconn {
 	char peer[64];
 	bool closing;     /* the core ended the connection */
 	bool flush_first; /* ... normally: destroy once output is sent */
+	bool gone;        /* ended by an error or a vanished peer, not a normal close */
+	char why[64];     /* why it ended, for the bench's event */
 	bool reading;     /* ev_read is armed */
 	bool writing;     /* ev_write is armed */
 };
@@ -51,6 +54,8 @@ static void conn_free(struct dconn *c)
 		d->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->core.exp && d->bench)
+		bench_released(d->bench, c->peer, c->core.exp, c->gone, c->why[0] ? c->why : NULL);
 	/* Core first (cancels URBs), then the output: freeing it runs the
 	 * cleanup of every URB still queued in it. */
 	usbip_conn_destroy(&c->core);
@@ -81,6 +86,8 @@ static void conn_drop(struct dconn *c, const char *why)
 			        c->core.exp->info.busid, why);
 		else
 			ul_debug("net", "client %s closed (%s)", c->peer, why);
+		c->gone = strcmp(why, "peer closed") != 0;
+		snprintf(c->why, sizeof(c->why), "%s", why);
 	}
 	c->closing = true;
 	c->flush_first = false;
@@ -277,9 +284,12 @@ static void srv_close(struct usbip_conn *conn, int reason)
 {
 	struct dconn *c = conn->transport;
 
-	if (reason < 0)
+	if (reason < 0) {
 		ul_warn("net", "client %s: closing connection: %s (%s)", c->peer,
 		        conn->error ? conn->error : "error", usbip_strerror(reason));
+		c->gone = reason != USBIP_E_CLOSED;
+		snprintf(c->why, sizeof(c->why), "%s", conn->error ? conn->error : "error");
+	}
 	c->closing = true;
 	c->reading = false;
 	event_del(c->ev_read);
@@ -298,11 +308,54 @@ static void srv_imported(struct usbip_conn *conn, struct usbip_export *exp)
 
 	ul_info("net", "client %s imported %s (%04x:%04x, %s)", c->peer, exp->info.busid,
 	        exp->info.idVendor, exp->info.idProduct, exp->ops->name);
+	if (c->d->bench)
+		bench_imported(c->d->bench, c->peer, exp);
 }
 
 static void srv_unimported(struct usbip_export *exp)
 {
 	ul_info("net", "%s is free again", exp->info.busid);
+}
+
+/* Names, leases and tokens are the bench's business (bench.c). */
+static int srv_import_lookup(struct usbip_conn *conn, const char *requested,
+                             struct usbip_export **exp)
+{
+	struct dconn *c = conn->transport;
+
+	if (!c->d->bench) {
+		*exp = usbip_server_find_busid(&c->d->srv, requested);
+		return USBIP_ST_OK;
+	}
+	return bench_import_lookup(c->d->bench, c->peer, requested, exp);
+}
+
+static void srv_import_refused(struct usbip_conn *conn, const char *requested, int status)
+{
+	struct dconn *c = conn->transport;
+
+	ul_info("net", "client %s: import of '%s' refused (%s)", c->peer, requested,
+	        status == USBIP_ST_DEV_BUSY ? "busy or leased"
+	        : status == USBIP_ST_NODEV  ? "no such device"
+	                                    : "the device refused");
+	if (c->d->bench)
+		bench_import_refused(c->d->bench, c->peer, requested, status);
+}
+
+static void srv_exported(struct usbip_export *exp)
+{
+	struct usblabd *d = exp->srv->ctx;
+
+	if (d->bench)
+		bench_exported(d->bench, exp);
+}
+
+static void srv_unexported(struct usbip_export *exp)
+{
+	struct usblabd *d = exp->srv->ctx;
+
+	if (d->bench)
+		bench_unexported(d->bench, exp);
 }
 
 const struct usbip_server_ops dconn_server_ops = {
@@ -312,6 +365,10 @@ const struct usbip_server_ops dconn_server_ops = {
         .close = srv_close,
         .imported = srv_imported,
         .unimported = srv_unimported,
+        .import_lookup = srv_import_lookup,
+        .import_refused = srv_import_refused,
+        .exported = srv_exported,
+        .unexported = srv_unexported,
 };
 
 /* ---- listener ----------------------------------------------------------- */

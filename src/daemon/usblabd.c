@@ -12,12 +12,11 @@
 
 #include <event2/event.h>
 
+#include "bench.h"
 #include "daemon.h"
 #include "sim.h"
 #include "ul_log.h"
 #include "usbdev.h"
-
-#define USBLABD_VERSION "0.1.0"
 
 static const char usage[] =
         "Usage: usblabd [OPTION]...\n"
@@ -130,9 +129,14 @@ int main(int argc, char **argv)
 	        {"quiet", no_argument, NULL, 'q'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 1},
+	        {"registry", required_argument, NULL, 2},
+	        {"db", required_argument, NULL, 3},
+	        {"control", required_argument, NULL, 4},
+	        {"no-inventory", no_argument, NULL, 5},
 	        {NULL, 0, NULL, 0},
 	};
 	struct usblabd d;
+	struct bench_opts bo = {.inventory = true};
 	const char *listen_addr = "0.0.0.0:3240", *virt = NULL;
 	const char **exports = calloc((size_t)argc, sizeof(char *));
 	unsigned nexports = 0, mib = 512;
@@ -185,6 +189,18 @@ int main(int argc, char **argv)
 			printf("usblabd %s\n", USBLABD_VERSION);
 			free(exports);
 			return 0;
+		case 2:
+			bo.registry = optarg;
+			break;
+		case 3:
+			bo.db = optarg;
+			break;
+		case 4:
+			bo.control = optarg;
+			break;
+		case 5:
+			bo.inventory = false;
+			break;
 		default:
 			fputs("Try 'usblabd --help'.\n", stderr);
 			free(exports);
@@ -216,6 +232,10 @@ int main(int argc, char **argv)
 		status = usbdev_print_list(d.usb) < 0 ? 1 : 0;
 		goto out;
 	}
+	if (bench_start(&d.bench, &d, &bo, err, sizeof(err)) < 0) {
+		fprintf(stderr, "usblabd: %s\n", err);
+		goto out;
+	}
 	for (unsigned i = 0; i < nexports; i++) {
 		if (usbdev_watch(d.usb, exports[i], err, sizeof(err)) < 0) {
 			fprintf(stderr, "usblabd: --export %s: %s\n", exports[i], err);
@@ -243,6 +263,8 @@ int main(int argc, char **argv)
 out:
 	dconn_shutdown(&d);
 	stop_virtual(&d);
+	bench_stop(d.bench);
+	d.bench = NULL;
 	if (d.usb)
 		usbdev_exit(d.usb);
 	if (d.sigint)

@@ -320,7 +320,7 @@ def test_name_errors():
     expect_json("ambiguous --json", usblab("info", "c", "--json"), 1, "err-ambiguous.json",
                 lambda d: None if d["error"]["code"] == "ambiguous" and
                 d["error"]["candidates"] == ["cdc", "msc"] else f"{d}")
-    expect("bad regex", usblab("info", "(x"), 2, err_has="regex")
+    expect("bad regex: status 2", usblab("info", "(x"), 2, err_has="not a valid pattern")
 
 
 def test_leases():
