@@ -4,8 +4,9 @@
  * with real sockets in a temporary directory: replies to requests sent
  * whole, together and byte by byte; the caller's identity from
  * SO_PEERCRED; bad JSON; a line over 64 KiB; a follower that does not read
- * (dropped past 1 MiB); a second daemon on the same path; a stale socket
- * file; the socket's mode; removal at close; a client leaving mid-wait.
+ * (dropped past 1 MiB); a client that pipelines requests without reading
+ * (read paused, never dropped, every reply in order); a second daemon on the same path; a stale
+ * socket file; the socket's mode; removal at close; a client leaving mid-wait.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,13 +127,15 @@ static json_t *get(struct fixture *f, int fd)
 	static char buf[1 << 16];
 	size_t n = 0;
 
-	for (int tries = 0; tries < 2000; tries++) {
+	for (int idle = 0; idle < 2000;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t r;
 
-		pump(f, 1);
-		if (poll(&p, 1, 0) <= 0)
+		if (poll(&p, 1, 0) <= 0) {
+			pump(f, 1);
+			idle++;
 			continue;
+		}
 		r = read(fd, buf + n, 1);
 		if (r == 0)
 			return NULL;
@@ -296,6 +299,57 @@ static void test_slow_follower_dropped(void **state)
 	close(other);
 }
 
+/* A client that sends many requests before reading any reply is not read
+ * while its replies pile up (above CONTROL_READ_PAUSE), so it is never
+ * dropped, and gets every reply, in order, once it reads. */
+static void test_pipelined_requests_pause_reading(void **state)
+{
+	struct fixture *f = *state;
+	int fd = client(f);
+	enum { N = 6000 };
+	char line[64], *all = malloc((size_t)N * sizeof(line));
+	size_t len = 0, off = 0;
+	int next = 0;
+
+	for (int i = 0; i < N; i++)
+		len += (size_t)sprintf(all + len, "{\"id\":%d,\"method\":\"list\"}\n", i);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* Write everything we can without reading: the daemon must stop reading
+	 * us, so our writes block (EAGAIN) before all of it is taken. */
+	for (int rounds = 0; off < len && rounds < 3000; rounds++) {
+		ssize_t w = write(fd, all + off, len - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		pump(f, 1);
+	}
+	assert_int_equal(control_clients(f->ctl), 1);
+	fcntl(fd, F_SETFL, 0);
+	/* Now read: every reply comes, in order, and the rest is read. */
+	while (next < N) {
+		json_t *m;
+
+		if (off < len) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+			if (poll(&p, 1, 0) == 1) {
+				ssize_t w = send(fd, all + off, len - off, MSG_DONTWAIT);
+
+				if (w > 0)
+					off += (size_t)w;
+			}
+		}
+		m = get(f, fd);
+		assert_non_null(m);
+		assert_int_equal(json_integer_value(json_object_get(m, "id")), next);
+		next++;
+		json_decref(m);
+	}
+	assert_int_equal(control_clients(f->ctl), 1);
+	free(all);
+	close(fd);
+}
+
 static void test_client_leaves_mid_wait(void **state)
 {
 	struct fixture *f = *state;
@@ -362,6 +416,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_slow_follower_dropped, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pipelined_requests_pause_reading, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_client_leaves_mid_wait, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 	};
