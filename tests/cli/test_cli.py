@@ -417,6 +417,17 @@ def test_events():
     tap(bool(lines) and lines[0]["detail"] == "follow me" and "token" not in lines[0]["lease"],
         "a followed lease event has its reason and no token", out)
 
+    # The same, as a person reads it.
+    f = subprocess.Popen([USBLAB, "events", "-f", "--device", "msc"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(0.5)
+    usblab("checkout", "msc", "--reason", "follow me")
+    usblab("checkin", "msc")
+    time.sleep(0.5)
+    f.send_signal(signal.SIGINT)
+    out, err = f.communicate(timeout=10)
+    expect("events --follow", Run(0, out, err), 0, golden="events-follow.txt")
+
 
 def test_reload():
     conf = os.path.join(TMP, "config", "usblab", "devices.conf")
