@@ -850,7 +850,7 @@ static int run_checkin(const struct cmd *cmd, const struct args *a)
 /* ---- help texts ------------------------------------------------------------------------ */
 
 #define HELP_GLOBAL                                                                                \
-	"Options of every command:\n"                                                              \
+	"\nOptions of every command:\n"                                                            \
 	"  --socket PATH   the control socket (default $USBLAB_SOCKET, else the\n"                 \
 	"                  XDG runtime directory's usblab/usblabd.sock)\n"                         \
 	"  --json          print the reply as JSON; errors as {\"error\":{...}}\n"                 \
@@ -864,7 +864,7 @@ static const char help_status[] =
         "Usage: usblab status [--json]\n\n"
         "Shows the daemon's version and pid, the control socket, the registry file, how\n"
         "many boards are named, present and leased, whether a store keeps history, and\n"
-        "how many clients are connected.\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "how many clients are connected.\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExample:\n  usblab status\n";
 
 static const char help_list[] =
@@ -874,14 +874,14 @@ static const char help_list[] =
         "  NAME     registry name (or busid)    STATE   absent, present, exported, imported\n"
         "  TYPE     registry type               BUSID   USB/IP busid (last known if absent)\n"
         "  PORT     physical port path          DEVICES its /dev files\n"
-        "  HOLDER   who has it checked out      LEFT    time left on the lease\n\n" HELP_GLOBAL
+        "  HOLDER   who has it checked out      LEFT    time left on the lease\n" HELP_GLOBAL
         "\n" HELP_EXIT "\nExamples:\n  usblab list\n  usblab list --json | jq '.boards[].name'\n";
 
 static const char help_info[] =
         "Usage: usblab info NAME [--json]\n\n"
         "Shows one board: what the registry says of it, where it is (or was last seen),\n"
         "its device files, who imports or holds it, and its last 20 events.\n"
-        "NAME may be the full name, a unique part of it, or a regex.\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "NAME may be the full name, a unique part of it, or a regex.\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExamples:\n  usblab info esp-a\n  usblab info S3\n";
 
 static const char help_events[] =
@@ -892,7 +892,7 @@ static const char help_events[] =
         "arriving and leaving, exports and imports, leases, registry reloads. With\n"
         "--follow, prints new events as they happen until interrupted.\n\n"
         "Options:\n"
-        "  -f, --follow      live events instead of history\n"
+        "  -f, --follow      live events instead of history (--json: one per line)\n"
         "  --since TIME      from TIME (2026-12-03T13:14:04Z, 2026-12-03, -10m, -2h, -1d)\n"
         "  --until TIME      up to TIME\n"
         "  --device NAME     one board's events\n"
@@ -901,7 +901,7 @@ static const char help_events[] =
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
         "                    config-reloaded, config-rejected, error\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
-        "With --json and --follow, one event per line.\n\n" HELP_EXIT
+        "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
         "lease-taken\n  usblab events --follow --json\n";
 
@@ -944,14 +944,14 @@ static const char help_checkin[] =
 
 static const char help_locks[] =
         "Usage: usblab locks [--json]\n\n"
-        "Lists the leases in force: board, holder, expiry, time left, reason.\n\n" HELP_GLOBAL
+        "Lists the leases in force: board, holder, expiry, time left, reason.\n" HELP_GLOBAL
         "\n" HELP_EXIT "\nExample:\n  usblab locks\n";
 
 static const char help_reload[] =
         "Usage: usblab reload [--json]\n\n"
         "Makes usblabd re-read its registry (devices.conf), as SIGHUP or saving the file\n"
         "does. A file with an error is refused, the message says FILE:LINE, and the last\n"
-        "good registry stays in force (exit status 1).\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "good registry stays in force (exit status 1).\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExample:\n  usblab reload\n";
 
 static const struct cmd cmds[] = {

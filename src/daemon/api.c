@@ -458,6 +458,22 @@ static void pending_free(struct api_pending *p)
 	free(p);
 }
 
+/* A pending reply that holds result (stolen) until it is sent; NULL after
+ * replying "internal" when memory is short. */
+static struct api_pending *pending_hold(const struct api_call *c, enum api_pending_kind kind,
+                                        json_t *result)
+{
+	struct api_pending *p = pending_new(c, kind);
+
+	if (!p) {
+		json_decref(result);
+		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+		return NULL;
+	}
+	p->result = result;
+	return p;
+}
+
 static void leases_changed(struct api *api)
 {
 	if (api->env.leases_changed)
@@ -484,14 +500,10 @@ static void on_committed(void *arg, int rc)
 /* Replies result once event seq is durable. Steals result. */
 static void reply_when_committed(const struct api_call *c, uint64_t seq, json_t *result)
 {
-	struct api_pending *p = pending_new(c, API_PENDING_COMMIT);
+	struct api_pending *p = pending_hold(c, API_PENDING_COMMIT, result);
 
-	if (!p) {
-		json_decref(result);
-		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+	if (!p)
 		return;
-	}
-	p->result = result;
 	/* May run on_committed at once (no durable subscriber, or already
 	 * committed): p must not be touched after this. */
 	if (tracker_when_committed(c->api->env.tracker, seq, on_committed, p) < 0) {
@@ -929,14 +941,10 @@ static void on_events(void *arg, int rc, const struct ul_event *evs, size_t n, c
  * object, stolen) with "events" added. */
 static void query_store(const struct api_call *c, const struct store_query *qr, json_t *info)
 {
-	struct api_pending *p = pending_new(c, API_PENDING_QUERY);
+	struct api_pending *p = pending_hold(c, API_PENDING_QUERY, info);
 
-	if (!p) {
-		json_decref(info);
-		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+	if (!p)
 		return;
-	}
-	p->result = info;
 	if (storeq_query_events(c->api->env.storeq, qr, on_events, p) < 0) {
 		pending_free(p);
 		send_error(c->ops, c->client, c->id, "store_failed",

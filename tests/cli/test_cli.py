@@ -115,11 +115,13 @@ def skeleton(v):
 
 def golden_compare(name, got):
     path = os.path.join(GOLDEN, name)
-    if UPDATE or not os.path.exists(path):
+    if UPDATE:
         os.makedirs(GOLDEN, exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.write(got)
         return True, f"(golden {name} written)"
+    if not os.path.exists(path):
+        return False, f"golden/{name} is missing (USBLAB_GOLDEN_UPDATE=1 writes it)\n{got}"
     with open(path, encoding="utf-8") as f:
         want = f.read()
     if want == got:
@@ -318,7 +320,7 @@ def test_name_errors():
     expect_json("ambiguous --json", usblab("info", "c", "--json"), 1, "err-ambiguous.json",
                 lambda d: None if d["error"]["code"] == "ambiguous" and
                 d["error"]["candidates"] == ["cdc", "msc"] else f"{d}")
-    expect("bad regex", usblab("info", "(x"), 2, err_has="regex")
+    expect("bad regex: status 2", usblab("info", "(x"), 2, err_has="not a valid pattern")
 
 
 def test_leases():
@@ -415,6 +417,17 @@ def test_events():
     tap(bool(lines) and lines[0]["detail"] == "follow me" and "token" not in lines[0]["lease"],
         "a followed lease event has its reason and no token", out)
 
+    # The same, as a person reads it.
+    f = subprocess.Popen([USBLAB, "events", "-f", "--device", "msc"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(0.5)
+    usblab("checkout", "msc", "--reason", "follow me")
+    usblab("checkin", "msc")
+    time.sleep(0.5)
+    f.send_signal(signal.SIGINT)
+    out, err = f.communicate(timeout=10)
+    expect("events --follow", Run(0, out, err), 0, golden="events-follow.txt")
+
 
 def test_reload():
     conf = os.path.join(TMP, "config", "usblab", "devices.conf")
@@ -480,6 +493,12 @@ def main():
     USBLABD = os.environ.get("USBLABD")
     if not USBLAB or not USBLABD:
         skip_all("USBLAB and USBLABD must name the programs")
+    with open(USBLABD, "rb") as f:
+        exe = f.read()
+    if b"control_listen" not in exe and b"control socket" not in exe:
+        # Until src/daemon/bench.c is linked into usblabd (the integrator's
+        # wiring), there is no socket to test against.
+        skip_all("this usblabd has no control socket yet (bench.c not wired into usblabd)")
     # A short path: a Unix socket path has at most 107 bytes.
     TMP = tempfile.mkdtemp(prefix="ulcli-", dir="/tmp")
     ENV = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
