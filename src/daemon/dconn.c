@@ -37,6 +37,8 @@
 #include <event2/buffer.h>
 #include <event2/util.h>
 
+#include "bench.h"
+
 /* Bytes read from a socket in one call; allocated at the first byte. */
 #define DCONN_INBUF (64 * 1024)
 /* What one charged block costs beyond its bytes: our header, malloc's
@@ -159,6 +161,8 @@ void dconn_free(struct dconn *c)
 		d->nmem_wait--;
 	if (!c->imported)
 		d->nop--;
+	if (c->exp && d->bench)
+		bench_released(d->bench, c->peer, c->exp, c->gone, c->why[0] ? c->why : NULL);
 	/* Charges may come back from here on: keep the struct alive. */
 	c->charges++;
 	/* Core first (cancels URBs), then the output: freeing it runs the
@@ -201,6 +205,8 @@ static void conn_drop(struct dconn *c, const char *why)
 			        why);
 		else
 			ul_debug("net", "client %s closed (%s)", c->peer, why);
+		c->gone = strcmp(why, "peer closed") != 0;
+		snprintf(c->why, sizeof(c->why), "%s", why);
 	}
 	c->closing = true;
 	c->flush_first = false;
@@ -664,6 +670,8 @@ static void srv_close(struct usbip_conn *conn, int reason)
 		ul_warn_limited(&c->d->lim_close, "net",
 		                "client %s: closing connection: %s (%s; %s)", c->peer,
 		                conn->error ? conn->error : "error", usbip_strerror(reason), last);
+		c->gone = reason != USBIP_E_CLOSED;
+		snprintf(c->why, sizeof(c->why), "%s", conn->error ? conn->error : "error");
 	}
 	c->closing = true;
 	c->reading = false;
@@ -705,11 +713,64 @@ static void srv_imported(struct usbip_conn *conn, struct usbip_export *exp)
 	set_imported_socket_options(c->fd);
 	ul_info("net", "client %s imported %s (%04x:%04x, %s)", c->peer, exp->info.busid,
 	        exp->info.idVendor, exp->info.idProduct, exp->ops->name);
+	if (c->d->bench)
+		bench_imported(c->d->bench, c->peer, exp);
 }
 
 static void srv_unimported(struct usbip_export *exp)
 {
 	ul_info("net", "%s is free again", exp->info.busid);
+}
+
+/* Names, leases and tokens are the bench's business (bench.c). */
+static int srv_import_lookup(struct usbip_conn *conn, const char *requested,
+                             struct usbip_export **exp)
+{
+	struct dconn *c = conn->transport;
+
+	if (!c->d->bench) {
+		*exp = usbip_server_find_busid(&c->d->srv, requested);
+		return USBIP_ST_OK;
+	}
+	return bench_import_lookup(c->d->bench, c->peer, requested, exp);
+}
+
+/* The core refused an import: say why (busy, and by whom; unknown). */
+static void srv_import_refused(struct usbip_conn *conn, const char *requested, int status)
+{
+	struct dconn *c = conn->transport;
+	struct usblabd *d = c->d;
+	struct usbip_export *exp = usbip_server_find_busid(&d->srv, requested);
+	const char *holder = NULL;
+
+	for (struct dconn *o = d->conns; exp && o; o = o->next)
+		if (o->exp == exp && o != c)
+			holder = o->peer;
+	ul_info_limited(&d->lim_import, "net", "client %s: import of '%.32s' refused: %s%s",
+	                c->peer, requested,
+	                status == USBIP_ST_NODEV      ? "no such device"
+	                : holder                      ? "busy, imported by "
+	                : status == USBIP_ST_DEV_BUSY ? "busy or leased"
+	                                              : "the device cannot be opened",
+	                holder ? holder : "");
+	if (d->bench)
+		bench_import_refused(d->bench, c->peer, requested, status);
+}
+
+static void srv_exported(struct usbip_export *exp)
+{
+	struct usblabd *d = exp->srv->ctx;
+
+	if (d->bench)
+		bench_exported(d->bench, exp);
+}
+
+static void srv_unexported(struct usbip_export *exp)
+{
+	struct usblabd *d = exp->srv->ctx;
+
+	if (d->bench)
+		bench_unexported(d->bench, exp);
 }
 
 const struct usbip_server_ops dconn_server_ops = {
@@ -719,6 +780,10 @@ const struct usbip_server_ops dconn_server_ops = {
         .close = srv_close,
         .imported = srv_imported,
         .unimported = srv_unimported,
+        .import_lookup = srv_import_lookup,
+        .import_refused = srv_import_refused,
+        .exported = srv_exported,
+        .unexported = srv_unexported,
 };
 
 /* ---- connection lifecycle ----------------------------------------------- */

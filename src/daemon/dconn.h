@@ -45,6 +45,8 @@ struct dconn {
 	bool imported;
 	bool closing;      /* the core ended the connection */
 	bool failed;       /* ... for an error (not a refused import) */
+	bool gone;         /* ended by an error or a vanished peer, not a normal close */
+	char why[64];      /* why it ended, for the bench's event */
 	bool flush_first;  /* ... normally: destroy once output is sent */
 	bool reading;      /* ev_read is armed */
 	bool writing;      /* ev_write is armed */

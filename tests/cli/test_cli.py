@@ -80,7 +80,8 @@ def skip_all(why):
 # ---- normalising ----------------------------------------------------------
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-TOKEN = re.compile(r"\b[a-km-np-z2-9]{12}\b")
+# A token only where one is printed: after "token: ", "token": " or "#".
+TOKEN = re.compile(r'(?<=token: )[a-km-np-z2-9]{12}\b|(?<="token": ")[a-km-np-z2-9]{12}\b|(?<=#)[a-km-np-z2-9]{12}\b')
 SPAN = re.compile(r"\b\d+[dhms]( \d+[hm])?\b")
 PID = re.compile(r"\(pid \d+\)")
 
