@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""daemon_bench.py USBLABD - the bench manager inside a real usblabd.
+
+Runs usblabd with virtual devices, a registry naming them and a store, in
+temporary XDG directories, and checks through the control socket and raw
+USB/IP what a stock client would see:
+  - boards named by the registry, an unnamed device listed by its busid,
+    an absent registry board listed as absent;
+  - OP_REQ_IMPORT by registry name works and the reply echoes the name
+    (Linux's `usbip attach` refuses a different busid);
+  - imported / released / client-gone / import-refused events;
+  - a leased board refuses an import without its token (ST_DEV_BUSY) and
+    takes NAME#TOKEN and BUSID#TOKEN;
+  - an edit of devices.conf is picked up without a restart (inotify), a bad
+    edit is refused with file:line and the last good registry stays,
+    SIGHUP reloads too;
+  - events survive a restart (the store).
+Prints TAP.
+"""
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+results = []
+
+
+def tap(ok, name, why=""):
+    results.append(bool(ok))
+    line = f"{'ok' if ok else 'not ok'} {len(results)} - {name}"
+    if not ok and why:
+        line += f" # {str(why)[:300]}"
+    print(line, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Daemon:
+    def __init__(self, exe, top):
+        self.exe, self.top = exe, top
+        self.sock = os.path.join(top, "run", "usblab", "usblabd.sock")
+        self.port = free_port()
+
+    def start(self):
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.top, "cfg"),
+                   XDG_STATE_HOME=os.path.join(self.top, "state"),
+                   XDG_RUNTIME_DIR=os.path.join(self.top, "run"))
+        self.log = open(os.path.join(self.top, "usblabd.log"), "ab")
+        self.proc = subprocess.Popen([self.exe, "--listen", f"127.0.0.1:{self.port}",
+                                      "--no-inventory", "--virtual", "cdc,hid,msc"],
+                                     env=env, stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            try:
+                ctl(self, "status")
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def ctl(d, method, **params):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(d.sock)
+    f = s.makefile("rw")
+    f.write(json.dumps({"id": 1, "method": method, "params": params}) + "\n")
+    f.flush()
+    r = json.loads(f.readline())
+    s.close()
+    return r
+
+
+def op_import(d, busid):
+    """Returns (status, busid echoed, the socket) of an OP_REQ_IMPORT."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
+    hdr = b""
+    while len(hdr) < 8:
+        chunk = s.recv(8 - len(hdr))
+        if not chunk:
+            break
+        hdr += chunk
+    _, _, st = struct.unpack(">HHI", hdr)
+    echoed = None
+    if st == 0:
+        rec = b""
+        while len(rec) < 312:
+            rec += s.recv(312 - len(rec))
+        echoed = rec[256:288].split(b"\0")[0].decode()
+    return st, echoed, s
+
+
+def events(d, **q):
+    return ctl(d, "events", **q).get("result", {}).get("events", [])
+
+
+def wait_for(pred, seconds=5.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()
+
+
+def boards(d):
+    return {b["name"]: b for b in ctl(d, "list")["result"]["boards"]}
+
+
+def main():
+    exe = sys.argv[1]
+    print("TAP version 13", flush=True)
+    with tempfile.TemporaryDirectory(prefix="usblab-bench-") as top:
+        conf_dir = os.path.join(top, "cfg", "usblab")
+        os.makedirs(conf_dir)
+        conf = os.path.join(conf_dir, "devices.conf")
+        with open(conf, "w") as f:
+            f.write("# the virtual devices, named\n"
+                    "[serial-a]\nserial = USBLAB-CDC-1\ntype = esp32\n"
+                    "[keyboard]\nserial = USBLAB-HID-2\n"
+                    "[shelf-board]\nserial = NOT-PLUGGED\n")
+        d = Daemon(exe, top)
+        tap(d.start(), "usblabd starts with a registry, a store and a control socket")
+        b = boards(d)
+        tap(b.get("serial-a", {}).get("state") == "exported" and b["serial-a"]["busid"] == "0-1",
+            "a registry board is named and exported", b.get("serial-a"))
+        tap(b.get("0-3", {}).get("state") == "exported", "an unnamed device is listed by busid",
+            sorted(b))
+        tap(b.get("shelf-board", {}).get("state") == "absent", "an absent registry board is listed")
+
+        st, echoed, s = op_import(d, "serial-a")
+        tap(st == 0 and echoed == "serial-a",
+            "import by name: accepted, the reply echoes the name", (st, echoed))
+        tap(wait_for(lambda: boards(d)["serial-a"]["state"] == "imported"),
+            "the board is imported, by the client's address")
+        st2, _, s2 = op_import(d, "serial-a")
+        s2.close()
+        tap(st2 == 2, "a second import of an imported board is refused busy", st2)
+        s.close()
+        tap(wait_for(lambda: any(e["kind"] == "released" and e["board"] == "serial-a"
+                                 for e in events(d, device="serial-a"))),
+            "closing the connection makes a released event")
+        st3, _, s3 = op_import(d, "no-such-board")
+        s3.close()
+        tap(st3 == 4 and wait_for(lambda: any(e["kind"] == "import-refused"
+                                              for e in events(d, kind="import-refused"))),
+            "an unknown name is refused (ST_NODEV) with an import-refused event", st3)
+
+        # Leases on the wire.
+        co = ctl(d, "checkout", name="keyboard", duration=600)
+        token = co.get("result", {}).get("token", "")
+        tap(len(token) == 12, "checkout gives a 12-character token", co)
+        st, _, s = op_import(d, "keyboard")
+        s.close()
+        tap(st == 2, "a leased board refuses an import without the token", st)
+        ev = wait_for(lambda: [e for e in events(d, device="keyboard", kind="import-refused")])
+        tap(ev and "leased by" in ev[-1]["detail"], "... and says it is leased, in an event", ev)
+        st, _, s = op_import(d, "keyboard#" + "a" * 12)
+        s.close()
+        tap(st == 2, "a wrong token is refused", st)
+        st, echoed, s = op_import(d, "keyboard#" + token)
+        tap(st == 0 and echoed == "keyboard#" + token, "NAME#TOKEN imports the leased board",
+            (st, echoed))
+        s.close()
+        wait_for(lambda: boards(d)["keyboard"]["state"] == "exported")
+        st, _, s = op_import(d, "0-2#" + token)
+        tap(st == 0, "BUSID#TOKEN imports it too", st)
+        s.close()
+        wait_for(lambda: boards(d)["keyboard"]["state"] == "exported")
+        ctl(d, "checkin", name="keyboard")
+
+        # Registry edits without a restart.
+        with open(conf + ".new", "w") as f:
+            f.write("[serial-a]\nserial = USBLAB-CDC-1\n[keyboard]\nserial = USBLAB-HID-2\n"
+                    "[disk]\nserial = USBLAB-MSC-3\n")
+        os.rename(conf + ".new", conf)  # as editors save
+        tap(wait_for(lambda: "disk" in boards(d) and "0-3" not in boards(d)),
+            "an edit of devices.conf is picked up without a restart (inotify)", sorted(boards(d)))
+        tap("shelf-board" not in boards(d), "a board the edit removed is gone")
+        with open(conf, "w") as f:
+            f.write("[disk]\nserial = USBLAB-MSC-3\nvidpid = nothex\n")
+        rej = wait_for(lambda: [e for e in events(d, kind="config-rejected")])
+        tap(rej and "devices.conf:3" in rej[-1]["detail"],
+            "a bad edit is refused with file:line", rej[-1]["detail"] if rej else None)
+        tap("serial-a" in boards(d) and "disk" in boards(d), "the last good registry stays")
+        r = ctl(d, "reload")
+        tap("error" in r and r["error"].get("code") == "config",
+            "the reload verb reports the bad file", r)
+        with open(conf, "w") as f:
+            f.write("[disk]\nserial = USBLAB-MSC-3\n")
+        os.kill(d.proc.pid, signal.SIGHUP)
+        tap(wait_for(lambda: "serial-a" not in boards(d) and "disk" in boards(d)),
+            "SIGHUP (or the file event) reloads the fixed file", sorted(boards(d)))
+
+        # Events survive a restart.
+        n_before = len(events(d, limit=1000))
+        d.stop()
+        tap(d.start(), "usblabd restarts on the same database")
+        old = [e for e in events(d, limit=1000) if e["kind"] == "lease-taken"]
+        tap(n_before > 10 and old and old[0]["board"] == "keyboard",
+            "events from before the restart are in the store", (n_before, old[:1]))
+        d.stop()
+    print(f"1..{len(results)}", flush=True)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
