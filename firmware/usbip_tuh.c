@@ -12,8 +12,9 @@
 
 #include <string.h>
 
-#include "host/usbh_pvt.h"
+/* tusb.h first: TinyUSB's usbh_pvt.h relies on its types. */
 #include "tusb.h"
+#include "host/usbh_pvt.h"
 #include "usbip_fw_opts.h"
 #include "usbip_fw_pool.h"
 
@@ -84,8 +85,10 @@ static int32_t status_of(xfer_result_t r)
 		return -USBIP_EPIPE;
 	case XFER_RESULT_TIMEOUT:
 		return -USBIP_ETIMEDOUT;
-	case XFER_RESULT_ABORTED:
+#if TUSB_VERSION_MAJOR > 0 || TUSB_VERSION_MINOR > 20
+	case XFER_RESULT_ABORTED: /* from 0.21 on */
 		return -USBIP_ECONNRESET;
+#endif
 	case XFER_RESULT_FAILED:
 		return -USBIP_EPROTO;
 	default:

@@ -24,6 +24,8 @@ target_sources(usermod_usbip INTERFACE
 target_include_directories(usermod_usbip INTERFACE
     ${USBLAB_TOP}/firmware
     ${USBLAB_TOP}/lib/usbip/include
+    ${PICO_TINYUSB_PATH}/src
+    ${MICROPY_DIR}/shared/tinyusb
 )
 
 if(NOT DEFINED MICROPY_USBIP_USB_HOST)
@@ -44,7 +46,15 @@ if(MICROPY_USBIP_USB_HOST)
     # scan sees only MICROPY_CPP_DEF_EXTRA, so they go there too.
     target_compile_definitions(usermod_usbip INTERFACE ${USBIP_HOST_DEFS})
     list(APPEND MICROPY_CPP_DEF_EXTRA ${USBIP_HOST_DEFS})
-    target_link_libraries(usermod_usbip INTERFACE tinyusb_host)
+    # TinyUSB's host stack for the RP2040 controller, added to the firmware
+    # target once it exists. Not by linking tinyusb_host: MicroPython would
+    # gather every pico-sdk library behind it as user-module sources (C++
+    # ones included) and scan them for QSTRs.
+    cmake_language(DEFER CALL target_sources ${MICROPY_TARGET} PRIVATE
+        ${PICO_TINYUSB_PATH}/src/host/usbh.c
+        ${PICO_TINYUSB_PATH}/src/host/hub.c
+        ${PICO_TINYUSB_PATH}/src/portable/raspberrypi/rp2040/hcd_rp2040.c
+    )
 endif()
 
 target_link_libraries(usermod INTERFACE usermod_usbip)
