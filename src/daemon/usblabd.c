@@ -73,7 +73,7 @@ static const char usage[] =
         "                           decimals allowed)\n"
         "  -m, --max-urb-mib N      memory held for all clients: URBs, queued replies,\n"
         "                           receive buffers (default 512, at least 32)\n"
-        "      --max-conn-mib N     one client's share of it (default an eighth); a client\n"
+        "      --max-conn-mib N     one client's share of it (default 16); a client\n"
         "                           at its share, or when the total is reached, is not\n"
         "                           read from until its memory is freed\n"
         "  Imported connections use TCP keepalive and TCP_USER_TIMEOUT: a client that\n"
@@ -377,7 +377,7 @@ int main(int argc, char **argv)
 	if (nlistens == 0)
 		listens[nlistens++] = "0.0.0.0:3240";
 	d.max_bytes = (size_t)mib << 20;
-	d.max_conn_bytes = conn_mib ? (size_t)conn_mib << 20 : d.max_bytes / 8;
+	d.max_conn_bytes = conn_mib ? (size_t)conn_mib << 20 : (size_t)16 << 20;
 	if (!list && fit_fd_limit(d.max_clients) < 0)
 		goto out_args;
 	signal(SIGPIPE, SIG_IGN);

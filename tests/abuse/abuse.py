@@ -67,17 +67,17 @@ def recv_exact(s, n):
     return buf
 
 
-def connect(port, src="127.0.0.1", timeout=5.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def connect(port, src="127.0.0.1", timeout=5.0, host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
     if src != "127.0.0.1":
         s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
+    s.connect((host, port))
     return s
 
 
-def devlist(port, src="127.0.0.1"):
-    s = connect(port, src)
+def devlist(port, src="127.0.0.1", host="127.0.0.1"):
+    s = connect(port, src, host=host)
     try:
         s.sendall(struct.pack(">HHI", VERSION, OP_REQ_DEVLIST, 0))
         ver, code, status, n = struct.unpack(">HHII", recv_exact(s, 12))
@@ -600,14 +600,16 @@ def cli_checks(tmp):
     p1, p2 = free_port(), free_port()
     log = os.path.join(tmp, "cli.log")
     with open(log, "w") as lf:
-        p = subprocess.Popen([USBLABD] + BENCH_OFF + ["--listen", "127.0.0.1:%d" % p1, "--listen", "127.0.0.1:%d" % p2,
+        # IPv4 and IPv6 loopback together, the case a second --listen
+        # used to replace the first in.
+        p = subprocess.Popen([USBLABD] + BENCH_OFF + ["--listen", "127.0.0.1:%d" % p1, "--listen", "[::1]:%d" % p2,
                               "--virtual", ",".join(["cdc"] * 63), "--virtual", "msc:" + image],
                              stdout=lf, stderr=subprocess.STDOUT, env=child_env(), preexec_fn=unprivileged)
         try:
             lists = None
             for _ in range(500):
                 try:
-                    lists = (devlist(p1), devlist(p2))
+                    lists = (devlist(p1), devlist(p2, host="::1"))
                     break
                 except OSError:
                     time.sleep(0.02)
@@ -616,7 +618,7 @@ def cli_checks(tmp):
             p.wait(10)
     with open(log) as f:
         text = f.read()
-    check("cli: two --listen addresses are both served", lists is not None and len(lists[0]) == len(lists[1]) > 0)
+    check("cli: --listen 127.0.0.1 and --listen [::1] are both served", lists is not None and len(lists[0]) == len(lists[1]) > 0)
     check("cli: two --virtual lists add up to 64 devices", lists is not None and len(lists[0]) == 64,
           "devlist: %d" % (len(lists[0]) if lists else -1))
     check("cli: a read-only image is logged as write-protected", "write-protected" in text)
