@@ -4,8 +4,8 @@
  * next to the same byte pattern over a plain TCP connection (the physical
  * limit of the transport). See bench/README.md for what each row means.
  *
- *   usbip-bench [--time SECONDS] [USBLABD]          start usblabd itself
- *   usbip-bench --host HOST --port PORT             use a running usblabd
+ *   usbip-bench [--time SECONDS] [--runs N] [USBLABD]   start usblabd itself
+ *   usbip-bench --host HOST --port PORT                 use a running usblabd
  *
  * USBLABD may also come from the environment. A running daemon must export
  * a CDC-ACM echo device and a mass-storage device (RAM disk preferred).
@@ -38,10 +38,14 @@
 #define BENCH_TARGET_OVERHEAD_US 5.0  /* server overhead per URB at p50 */
 #define BENCH_TARGET_BULK_RATIO  0.80 /* bulk with 64 KiB URBs vs plain TCP */
 
+#define BENCH_MAX_RUNS 15
+#define BENCH_NROWS    6
+
 struct bench_opts {
 	const char *exe;
 	const char *host, *port;
-	double secs; /* per measurement */
+	double secs;   /* per measurement */
+	unsigned runs; /* whole tables measured; the spread is printed */
 };
 
 /* A device under test: an imported connection and its bulk endpoints. */
@@ -552,49 +556,162 @@ static void bench_find_busid(const struct bench_opts *o, uint8_t cls, char *busi
 	exit(1);
 }
 
-/* ---- Output ------------------------------------------------------------- */
+/* One whole table: the rows, the CPU figures and the latency sample
+ * counts. */
+struct bench_run {
+	struct bench_row rows[BENCH_NROWS];
+	double cpu_usb_us, cpu_plain_us; /* per round trip; 0 when unknown */
+	size_t nusb, nplain;
+};
 
-static void bench_print_row(const struct bench_row *r)
-{
-	printf("%-44s %12.1f %12.1f %8.2f  %s\n", r->name, r->usb, r->plain,
-	       r->plain > 0 ? r->usb / r->plain : 0.0, r->unit);
-}
+/* ---- Output ------------------------------------------------------------- */
 
 static void bench_usage(void)
 {
-	fputs("usage: usbip-bench [--time SECONDS] [USBLABD]\n"
-	      "       usbip-bench --host HOST --port PORT [--time SECONDS]\n"
+	fputs("usage: usbip-bench [--time SECONDS] [--runs N] [USBLABD]\n"
+	      "       usbip-bench --host HOST --port PORT [--time SECONDS] [--runs N]\n"
 	      "USBLABD may also be given in the environment. --time is per measurement\n"
-	      "(default 1.2; ten measurements are made).\n",
+	      "(default 1.2; ten measurements make a table). --runs measures the whole\n"
+	      "table N times (default 3, at most 15) and prints the medians and the\n"
+	      "spread (min / median / max) of every row.\n",
 	      stderr);
+}
+
+/*
+ * Measures one table. Each row alternates usblabd and plain TCP over
+ * BENCH_ROUNDS rounds of secs / BENCH_ROUNDS, so that load from elsewhere
+ * falls on both sides alike. Latency percentiles pool the rounds' samples;
+ * rates keep each side's best round.
+ */
+static void bench_measure(const struct bench_opts *o, struct bench_dev *cdc, struct bench_dev *msc,
+                          pid_t pid, double *usb_s, double *plain_s, struct bench_run *out)
+{
+	struct bench_row *rows = out->rows;
+	double elapsed, round = o->secs / BENCH_ROUNDS;
+	size_t nusb = 0, nplain = 0, cpu_urbs = 0;
+	long long cpu_ns = 0;
+	double echo_ns = 0;
+	unsigned long echo_n = 0, count;
+	int nrows = 0, i, r;
+
+	{
+		/* 1. Latency: GET_DESCRIPTOR(Device, 18 B): 48 bytes out, 48 + 18
+		 * back. */
+		struct bench_pattern p = {.req = {48}, .resp = {48 + 18}, .steps = 1, .depth = 1};
+
+		for (r = 0; r < BENCH_ROUNDS; r++) {
+			size_t before = nusb;
+			long long t0 = pid > 0 ? bench_proc_cpu_ns(pid) : -1, t1;
+
+			bench_usb_latency(cdc, round, usb_s, &nusb);
+			t1 = pid > 0 ? bench_proc_cpu_ns(pid) : -1;
+			if (t0 >= 0 && t1 >= t0) {
+				cpu_ns += t1 - t0;
+				cpu_urbs += nusb - before;
+			}
+			bench_plain_run(&p, round, &elapsed, plain_s, &nplain, &echo_ns, &echo_n);
+		}
+		qsort(usb_s, nusb, sizeof(double), bench_cmp_double);
+		qsort(plain_s, nplain, sizeof(double), bench_cmp_double);
+		rows[nrows++] = (struct bench_row){"URB latency p50, ctrl GET_DESCRIPTOR 18 B",
+		                                   "us", bench_percentile(usb_s, nusb, 50),
+		                                   bench_percentile(plain_s, nplain, 50)};
+		rows[nrows++] = (struct bench_row){"URB latency p99, ctrl GET_DESCRIPTOR 18 B",
+		                                   "us", bench_percentile(usb_s, nusb, 99),
+		                                   bench_percentile(plain_s, nplain, 99)};
+	}
+	{
+		/* 2. URBs/s, 64-byte CDC echo: OUT = 48+64 out, 48 back; IN = 48
+		 * out, 48+64 back. */
+		struct bench_pattern p = {
+		        .req = {48 + BENCH_SMALL, 48}, .resp = {48, 48 + BENCH_SMALL}, .steps = 2};
+		static const unsigned depths[2] = {1, BENCH_DEPTH};
+		static const char *names[2] = {"URB/s depth 1, 64 B bulk OUT/IN (CDC echo)",
+		                               "URB/s depth 32, 64 B bulk OUT/IN (CDC echo)"};
+
+		for (i = 0; i < 2; i++) {
+			struct bench_row *row = &rows[nrows++];
+
+			*row = (struct bench_row){names[i], "URB/s", 0, 0};
+			p.depth = depths[i];
+			for (r = 0; r < BENCH_ROUNDS; r++) {
+				double v = depths[i] == 1
+				                   ? bench_usb_cdc_depth1(cdc, round)
+				                   : bench_usb_cdc_deep(cdc, depths[i], round);
+
+				row->usb = v > row->usb ? v : row->usb;
+				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
+				                        NULL);
+				v = (double)count / elapsed;
+				row->plain = v > row->plain ? v : row->plain;
+			}
+		}
+	}
+	{
+		/* 3. Bulk: READ(10) on the RAM disk, CBW + data + CSW per
+		 * command, one command at a time (as usb-storage does). */
+		static const uint32_t sizes[2] = {16384, 65536};
+		static const char *names[2] = {"bulk MB/s, 16 KiB URBs (MSC READ(10), RAM)",
+		                               "bulk MB/s, 64 KiB URBs (MSC READ(10), RAM)"};
+
+		for (i = 0; i < 2; i++) {
+			struct bench_pattern p = {
+			        .req = {48 + BENCH_CBW, 48, 48},
+			        .resp = {48, 48 + sizes[i], 48 + BENCH_CSW},
+			        .steps = 3,
+			        .depth = 0,
+			};
+			struct bench_row *row = &rows[nrows++];
+
+			*row = (struct bench_row){names[i], "MB/s", 0, 0};
+			for (r = 0; r < BENCH_ROUNDS; r++) {
+				double v = bench_usb_msc(msc, sizes[i], round) / 1e6;
+
+				row->usb = v > row->usb ? v : row->usb;
+				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
+				                        NULL);
+				v = (double)(count / 3) * sizes[i] / elapsed / 1e6;
+				row->plain = v > row->plain ? v : row->plain;
+			}
+		}
+	}
+	out->nusb = nusb;
+	out->nplain = nplain;
+	out->cpu_usb_us = cpu_urbs > 0 ? (double)cpu_ns / 1e3 / (double)cpu_urbs : 0;
+	out->cpu_plain_us = echo_n > 0 ? echo_ns / 1e3 / (double)echo_n : 0;
+}
+
+/* min, median and max of v[0..n) (sorted in place). */
+static void bench_spread(double *v, unsigned n, double out[3])
+{
+	qsort(v, n, sizeof(double), bench_cmp_double);
+	out[0] = v[0];
+	out[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	out[2] = v[n - 1];
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"host", required_argument, NULL, 'H'},
-	        {"port", required_argument, NULL, 'p'},
-	        {"time", required_argument, NULL, 't'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
+	        {"time", required_argument, NULL, 't'}, {"runs", required_argument, NULL, 'n'},
+	        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
-	struct bench_opts o = {.secs = 1.2};
+	struct bench_opts o = {.secs = 1.2, .runs = 3};
 	struct usblabd_proc proc = {0};
 	struct bench_dev cdc, msc;
-	struct bench_row rows[8];
+	static struct bench_run runs[BENCH_MAX_RUNS];
 	char busid_cdc[USBIP_BUSID_SIZE], busid_msc[USBIP_BUSID_SIZE], err[256], date[64];
-	double *usb_s, *plain_s, elapsed, overhead, load[1], round, started = bench_now();
-	size_t nusb = 0, nplain = 0, cpu_urbs = 0;
-	long long cpu_ns = 0;
-	double echo_ns = 0;
-	unsigned long echo_n = 0;
-	unsigned long count;
+	double *usb_s, *plain_s, load[3], started = bench_now();
+	double usb_v[BENCH_MAX_RUNS], plain_v[BENCH_MAX_RUNS], ratio_v[BENCH_MAX_RUNS];
+	double us[3], pl[3], ra[3], overhead[BENCH_MAX_RUNS], ov[3], bulk_ratio;
 	bool spawned = false;
 	time_t now = time(NULL);
 	struct tm tm;
-	int opt, nrows = 0, i, r;
+	unsigned k;
+	int opt, i;
 
-	while ((opt = getopt_long(argc, argv, "H:p:t:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "H:p:t:n:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
 			o.host = optarg;
@@ -606,6 +723,14 @@ int main(int argc, char **argv)
 			o.secs = atof(optarg);
 			if (o.secs <= 0 || o.secs > 10) {
 				fputs("usbip-bench: --time wants 0..10 seconds\n", stderr);
+				return 2;
+			}
+			break;
+		case 'n':
+			o.runs = (unsigned)atoi(optarg);
+			if (o.runs < 1 || o.runs > BENCH_MAX_RUNS) {
+				fprintf(stderr, "usbip-bench: --runs wants 1..%d\n",
+				        BENCH_MAX_RUNS);
 				return 2;
 			}
 			break;
@@ -645,96 +770,13 @@ int main(int argc, char **argv)
 	bench_open(&o, busid_cdc, 0x0a, &cdc);
 	bench_open(&o, busid_msc, 0x08, &msc);
 	bench_msc_capacity(&msc);
-	round = o.secs / BENCH_ROUNDS;
-
-	/*
-	 * Each row alternates usblabd and plain TCP over BENCH_ROUNDS rounds of
-	 * secs / BENCH_ROUNDS, so that load from elsewhere falls on both
-	 * sides alike. Latency percentiles pool the rounds' samples; rates keep
-	 * each side's best round.
-	 */
-	{
-		/* 1. Latency: GET_DESCRIPTOR(Device, 18 B): 48 bytes out, 48 + 18
-		 * back. */
-		struct bench_pattern p = {.req = {48}, .resp = {48 + 18}, .steps = 1, .depth = 1};
-
-		for (r = 0; r < BENCH_ROUNDS; r++) {
-			size_t before = nusb;
-			long long t0 = spawned ? bench_proc_cpu_ns(proc.pid) : -1, t1;
-
-			bench_usb_latency(&cdc, round, usb_s, &nusb);
-			t1 = spawned ? bench_proc_cpu_ns(proc.pid) : -1;
-			if (t0 >= 0 && t1 >= t0) {
-				cpu_ns += t1 - t0;
-				cpu_urbs += nusb - before;
-			}
-			bench_plain_run(&p, round, &elapsed, plain_s, &nplain, &echo_ns, &echo_n);
-		}
-		qsort(usb_s, nusb, sizeof(double), bench_cmp_double);
-		qsort(plain_s, nplain, sizeof(double), bench_cmp_double);
-		rows[nrows++] = (struct bench_row){"URB latency p50, ctrl GET_DESCRIPTOR 18 B",
-		                                   "us", bench_percentile(usb_s, nusb, 50),
-		                                   bench_percentile(plain_s, nplain, 50)};
-		rows[nrows++] = (struct bench_row){"URB latency p99, ctrl GET_DESCRIPTOR 18 B",
-		                                   "us", bench_percentile(usb_s, nusb, 99),
-		                                   bench_percentile(plain_s, nplain, 99)};
+	for (k = 0; k < o.runs; k++) {
+		bench_measure(&o, &cdc, &msc, spawned ? proc.pid : 0, usb_s, plain_s, &runs[k]);
+		overhead[k] = runs[k].rows[0].usb - runs[k].rows[0].plain;
+		fprintf(stderr, "usbip-bench: run %u of %u: 64 KiB bulk ratio %.2f\n", k + 1,
+		        o.runs,
+		        runs[k].rows[BENCH_NROWS - 1].usb / runs[k].rows[BENCH_NROWS - 1].plain);
 	}
-	{
-		/* 2. URBs/s, 64-byte CDC echo: OUT = 48+64 out, 48 back; IN = 48
-		 * out, 48+64 back. */
-		struct bench_pattern p = {
-		        .req = {48 + BENCH_SMALL, 48}, .resp = {48, 48 + BENCH_SMALL}, .steps = 2};
-		static const unsigned depths[2] = {1, BENCH_DEPTH};
-		static const char *names[2] = {"URB/s depth 1, 64 B bulk OUT/IN (CDC echo)",
-		                               "URB/s depth 32, 64 B bulk OUT/IN (CDC echo)"};
-
-		for (i = 0; i < 2; i++) {
-			struct bench_row *row = &rows[nrows++];
-
-			*row = (struct bench_row){names[i], "URB/s", 0, 0};
-			p.depth = depths[i];
-			for (r = 0; r < BENCH_ROUNDS; r++) {
-				double v = depths[i] == 1
-				                   ? bench_usb_cdc_depth1(&cdc, round)
-				                   : bench_usb_cdc_deep(&cdc, depths[i], round);
-
-				row->usb = v > row->usb ? v : row->usb;
-				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
-				                        NULL);
-				v = (double)count / elapsed;
-				row->plain = v > row->plain ? v : row->plain;
-			}
-		}
-	}
-	{
-		/* 3. Bulk: READ(10) on the RAM disk, CBW + data + CSW per
-		 * command, one command at a time (as usb-storage does). */
-		static const uint32_t sizes[2] = {16384, 65536};
-		static const char *names[2] = {"bulk MB/s, 16 KiB URBs (MSC READ(10), RAM)",
-		                               "bulk MB/s, 64 KiB URBs (MSC READ(10), RAM)"};
-
-		for (i = 0; i < 2; i++) {
-			struct bench_pattern p = {
-			        .req = {48 + BENCH_CBW, 48, 48},
-			        .resp = {48, 48 + sizes[i], 48 + BENCH_CSW},
-			        .steps = 3,
-			        .depth = 0,
-			};
-			struct bench_row *row = &rows[nrows++];
-
-			*row = (struct bench_row){names[i], "MB/s", 0, 0};
-			for (r = 0; r < BENCH_ROUNDS; r++) {
-				double v = bench_usb_msc(&msc, sizes[i], round) / 1e6;
-
-				row->usb = v > row->usb ? v : row->usb;
-				count = bench_plain_run(&p, round, &elapsed, NULL, NULL, NULL,
-				                        NULL);
-				v = (double)(count / 3) * sizes[i] / elapsed / 1e6;
-				row->plain = v > row->plain ? v : row->plain;
-			}
-		}
-	}
-	overhead = rows[0].usb - rows[0].plain;
 
 	ucl_close(cdc.c);
 	ucl_close(msc.c);
@@ -743,31 +785,66 @@ int main(int argc, char **argv)
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (getloadavg(load, 1) < 1)
-		load[0] = -1;
+	if (getloadavg(load, 3) < 3)
+		load[0] = load[1] = load[2] = -1;
 	printf("usbip-bench %s  usblabd %s:%s%s\n", date, o.host, o.port,
 	       spawned ? " (spawned: cdc,msc on a RAM disk)" : "");
-	printf("%.1f s per measurement, %ld CPUs, load average %.2f at the end\n", o.secs,
-	       sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+	printf("%.1f s per measurement, %u runs, %ld CPUs, load average %.2f %.2f %.2f at the "
+	       "end\n",
+	       o.secs, o.runs, sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
+	printf("medians over the runs:\n");
 	printf("%-44s %12s %12s %8s  %s\n", "row", "usblabd", "plain TCP", "ratio", "unit");
-	for (i = 0; i < nrows; i++)
-		bench_print_row(&rows[i]);
-	printf("%-44s %12.1f %12s %8s  us\n", "server overhead per URB (p50 difference)", overhead,
+	for (i = 0; i < BENCH_NROWS; i++) {
+		for (k = 0; k < o.runs; k++) {
+			usb_v[k] = runs[k].rows[i].usb;
+			plain_v[k] = runs[k].rows[i].plain;
+			ratio_v[k] = plain_v[k] > 0 ? usb_v[k] / plain_v[k] : 0;
+		}
+		bench_spread(usb_v, o.runs, us);
+		bench_spread(plain_v, o.runs, pl);
+		bench_spread(ratio_v, o.runs, ra);
+		printf("%-44s %12.1f %12.1f %8.2f  %s\n", runs[0].rows[i].name, us[1], pl[1], ra[1],
+		       runs[0].rows[i].unit);
+	}
+	bench_spread(overhead, o.runs, ov);
+	printf("%-44s %12.1f %12s %8s  us\n", "server overhead per URB (p50 difference)", ov[1],
 	       "-", "-");
-	if (cpu_urbs > 0)
+	if (spawned) {
+		for (k = 0; k < o.runs; k++) {
+			usb_v[k] = runs[k].cpu_usb_us;
+			plain_v[k] = runs[k].cpu_plain_us;
+			ratio_v[k] = plain_v[k] > 0 ? usb_v[k] / plain_v[k] : 0;
+		}
+		bench_spread(usb_v, o.runs, us);
+		bench_spread(plain_v, o.runs, pl);
+		bench_spread(ratio_v, o.runs, ra);
 		printf("%-44s %12.2f %12.2f %8.2f  us\n",
-		       "server CPU per round trip (depth 1, ctrl)",
-		       (double)cpu_ns / 1e3 / (double)cpu_urbs, echo_ns / 1e3 / (double)echo_n,
-		       ((double)cpu_ns / (double)cpu_urbs) / (echo_ns / (double)echo_n));
-	printf("targets: overhead per URB < %.0f us at p50: %s (%.1f us); "
+		       "server CPU per round trip (depth 1, ctrl)", us[1], pl[1], ra[1]);
+	}
+	printf("spread of the ratio usblabd / plain TCP over %u runs:\n", o.runs);
+	printf("%-44s %8s %8s %8s\n", "row", "min", "median", "max");
+	for (i = 0; i < BENCH_NROWS; i++) {
+		for (k = 0; k < o.runs; k++)
+			ratio_v[k] = runs[k].rows[i].plain > 0
+			                     ? runs[k].rows[i].usb / runs[k].rows[i].plain
+			                     : 0;
+		bench_spread(ratio_v, o.runs, ra);
+		printf("%-44s %8.2f %8.2f %8.2f\n", runs[0].rows[i].name, ra[0], ra[1], ra[2]);
+	}
+	printf("%-44s %8.1f %8.1f %8.1f  (us)\n", "server overhead per URB (p50 difference)", ov[0],
+	       ov[1], ov[2]);
+	for (k = 0; k < o.runs; k++)
+		ratio_v[k] =
+		        runs[k].rows[BENCH_NROWS - 1].usb / runs[k].rows[BENCH_NROWS - 1].plain;
+	bench_spread(ratio_v, o.runs, ra);
+	bulk_ratio = ra[1];
+	printf("targets (medians): overhead per URB < %.0f us at p50: %s (%.1f us); "
 	       "bulk 64 KiB >= %.0f%% of plain TCP: %s (%.0f%%)\n",
-	       BENCH_TARGET_OVERHEAD_US, overhead < BENCH_TARGET_OVERHEAD_US ? "met" : "missed",
-	       overhead, BENCH_TARGET_BULK_RATIO * 100,
-	       rows[nrows - 1].usb / rows[nrows - 1].plain >= BENCH_TARGET_BULK_RATIO ? "met"
-	                                                                              : "missed",
-	       100 * rows[nrows - 1].usb / rows[nrows - 1].plain);
-	printf("samples: latency %zu (usblabd) / %zu (plain); total run %.1f s\n", nusb, nplain,
-	       bench_now() - started);
+	       BENCH_TARGET_OVERHEAD_US, ov[1] < BENCH_TARGET_OVERHEAD_US ? "met" : "missed", ov[1],
+	       BENCH_TARGET_BULK_RATIO * 100,
+	       bulk_ratio >= BENCH_TARGET_BULK_RATIO ? "met" : "missed", 100 * bulk_ratio);
+	printf("samples per run: latency %zu (usblabd) / %zu (plain); total run %.1f s\n",
+	       runs[0].nusb, runs[0].nplain, bench_now() - started);
 	free(usb_s);
 	free(plain_s);
 	return 0;

@@ -113,8 +113,8 @@ if [ "${USBLAB_SKIP_LAB:-0}" = 1 ]; then
 elif [ -x lab/lab.sh ]; then
 	R=build-rel
 	[ -f $R/build.ninja ] || meson setup $R --buildtype=release >"$OUT/rel-setup.log" 2>&1
-	if ninja -C $R >"$OUT/rel-build.log" 2>&1; then
-		lab/lab.sh --usblabd $R/src/daemon/usblabd 2>&1 | tee "$OUT/lab.log" |
+	if ninja -C $R >"$OUT/rel-build.log" 2>&1 && [ -x $R/src/cli/usblab ]; then
+		lab/lab.sh --usblabd $R/src/daemon/usblabd --extra $R/src/cli/usblab 2>&1 | tee "$OUT/lab.log" |
 			grep -E '^(PASS|FAIL|SKIP|BENCH)' | tee -a "$results" >/dev/null
 		grep -E '^(PASS|FAIL|SKIP|BENCH)' "$OUT/lab.log"
 		grep -qE '^(PASS|FAIL)' "$OUT/lab.log" || fail "kernel lab" "printed no result; see $OUT/lab.log"

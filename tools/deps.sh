@@ -7,7 +7,8 @@
 # Installs only what is missing, so a second run costs a dpkg query.
 set -euo pipefail
 
-run_pkgs=(meson ninja-build pkg-config gcc libc6-dev libevent-dev libusb-1.0-0-dev libudev-dev)
+run_pkgs=(meson ninja-build pkg-config gcc libc6-dev libevent-dev libusb-1.0-0-dev libudev-dev
+	libinih-dev libsqlite3-dev libjansson-dev)
 test_pkgs=(libcmocka-dev usbip hwdata clang-format clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-x86 busybox-static
 	cpio kmod python3 coreutils e2fsprogs dosfstools)

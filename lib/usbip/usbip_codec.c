@@ -512,10 +512,57 @@ int usbip_encode_iso(uint8_t *out, size_t cap, const struct usbip_iso_packet *is
 	return (int)need;
 }
 
+/*
+ * Checks a packet set against a buffer of buflen (§3.4): each packet lies
+ * inside it with actual_length <= length, and no two (offset, length)
+ * ranges share a byte, whatever their order. Overlapping packets would let
+ * a client make a backend stage (or copy) more than the buffer holds, and
+ * packing them in place is undefined. Returns the sum of actual_length, or
+ * USBIP_E_INVALID. *ascending says whether the non-empty packets come in
+ * buffer order, as in every URB the kernel sends (offsets i * maxpacket).
+ */
+static long iso_check(uint32_t buflen, const struct usbip_iso_packet *iso, unsigned np,
+                      bool *ascending)
+{
+	uint64_t sum = 0, lsum = 0;
+	uint32_t end = 0;
+	bool asc = true;
+
+	for (unsigned i = 0; i < np; i++) {
+		const struct usbip_iso_packet *p = &iso[i];
+
+		if (p->offset > buflen || p->length > buflen - p->offset ||
+		    p->actual_length > p->length)
+			return USBIP_E_INVALID;
+		sum += p->actual_length;
+		lsum += p->length;
+		if (p->length == 0)
+			continue; /* an empty packet occupies no byte */
+		if (p->offset < end)
+			asc = false;
+		end = p->offset + p->length;
+	}
+	/* Disjoint packets inside the buffer add up to at most its length;
+	 * this also bounds the quadratic check below. */
+	if (lsum > buflen)
+		return USBIP_E_INVALID;
+	for (unsigned i = 0; !asc && i < np; i++) {
+		for (unsigned j = i + 1; j < np; j++) {
+			if (iso[i].length && iso[j].length &&
+			    iso[i].offset < iso[j].offset + iso[j].length &&
+			    iso[j].offset < iso[i].offset + iso[i].length)
+				return USBIP_E_INVALID;
+		}
+	}
+	*ascending = asc;
+	return (long)sum;
+}
+
 int usbip_decode_iso(const uint8_t *buf, size_t len, struct usbip_iso_packet *iso, unsigned np,
                      uint32_t buflen)
 {
 	size_t need = (size_t)np * USBIP_ISO_DESC_SIZE;
+	bool asc;
 
 	if (np > USBIP_MAX_ISO_PACKETS)
 		return USBIP_E_LIMIT;
@@ -528,40 +575,96 @@ int usbip_decode_iso(const uint8_t *buf, size_t len, struct usbip_iso_packet *is
 		iso[i].length = usbip_get_be32(d + 4);
 		iso[i].actual_length = usbip_get_be32(d + 8);
 		iso[i].status = (int32_t)usbip_get_be32(d + 12);
-		if (iso[i].offset > buflen || iso[i].length > buflen - iso[i].offset ||
-		    iso[i].actual_length > iso[i].length)
-			return USBIP_E_INVALID;
 	}
+	if (iso_check(buflen, iso, np, &asc) < 0)
+		return USBIP_E_INVALID;
 	return (int)need;
 }
 
-/* Checks each packet lies in buf (offset + length <= buflen, as
- * usbip_decode_iso does) and sums the actual lengths. */
-static long iso_actual_sum(uint32_t buflen, const struct usbip_iso_packet *iso, unsigned np)
+/* Rotates p[0..n) left by k, in place: p[k..n) comes first. */
+static void mem_rotate(uint8_t *p, size_t n, size_t k)
 {
-	uint64_t sum = 0;
+	size_t i, j;
+	uint8_t t;
+
+	if (k == 0 || k >= n)
+		return;
+	/* Three reversals: (A B) -> (B^r A^r)^r = B A. */
+	for (i = 0, j = k; i < j--; i++)
+		t = p[i], p[i] = p[j], p[j] = t;
+	for (i = k, j = n; i < j--; i++)
+		t = p[i], p[i] = p[j], p[j] = t;
+	for (i = 0, j = n; i < j--; i++)
+		t = p[i], p[i] = p[j], p[j] = t;
+}
+
+/* The packet with data whose offset comes next after `ref` in buffer
+ * order (up) or next before it (!up); the lowest (highest) one when first.
+ * np when none is left. Packets with data have distinct offsets
+ * (iso_check), so this walks them one by one. */
+static unsigned iso_next_in_buffer(const struct usbip_iso_packet *iso, unsigned np, uint32_t ref,
+                                   bool first, bool up)
+{
+	unsigned best = np;
 
 	for (unsigned i = 0; i < np; i++) {
-		if (iso[i].offset > buflen || iso[i].length > buflen - iso[i].offset ||
-		    iso[i].actual_length > iso[i].length)
-			return USBIP_E_INVALID;
-		sum += iso[i].actual_length;
+		if (iso[i].actual_length == 0 ||
+		    (!first && (up ? iso[i].offset <= ref : iso[i].offset >= ref)))
+			continue;
+		if (best == np ||
+		    (up ? iso[i].offset < iso[best].offset : iso[i].offset > iso[best].offset))
+			best = i;
 	}
-	return sum > buflen ? USBIP_E_INVALID : (long)sum;
+	return best;
+}
+
+/* Bytes of data in packets j != i with (before_i ? j < i : j > i) whose
+ * offset is below (below_i) or above iso[i]'s. */
+static uint32_t iso_bytes_between(const struct usbip_iso_packet *iso, unsigned np, unsigned i,
+                                  bool before_i, bool below_i)
+{
+	uint32_t n = 0;
+
+	for (unsigned j = before_i ? 0 : i + 1; j < (before_i ? i : np); j++)
+		if (below_i ? iso[j].offset < iso[i].offset : iso[j].offset > iso[i].offset)
+			n += iso[j].actual_length;
+	return n;
 }
 
 long usbip_iso_pack(uint8_t *buf, uint32_t buflen, const struct usbip_iso_packet *iso, unsigned np)
 {
-	long sum = iso_actual_sum(buflen, iso, np);
+	bool asc;
+	long sum = iso_check(buflen, iso, np, &asc);
 	uint32_t pos = 0;
+	unsigned b;
 
 	if (sum < 0)
 		return sum;
-	/* Packets ascend in offset in every real URB, so each move goes down or
-	 * stays; memmove keeps an odd ordering safe as well. */
+	if (asc) {
+		/* Ascending disjoint packets: each moves down, never onto data
+		 * a later packet has yet to read. */
+		for (unsigned i = 0; i < np; i++) {
+			if (iso[i].offset != pos)
+				memmove(buf + pos, buf + iso[i].offset, iso[i].actual_length);
+			pos += iso[i].actual_length;
+		}
+		return sum;
+	}
+	/* Any other order: compact the data in buffer order first (as above),
+	 * then bring each packet to the front of what is left, in packet
+	 * order. The packets still to place keep their buffer order, so the
+	 * next one sits after those of them that lie below it. Costs up to
+	 * np x sum byte moves; real URBs take the loop above. */
+	for (b = iso_next_in_buffer(iso, np, 0, true, true); b < np;
+	     b = iso_next_in_buffer(iso, np, iso[b].offset, false, true)) {
+		memmove(buf + pos, buf + iso[b].offset, iso[b].actual_length);
+		pos += iso[b].actual_length;
+	}
+	pos = 0;
 	for (unsigned i = 0; i < np; i++) {
-		if (iso[i].offset != pos)
-			memmove(buf + pos, buf + iso[i].offset, iso[i].actual_length);
+		uint32_t skip = iso_bytes_between(iso, np, i, false, true);
+
+		mem_rotate(buf + pos, skip + iso[i].actual_length, skip);
 		pos += iso[i].actual_length;
 	}
 	return sum;
@@ -570,20 +673,43 @@ long usbip_iso_pack(uint8_t *buf, uint32_t buflen, const struct usbip_iso_packet
 long usbip_iso_unpack(uint8_t *buf, uint32_t buflen, uint32_t packed_len,
                       const struct usbip_iso_packet *iso, unsigned np)
 {
-	long sum = iso_actual_sum(buflen, iso, np);
+	bool asc;
+	long sum = iso_check(buflen, iso, np, &asc);
 	uint32_t pos;
+	unsigned b;
 
 	if (sum < 0)
 		return sum;
 	/* vhci drops the connection when the sums disagree (§3.4). */
 	if ((uint32_t)sum != packed_len)
 		return USBIP_E_INVALID;
-	/* From the last packet down, so no packet overwrites one not yet moved. */
-	pos = packed_len;
-	for (unsigned i = np; i-- > 0;) {
-		pos -= iso[i].actual_length;
-		if (iso[i].offset != pos)
-			memmove(buf + iso[i].offset, buf + pos, iso[i].actual_length);
+	if (asc) {
+		/* From the last packet down, so no packet overwrites one not
+		 * yet moved. */
+		pos = packed_len;
+		for (unsigned i = np; i-- > 0;) {
+			pos -= iso[i].actual_length;
+			if (iso[i].offset != pos)
+				memmove(buf + iso[i].offset, buf + pos, iso[i].actual_length);
+		}
+		return sum;
+	}
+	/* Any other order: the inverse of usbip_iso_pack. Bring the packets
+	 * into buffer order by rotations (those still to place keep their
+	 * packet order), then spread them out from the highest offset down. */
+	pos = 0;
+	for (b = iso_next_in_buffer(iso, np, 0, true, true); b < np;
+	     b = iso_next_in_buffer(iso, np, iso[b].offset, false, true)) {
+		uint32_t skip = iso_bytes_between(iso, np, b, true, false);
+
+		mem_rotate(buf + pos, skip + iso[b].actual_length, skip);
+		pos += iso[b].actual_length;
+	}
+	for (b = iso_next_in_buffer(iso, np, 0, true, false); b < np;
+	     b = iso_next_in_buffer(iso, np, iso[b].offset, false, false)) {
+		pos = iso_bytes_between(iso, np, b, true, true) +
+		      iso_bytes_between(iso, np, b, false, true);
+		memmove(buf + iso[b].offset, buf + pos, iso[b].actual_length);
 	}
 	return sum;
 }

@@ -69,6 +69,8 @@ int usbip_server_add_export(struct usbip_server *srv, struct usbip_export *exp)
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = exp;
+	if (srv->ops->exported)
+		srv->ops->exported(exp);
 	return USBIP_OK;
 }
 
@@ -109,6 +111,8 @@ void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *e
 	}
 	exp->next = NULL;
 	exp->removed = true;
+	if (srv->ops->unexported)
+		srv->ops->unexported(exp);
 	if (exp->conn) {
 		/* The transport calls usbip_conn_destroy(), which settles exp. */
 		conn_end(exp->conn, USBIP_E_CLOSED, "device removed");
@@ -317,10 +321,9 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 				sum = USBIP_E_INVALID;
 		}
 		if (sum < 0) {
-			/* Packets outside the buffer, or overlapping ones whose sum
-			 * passes its length (a client may send such descriptors;
-			 * found by fuzz_server): report nothing rather than a frame
-			 * vhci would reject. */
+			/* The descriptors passed usbip_decode_iso, so only a backend
+			 * that rewrote offsets or lengths gets here: report nothing
+			 * rather than a frame vhci would reject. */
 			for (uint32_t i = 0; i < urb->niso; i++)
 				urb->iso[i].actual_length = 0;
 			sum = 0;
@@ -431,8 +434,10 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 		                      urb->niso * USBIP_ISO_DESC_SIZE, urb->iso, urb->niso,
 		                      (uint32_t)urb->length);
 		if (rc < 0) {
+			/* Before any backend sees them: packets outside the buffer
+			 * or overlapping (so their lengths could sum past it). */
 			usbip_urb_free(urb);
-			conn_end(conn, rc, "ISO descriptor outside the transfer buffer");
+			conn_end(conn, rc, "ISO descriptors outside the buffer or overlapping");
 			return;
 		}
 		for (uint32_t i = 0; i < urb->niso; i++) {
@@ -622,15 +627,32 @@ static void op_devlist(struct usbip_conn *conn)
 	conn_end(conn, 0, NULL);
 }
 
+enum usbip_op_status usbip_import_status(int open_rc)
+{
+	if (open_rc == USBIP_ST_OK)
+		return USBIP_ST_OK;
+	/* ST_ERROR is the client's own verdict (§2.2), never a server's. */
+	if (open_rc >= USBIP_ST_NA && open_rc <= USBIP_ST_NODEV)
+		return (enum usbip_op_status)open_rc;
+	if (open_rc == -USBIP_ENODEV || open_rc == -USBIP_ESHUTDOWN)
+		return USBIP_ST_NODEV;
+	if (open_rc == -USBIP_EBUSY)
+		return USBIP_ST_DEV_BUSY;
+	return USBIP_ST_NA;
+}
+
 /* Answers OP_REQ_IMPORT: st is USBIP_ST_OK once exp is open, else the
- * refusal. */
-static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, uint32_t st)
+ * refusal; requested is what the client asked for (for import_refused). */
+static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, const char *requested,
+                         enum usbip_op_status st)
 {
 	struct usbip_server *srv = conn->srv;
 	uint8_t rep[USBIP_OP_COMMON_SIZE + USBIP_DEVICE_SIZE];
 	int n;
 
 	if (st != USBIP_ST_OK) {
+		if (srv->ops->import_refused)
+			srv->ops->import_refused(conn, requested, (int)st);
 		n = usbip_encode_op_rep_import(rep, sizeof(rep), st, NULL);
 		if (conn_send(conn, rep, (size_t)n, NULL) == 0)
 			conn_end(conn, 0, NULL);
@@ -641,33 +663,58 @@ static void import_reply(struct usbip_conn *conn, struct usbip_export *exp, uint
 	conn->phase = USBIP_PHASE_URB;
 	if (srv->ops->imported)
 		srv->ops->imported(conn, exp);
-	n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
+	/* Linux's `usbip attach` refuses a reply whose busid differs from the
+	 * one it asked for ("recv different busid"): a client that imported
+	 * by name (or NAME#TOKEN) gets its own string back; vhci needs only
+	 * busnum/devnum (devid) and speed from the rest. */
+	if (strncmp(requested, exp->info.busid, USBIP_BUSID_SIZE) != 0) {
+		struct usbip_usb_device echo = exp->info;
+
+		const char *end = memchr(requested, 0, USBIP_BUSID_SIZE);
+
+		memset(echo.busid, 0, sizeof(echo.busid));
+		memcpy(echo.busid, requested,
+		       end ? (size_t)(end - requested) : (size_t)USBIP_BUSID_SIZE - 1);
+		n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &echo);
+	} else {
+		n = usbip_encode_op_rep_import(rep, sizeof(rep), USBIP_ST_OK, &exp->info);
+	}
 	conn_send(conn, rep, (size_t)n, NULL);
 }
 
-static void op_import(struct usbip_conn *conn, const char *busid)
+static void op_import(struct usbip_conn *conn, const char *requested)
 {
 	struct usbip_server *srv = conn->srv;
-	struct usbip_export *exp = usbip_server_find_busid(srv, busid);
-	uint32_t st = USBIP_ST_OK;
+	struct usbip_export *exp = NULL;
+	enum usbip_op_status st = USBIP_ST_OK;
+	int rc;
 
-	if (!exp)
+	/* The owner may resolve names and refuse before the table is searched
+	 * (issue 13: "the core asks before it imports"). */
+	if (srv->ops->import_lookup)
+		st = usbip_import_status(srv->ops->import_lookup(conn, requested, &exp));
+	else
+		exp = usbip_server_find_busid(srv, requested);
+	if (st == USBIP_ST_OK && (!exp || exp->srv != srv || exp->removed))
 		st = USBIP_ST_NODEV;
-	else if (exp->conn || exp->closing || exp->opening)
+	else if (st == USBIP_ST_OK && (exp->conn || exp->closing || exp->opening))
 		st = USBIP_ST_DEV_BUSY;
-	else if (exp->ops->open)
-		st = (uint32_t)exp->ops->open(exp);
-	if (st == USBIP_PENDING) {
-		/* Held for this client until usbip_open_done(); the extra count
-		 * keeps exp from being released meanwhile. */
-		exp->conn = conn;
-		exp->opening = true;
-		exp->inflight++;
-		conn->exp = exp;
-		conn->phase = USBIP_PHASE_OPENING;
-		return;
+	else if (st == USBIP_ST_OK && exp->ops->open) {
+		rc = exp->ops->open(exp);
+		if (rc == USBIP_PENDING) {
+			/* Held for this client until usbip_open_done(); the extra
+			 * count keeps exp from being released meanwhile. */
+			memcpy(conn->requested, requested, USBIP_BUSID_SIZE);
+			exp->conn = conn;
+			exp->opening = true;
+			exp->inflight++;
+			conn->exp = exp;
+			conn->phase = USBIP_PHASE_OPENING;
+			return;
+		}
+		st = usbip_import_status(rc);
 	}
-	import_reply(conn, exp, st);
+	import_reply(conn, exp, requested, st);
 }
 
 /* Consumes OP-phase bytes: one request. Returns bytes used. */
@@ -762,7 +809,7 @@ void usbip_open_done(struct usbip_export *exp, int result)
 	if (conn && conn->phase == USBIP_PHASE_OPENING) {
 		conn->exp = NULL;
 		exp->conn = NULL;
-		import_reply(conn, exp, (uint32_t)result);
+		import_reply(conn, exp, conn->requested, usbip_import_status(result));
 		return;
 	}
 	/* The client left (or its connection is ending): nobody imported it,

@@ -81,7 +81,9 @@ static pid_t usblabd_proc_spawn(const char *exe, const char *listen, const char 
 			dup2(fd, 2);
 		}
 	}
-	execl(exe, exe, "--listen", listen, "--virtual", virt, (char *)NULL);
+	/* No control socket, store or udev: tests run several daemons at once. */
+	execl(exe, exe, "--listen", listen, "--virtual", virt, "--control", "none", "--db", "none",
+	      "--no-inventory", "--registry", "/dev/null", (char *)NULL);
 	fprintf(stderr, "usblabd_proc: cannot run %s: %s\n", exe, strerror(errno));
 	_exit(127);
 }

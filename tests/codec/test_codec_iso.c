@@ -307,6 +307,105 @@ static void test_pack_sum_exceeds_buflen(void **state)
 	guard_free(&g);
 }
 
+/* Issue 12, finding 7: packets that each fit the buffer but overlap pass
+ * no longer, so one CMD_SUBMIT cannot make a backend stage 1024 x 16 MiB.
+ * Sets the kernel sends still pass (§3.4). */
+static void test_iso_overlap_refused(void **state)
+{
+	(void)state;
+	static struct usbip_iso_packet in[USBIP_MAX_ISO_PACKETS], out[USBIP_MAX_ISO_PACKETS];
+	static uint8_t b[USBIP_MAX_ISO_PACKETS * USBIP_ISO_DESC_SIZE];
+	static const struct {
+		struct usbip_iso_packet iso[3];
+		uint32_t buflen;
+		int ok;
+	} sets[] = {
+	        /* vhci IN: offsets i * maxpacket, contiguous */
+	        {{{0, 192, 0, 0}, {192, 192, 0, 0}, {384, 192, 0, 0}}, 576, 1},
+	        /* IN with gaps: lengths sum below the buffer */
+	        {{{0, 192, 0, 0}, {1024, 192, 0, 0}, {2048, 192, 0, 0}}, 3072, 1},
+	        /* empty packets share offsets with anything */
+	        {{{0, 64, 0, 0}, {0, 0, 0, 0}, {64, 0, 0, 0}}, 64, 1},
+	        /* disjoint, descending: odd but well defined */
+	        {{{128, 64, 0, 0}, {64, 64, 0, 0}, {0, 64, 0, 0}}, 192, 1},
+	        /* one byte shared with the previous packet */
+	        {{{0, 64, 0, 0}, {63, 64, 0, 0}, {128, 64, 0, 0}}, 192, 0},
+	        /* one byte shared, out of order */
+	        {{{128, 64, 0, 0}, {0, 64, 0, 0}, {191, 1, 0, 0}}, 256, 0},
+	        /* a packet inside another */
+	        {{{0, 128, 0, 0}, {130, 10, 0, 0}, {32, 8, 0, 0}}, 192, 0},
+	        /* the same slot three times: lengths sum past the buffer */
+	        {{{0, 32, 0, 0}, {0, 32, 0, 0}, {0, 32, 0, 0}}, 32, 0},
+	};
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		assert_int_equal(usbip_encode_iso(b, sizeof(b), sets[i].iso, 3), 48);
+		assert_int_equal(usbip_decode_iso(b, 48, out, 3, sets[i].buflen),
+		                 sets[i].ok ? 48 : USBIP_E_INVALID);
+		/* pack refuses the same sets before a byte moves */
+		uint8_t *buf = calloc(1, sets[i].buflen);
+		assert_non_null(buf);
+		assert_int_equal(usbip_iso_pack(buf, sets[i].buflen, sets[i].iso, 3) >= 0,
+		                 sets[i].ok);
+		free(buf);
+	}
+
+	/* The finding: 1024 packets all {0, 16 MiB} in a 16 MiB buffer. */
+	for (unsigned i = 0; i < USBIP_MAX_ISO_PACKETS; i++)
+		in[i] = (struct usbip_iso_packet){0, USBIP_MAX_TRANSFER, 0, 0};
+	assert_int_equal(usbip_encode_iso(b, sizeof(b), in, USBIP_MAX_ISO_PACKETS), (int)sizeof(b));
+	assert_int_equal(
+	        usbip_decode_iso(b, sizeof(b), out, USBIP_MAX_ISO_PACKETS, USBIP_MAX_TRANSFER),
+	        USBIP_E_INVALID);
+	/* The largest legal set, descending: 1024 disjoint 16 KiB slots. */
+	for (unsigned i = 0; i < USBIP_MAX_ISO_PACKETS; i++)
+		in[i] = (struct usbip_iso_packet){(USBIP_MAX_ISO_PACKETS - 1 - i) * 16384u, 16384,
+		                                  0, 0};
+	assert_int_equal(usbip_encode_iso(b, sizeof(b), in, USBIP_MAX_ISO_PACKETS), (int)sizeof(b));
+	assert_int_equal(
+	        usbip_decode_iso(b, sizeof(b), out, USBIP_MAX_ISO_PACKETS, USBIP_MAX_TRANSFER),
+	        (int)sizeof(b));
+	/* ... and one byte too many in its lowest slot. */
+	in[USBIP_MAX_ISO_PACKETS - 1].length = 16385;
+	assert_int_equal(usbip_encode_iso(b, sizeof(b), in, USBIP_MAX_ISO_PACKETS), (int)sizeof(b));
+	assert_int_equal(
+	        usbip_decode_iso(b, sizeof(b), out, USBIP_MAX_ISO_PACKETS, USBIP_MAX_TRANSFER),
+	        USBIP_E_INVALID);
+}
+
+/* Issue 12, finding 7: packing descending offsets moved packet 0's data
+ * over packet 1's before packet 1 was read. Any order of disjoint packets
+ * packs to their data in packet order and unpacks back. */
+static void test_pack_any_order(void **state)
+{
+	(void)state;
+	const struct usbip_iso_packet desc[3] = {{32, 16, 16, 0}, {16, 16, 16, 0}, {0, 16, 16, 0}};
+	uint8_t buf[48], orig[48];
+	fill_pattern(orig, sizeof(orig), 21);
+	memcpy(buf, orig, sizeof(buf));
+	assert_int_equal(usbip_iso_pack(buf, sizeof(buf), desc, 3), 48);
+	assert_memory_equal(buf, orig + 32, 16);
+	assert_memory_equal(buf + 16, orig + 16, 16);
+	assert_memory_equal(buf + 32, orig, 16);
+	pack_unpack(desc, 3, 48);
+
+	/* Short packets, gaps, empty ones, shuffled. */
+	const struct usbip_iso_packet mixed[5] = {
+	        {40, 10, 7, 0}, {0, 10, 10, 0}, {70, 20, 0, 0}, {20, 10, 3, 0}, {55, 15, 15, 0}};
+	pack_unpack(mixed, 5, 100);
+
+	/* 64 packets of different sizes in a scrambled order. */
+	struct usbip_iso_packet many[64];
+	uint32_t off = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		unsigned k = (i * 37) % 64; /* 37 is prime to 64: a permutation */
+		many[k] = (struct usbip_iso_packet){off, 3 + i % 5, (i * 7) % (4 + i % 5), 0};
+		if (many[k].actual_length > many[k].length)
+			many[k].actual_length = many[k].length;
+		off += many[k].length + (i % 3);
+	}
+	pack_unpack(many, 64, off);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +418,8 @@ int main(void)
 	        cmocka_unit_test(test_unpack_sum_mismatch),
 	        cmocka_unit_test(test_packet_beyond_buflen),
 	        cmocka_unit_test(test_pack_sum_exceeds_buflen),
+	        cmocka_unit_test(test_iso_overlap_refused),
+	        cmocka_unit_test(test_pack_any_order),
 	};
 	return cmocka_run_group_tests_name("codec-iso", tests, NULL, NULL);
 }

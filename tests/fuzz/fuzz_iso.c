@@ -14,8 +14,9 @@
  *   - usbip_iso_pack/unpack never touch a byte outside buflen (the buffer
  *     is malloc'd to exactly buflen, so ASan sees any stray access);
  *   - pack returns the sum of actual_length; unpack refuses any other sum;
- *   - for packets in ascending, non-overlapping slots (every real URB),
- *     unpack(pack(buf)) restores every packet's data.
+ *   - decode and pack refuse overlapping packets; for packets in
+ *     non-overlapping slots, in any order, pack concatenates their data in
+ *     packet order and unpack(pack(buf)) restores every packet's data.
  */
 #include <string.h>
 
@@ -31,17 +32,20 @@ static uint32_t be32(const uint8_t *p)
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* True when every packet is inside buflen, in ascending non-overlapping
- * slots, with actual_length <= length. */
+/* True when every packet is inside buflen with actual_length <= length and
+ * no two (offset, length) ranges share a byte, in whatever order: what
+ * decode accepts and pack/unpack must handle. */
 static bool iso_well_formed(unsigned np, uint32_t buflen)
 {
-	uint64_t end = 0;
-
 	for (unsigned i = 0; i < np; i++) {
-		if (iso[i].offset < end || iso[i].actual_length > iso[i].length ||
+		if (iso[i].actual_length > iso[i].length ||
 		    (uint64_t)iso[i].offset + iso[i].length > buflen)
 			return false;
-		end = (uint64_t)iso[i].offset + iso[i].length;
+		for (unsigned j = 0; j < i; j++)
+			if (iso[i].length && iso[j].length &&
+			    (uint64_t)iso[i].offset < (uint64_t)iso[j].offset + iso[j].length &&
+			    (uint64_t)iso[j].offset < (uint64_t)iso[i].offset + iso[i].length)
+				return false;
 	}
 	return true;
 }
@@ -61,8 +65,7 @@ static void pack_unpack(unsigned np, uint32_t buflen, const uint8_t *fill, size_
 
 	long packed = usbip_iso_pack(buf, buflen, iso, np);
 	FUZZ_CHECK(packed == USBIP_E_INVALID || packed >= 0);
-	if (iso_well_formed(np, buflen))
-		FUZZ_CHECK(packed >= 0);
+	FUZZ_CHECK((packed >= 0) == iso_well_formed(np, buflen));
 	if (packed >= 0) {
 		FUZZ_CHECK((uint64_t)packed == sum && sum <= buflen);
 		bool good = iso_well_formed(np, buflen);
@@ -114,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(r == (int)(np * USBIP_ISO_DESC_SIZE) || r == USBIP_E_INVALID);
+	FUZZ_CHECK((r >= 0) == iso_well_formed(np, buflen));
 	if (r >= 0) {
 		for (unsigned i = 0; i < np; i++) {
 			FUZZ_CHECK(iso[i].offset <= buflen &&

@@ -4,11 +4,13 @@
  *
  * Input: byte 0 chooses the backend's behaviour and the chunking, the rest
  * is the byte stream a client sends (after a valid OP_REQ_IMPORT of "1-1"
- * when bit 0 is set, so the URB phase is reached at once). Between chunks
+ * when bit 0 is set, so the URB phase is reached at once). Imports go
+ * through the owner's import_lookup (fz_import_lookup names what it knows). Between chunks
  * the fake backend completes some of the URBs it holds. Properties:
  *   - every byte the core sends is a whole, decodable reply;
  *   - every RET_SUBMIT answers a URB that was submitted, once, and is never
  *     preceded by a RET_UNLINK that completed it;
+ *   - every RET_UNLINK answers a CMD_UNLINK, once, in the order they came;
  *   - actual_length never exceeds the request's length;
  *   - after teardown every allocation is freed and a claimed device is
  *     closed exactly once.
@@ -29,6 +31,7 @@ struct fz {
 	uint8_t flags;
 	size_t live;
 	int opens, closes, closed;
+	int refusals, refused_status;
 	/* Reply stream as the client would read it. */
 	uint8_t out[1 << 16];
 	size_t outlen;
@@ -39,12 +42,17 @@ struct fz {
 	uint8_t pend_in[512];
 	uint8_t pend_iso[512];
 	int npend;
-	/* CMD_UNLINKs seen in the input: their seqnum and target. */
+	/* CMD_UNLINKs seen in the input: their seqnum, target, and whether
+	 * their RET_UNLINK went out. */
 	uint32_t unl_seq[512], unl_target[512];
+	bool unl_done[512];
 	int nunl;
 	/* seqnums the stream uses twice: replies cannot be told apart. */
-	uint32_t dup_seq[64];
+	uint32_t dup_seq[512];
 	int ndup;
+	/* A table above was full: some requests are not recorded, so replies
+	 * are checked for their form only. */
+	bool lost;
 };
 
 static void *fz_alloc(void *ctx, size_t size)
@@ -84,6 +92,14 @@ static void pend_drop(struct fz *f, int i)
 	f->pend_iso[i] = f->pend_iso[f->npend];
 }
 
+static bool is_dup(const struct fz *f, uint32_t seq)
+{
+	for (int i = 0; i < f->ndup; i++)
+		if (f->dup_seq[i] == seq)
+			return true;
+	return false;
+}
+
 /* Whether a RET_SUBMIT of len bytes fits pending request i (§3.3). */
 static bool reply_fits(const struct fz *f, int i, const struct usbip_header *h, size_t len)
 {
@@ -111,14 +127,25 @@ static void check_reply(struct fz *f, const uint8_t *buf, size_t len)
 		FUZZ_CHECK(len == USBIP_HEADER_SIZE);
 		FUZZ_CHECK(h.u.ret_unlink.status == 0 ||
 		           h.u.ret_unlink.status == -USBIP_ECONNRESET);
-		if (h.u.ret_unlink.status != 0) {
+		/* Each CMD_UNLINK gets one RET_UNLINK, in the order the core read
+		 * them (the fake cancel completes at once). A client may reuse an
+		 * unlink's seqnum, so match the oldest unanswered one: matching
+		 * any recorded one took a later unlink's target for this one's
+		 * (fuzz_server-property-404979e8). */
+		for (i = 0; i < f->nunl; i++)
+			if (f->unl_seq[i] == h.base.seqnum && !f->unl_done[i])
+				break;
+		FUZZ_CHECK(i < f->nunl || f->lost);
+		if (i == f->nunl)
+			return;
+		f->unl_done[i] = true;
+		if (h.u.ret_unlink.status != 0 && !is_dup(f, f->unl_target[i])) {
 			/* It completed its target: no RET_SUBMIT may follow. */
-			for (int k = 0; k < f->nunl; k++)
-				if (f->unl_seq[k] == h.base.seqnum &&
-				    (i = pend_find(f, f->unl_target[k])) >= 0) {
-					pend_drop(f, i);
-					break;
-				}
+			int k = pend_find(f, f->unl_target[i]);
+
+			FUZZ_CHECK(k >= 0 || f->lost);
+			if (k >= 0)
+				pend_drop(f, k);
 		}
 		return;
 	}
@@ -128,9 +155,8 @@ static void check_reply(struct fz *f, const uint8_t *buf, size_t len)
 	 * cannot be matched: only their form is checked. */
 	FUZZ_CHECK(h.u.ret_submit.actual_length >= 0);
 	FUZZ_CHECK(h.u.ret_submit.status <= 0);
-	for (i = 0; i < f->ndup; i++)
-		if (f->dup_seq[i] == h.base.seqnum)
-			return;
+	if (is_dup(f, h.base.seqnum))
+		return;
 	for (i = 0; i < f->npend; i++)
 		if (f->pend_seq[i] == h.base.seqnum && reply_fits(f, i, &h, len))
 			break;
@@ -144,9 +170,9 @@ static void check_reply(struct fz *f, const uint8_t *buf, size_t len)
 			        f->pend_len[k], f->pend_in[k], f->pend_iso[k]);
 	}
 #endif
-	FUZZ_CHECK(i < f->npend);
-	FUZZ_CHECK(h.u.ret_submit.status <= 0);
-	pend_drop(f, i);
+	FUZZ_CHECK(i < f->npend || f->lost);
+	if (i < f->npend)
+		pend_drop(f, i);
 }
 
 static int fz_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
@@ -173,11 +199,42 @@ static void fz_close(struct usbip_conn *conn, int reason)
 	FUZZ_CHECK(f->closed == 1);
 }
 
+/* The owner's name lookup (issue 13): the busid, "board" or "board#TOKEN"
+ * mean the one export; "busy..." is refused as locked; "gone..." returns a
+ * negative errno the core must map; anything else is no such device. */
+static int fz_import_lookup(struct usbip_conn *conn, const char *requested,
+                            struct usbip_export **exp)
+{
+	struct fz *f = conn->transport;
+
+	FUZZ_CHECK(memchr(requested, 0, USBIP_BUSID_SIZE) != NULL);
+	if (strcmp(requested, "1-1") == 0 || strcmp(requested, "board") == 0 ||
+	    strncmp(requested, "board#", 6) == 0)
+		*exp = &f->exp;
+	if (strncmp(requested, "busy", 4) == 0)
+		return USBIP_ST_DEV_BUSY;
+	if (strncmp(requested, "gone", 4) == 0)
+		return -USBIP_ENODEV;
+	return USBIP_ST_OK;
+}
+
+static void fz_import_refused(struct usbip_conn *conn, const char *requested, int status)
+{
+	struct fz *f = conn->transport;
+
+	(void)requested;
+	FUZZ_CHECK(status >= USBIP_ST_NA && status <= USBIP_ST_NODEV);
+	f->refusals++;
+	f->refused_status = status;
+}
+
 static const struct usbip_server_ops fz_srv_ops = {
         .alloc = fz_alloc,
         .free = fz_free,
         .send = fz_send,
         .close = fz_close,
+        .import_lookup = fz_import_lookup,
+        .import_refused = fz_import_refused,
 };
 
 static int fz_ep_type(struct usbip_export *exp, uint8_t ep)
@@ -284,7 +341,10 @@ static const struct usbip_device_ops fz_dev_ops = {
 /* Reads the client stream as the core frames it (ISO by endpoint type)
  * and records every CMD_SUBMIT and CMD_UNLINK, before anything is fed, so
  * each reply can be matched to its request. Stops at the first frame the
- * core would refuse. */
+ * core would refuse. Framing up front is exact because fz_ep_type() does
+ * not depend on the configuration or alternate setting (the fake special
+ * requests change nothing); a backend whose types change would need the
+ * framing done as the core reads. */
 static void mirror_requests(struct fz *f, const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
@@ -303,22 +363,33 @@ static void mirror_requests(struct fz *f, const uint8_t *buf, size_t len)
 		n = usbip_frame_size(buf + off, len - off, flags);
 		if (n < 0)
 			return;
-		if ((h.base.command == USBIP_CMD_SUBMIT || h.base.command == USBIP_CMD_UNLINK) &&
-		    f->ndup < 64) {
+		if (h.base.command == USBIP_CMD_SUBMIT || h.base.command == USBIP_CMD_UNLINK) {
 			bool seen = pend_find(f, h.base.seqnum) >= 0;
 
 			for (int k = 0; k < f->nunl && !seen; k++)
 				seen = f->unl_seq[k] == h.base.seqnum;
-			if (seen)
-				f->dup_seq[f->ndup++] = h.base.seqnum;
+			if (seen && !is_dup(f, h.base.seqnum)) {
+				if (f->ndup < 512)
+					f->dup_seq[f->ndup++] = h.base.seqnum;
+				else
+					f->lost = true;
+			}
 		}
-		if (h.base.command == USBIP_CMD_SUBMIT && f->npend < 512) {
+		if (h.base.command == USBIP_CMD_SUBMIT) {
+			if (f->npend == 512) {
+				f->lost = true;
+				return;
+			}
 			f->pend_seq[f->npend] = h.base.seqnum;
 			f->pend_len[f->npend] = h.u.cmd_submit.transfer_buffer_length;
 			f->pend_in[f->npend] = h.base.direction == USBIP_DIR_IN;
 			f->pend_iso[f->npend] = flags == USBIP_FRAME_ISO;
 			f->npend++;
-		} else if (h.base.command == USBIP_CMD_UNLINK && f->nunl < 512) {
+		} else if (h.base.command == USBIP_CMD_UNLINK) {
+			if (f->nunl == 512) {
+				f->lost = true;
+				return;
+			}
 			f->unl_seq[f->nunl] = h.base.seqnum;
 			f->unl_target[f->nunl] = h.u.cmd_unlink.unlink_seqnum;
 			f->nunl++;
@@ -374,6 +445,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			           f.conn.phase == USBIP_PHASE_DONE);
 			break;
 		}
+	}
+	/* A refused import is answered with its status alone, then closed. */
+	if (f.refusals) {
+		uint32_t st;
+		struct usbip_usb_device dev;
+
+		FUZZ_CHECK(f.refusals == 1 && f.closed == 1 && f.opens == 0);
+		FUZZ_CHECK(usbip_decode_op_rep_import(f.out, f.outlen, &st, &dev) ==
+		           USBIP_OP_COMMON_SIZE);
+		FUZZ_CHECK(st == (uint32_t)f.refused_status && f.outlen == USBIP_OP_COMMON_SIZE);
 	}
 	usbip_conn_destroy(&f.conn);
 	/* Cancels returned every held URB; nothing may remain allocated. */

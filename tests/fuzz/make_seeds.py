@@ -189,6 +189,11 @@ SERVER_SEEDS = {
     "op-devlist": bytes([0x80]) + op_common(0x8005),
     "op-import-then-urbs": bytes([0x80]) + op_common(0x8003) + b"1-1".ljust(32, b"\0")
     + SERVER_STREAM,
+    # issue 13: imports by board name (NAME#TOKEN) and the lookup's refusals
+    "op-import-by-name": bytes([0x80]) + op_common(0x8003)
+    + b"board#0123456789abcdefghijklmno".ljust(32, b"\0") + SERVER_STREAM,
+    "op-import-locked": bytes([0x80]) + op_common(0x8003) + b"busy#x".ljust(32, b"\0"),
+    "op-import-errno": bytes([0x80]) + op_common(0x8003) + b"gone".ljust(32, b"\0"),
 }
 
 

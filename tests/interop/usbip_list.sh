@@ -25,7 +25,7 @@ if ! command -v usbip >/dev/null; then
 fi
 
 truncate -s 4M "$tmp/disk.img"
-"$usblabd" --listen 127.0.0.1:0 --virtual "cdc,hid,msc:$tmp/disk.img" 2>"$tmp/log" &
+"$usblabd" --listen 127.0.0.1:0 --control none --db none --no-inventory --registry /dev/null --virtual "cdc,hid,msc:$tmp/disk.img" 2>"$tmp/log" &
 pid=$!
 port=
 for _ in $(seq 50); do

@@ -88,6 +88,7 @@ struct fake {
 	int special_rc;    /* what special-request ops return */
 	int complete_now;  /* submit completes at once with this many IN bytes */
 	int cancel_status; /* status a cancel completes with */
+	int open_rc;       /* what open() returns */
 };
 
 static int f_ep_type(struct usbip_export *exp, uint8_t ep)
@@ -148,8 +149,10 @@ static void f_cancel(struct usbip_export *exp, struct usbip_urb *urb)
 
 static int f_open(struct usbip_export *exp)
 {
-	((struct fake *)exp->priv)->opens++;
-	return 0;
+	struct fake *f = exp->priv;
+
+	f->opens++;
+	return f->open_rc;
 }
 
 static void f_close(struct usbip_export *exp)
@@ -423,6 +426,208 @@ static void test_import_busy_nodev(void **state)
 	usbip_conn_destroy(&c2);
 }
 
+/* ---- import hooks (issue 13) and open() results (issue 12, finding 8) ---- */
+
+/* What the owner's import_lookup does, and what import_refused saw. */
+static struct lookup_script {
+	const char *name;           /* the name it knows */
+	struct usbip_export *match; /* the export that name means */
+	int rc;                     /* returned when the name matches */
+	int lookups;
+	int refusals, refused_status;
+	char refused_req[USBIP_BUSID_SIZE];
+} lk;
+
+static int t_import_lookup(struct usbip_conn *conn, const char *requested,
+                           struct usbip_export **exp)
+{
+	(void)conn;
+	lk.lookups++;
+	*exp = strcmp(requested, lk.name) == 0 ? lk.match : NULL;
+	return *exp ? lk.rc : USBIP_ST_OK;
+}
+
+static void t_import_refused(struct usbip_conn *conn, const char *requested, int status)
+{
+	(void)conn;
+	lk.refusals++;
+	lk.refused_status = status;
+	strcpy(lk.refused_req, requested);
+}
+
+static const struct usbip_server_ops t_ops_lookup = {
+        .alloc = t_alloc,
+        .free = t_free,
+        .send = t_send,
+        .close = t_close,
+        .unimported = t_unimported,
+        .import_lookup = t_import_lookup,
+        .import_refused = t_import_refused,
+};
+
+static const struct usbip_server_ops t_ops_refused = {
+        .alloc = t_alloc,
+        .free = t_free,
+        .send = t_send,
+        .close = t_close,
+        .unimported = t_unimported,
+        .import_refused = t_import_refused,
+};
+
+/* Imports `requested` on a fresh connection and returns the status; dev
+ * gets the record on success. The connection stays open when imported. */
+static uint32_t import_on(struct fx *x, struct usbip_conn *c, struct rec *r, const char *requested,
+                          struct usbip_usb_device *dev)
+{
+	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
+	uint32_t st = 0xdead;
+	int n;
+
+	memset(r, 0, sizeof(*r));
+	usbip_conn_init(&x->srv, c, r);
+	assert_int_equal(usbip_encode_op_req_import(req, sizeof(req), requested), sizeof(req));
+	feed_all(c, req, sizeof(req));
+	n = usbip_decode_op_rep_import(r->out, r->outlen, &st, dev);
+	assert_int_equal(n, (long)r->outlen);
+	assert_int_equal(r->closed, st == USBIP_ST_OK ? 0 : 1);
+	return st;
+}
+
+static void test_import_lookup_maps_name(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_usb_device dev;
+	struct usbip_conn c2;
+	struct rec r2;
+
+	memset(&lk, 0, sizeof(lk));
+	lk.name = "esp32-left#t0k3n";
+	lk.match = &x->exp[1];
+	x->srv.ops = &t_ops_lookup;
+	assert_int_equal(import_on(x, &x->conn, &x->rec, "esp32-left#t0k3n", &dev), USBIP_ST_OK);
+	assert_int_equal(lk.lookups, 1);
+	assert_int_equal(lk.refusals, 0);
+	/* The reply echoes what was asked for (Linux's `usbip attach` refuses a
+	 * different busid); busnum/devnum, which vhci uses, are the export's. */
+	assert_string_equal(dev.busid, "esp32-left#t0k3n");
+	assert_int_equal(dev.busnum, 1);
+	assert_int_equal(dev.devnum, 3);
+	assert_int_equal(dev.idProduct, 0x11);
+	assert_ptr_equal(x->exp[1].conn, &x->conn);
+	assert_int_equal(x->fake[1].opens, 1);
+	assert_int_equal(x->conn.phase, USBIP_PHASE_URB);
+
+	/* The busy check stays in the core after the lookup. */
+	assert_int_equal(import_on(x, &c2, &r2, "esp32-left#t0k3n", &dev), USBIP_ST_DEV_BUSY);
+	assert_int_equal(lk.refusals, 1);
+	assert_int_equal(lk.refused_status, USBIP_ST_DEV_BUSY);
+	assert_int_equal(x->fake[1].opens, 1);
+	usbip_conn_destroy(&c2);
+
+	/* With the hook, a busid is whatever the hook says: "1-2" is unknown
+	 * to it, so no such device. */
+	assert_int_equal(import_on(x, &c2, &r2, "1-2", &dev), USBIP_ST_NODEV);
+	assert_int_equal(x->fake[0].opens, 0);
+	usbip_conn_destroy(&c2);
+}
+
+static void test_import_lookup_refuses(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_usb_device dev;
+
+	memset(&lk, 0, sizeof(lk));
+	lk.name = "pico";
+	lk.match = &x->exp[0];
+	lk.rc = USBIP_ST_DEV_BUSY; /* e.g. locked by someone else */
+	x->srv.ops = &t_ops_lookup;
+	assert_int_equal(import_on(x, &x->conn, &x->rec, "pico", &dev), USBIP_ST_DEV_BUSY);
+	assert_int_equal(x->rec.outlen, 8); /* failure: op_common alone */
+	assert_int_equal(lk.refusals, 1);
+	assert_int_equal(lk.refused_status, USBIP_ST_DEV_BUSY);
+	assert_string_equal(lk.refused_req, "pico");
+	assert_int_equal(x->fake[0].opens, 0); /* refused before open() */
+	assert_null(x->exp[0].conn);
+}
+
+static void test_import_lookup_null_is_nodev(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_usb_device dev;
+
+	memset(&lk, 0, sizeof(lk));
+	lk.name = "pico";
+	lk.match = &x->exp[0];
+	x->srv.ops = &t_ops_lookup;
+	/* 31 bytes: the longest name the field holds. */
+	assert_int_equal(import_on(x, &x->conn, &x->rec, "nosuchboard#0123456789abcdefghi", &dev),
+	                 USBIP_ST_NODEV);
+	assert_int_equal(lk.lookups, 1);
+	assert_int_equal(lk.refusals, 1);
+	assert_int_equal(lk.refused_status, USBIP_ST_NODEV);
+	assert_string_equal(lk.refused_req, "nosuchboard#0123456789abcdefghi");
+	assert_int_equal(x->fake[0].opens + x->fake[1].opens, 0);
+}
+
+static void test_import_without_lookup_uses_busid(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_usb_device dev;
+	struct usbip_conn c2;
+	struct rec r2;
+
+	memset(&lk, 0, sizeof(lk));
+	x->srv.ops = &t_ops_refused;
+	assert_int_equal(import_on(x, &c2, &r2, "9-9", &dev), USBIP_ST_NODEV);
+	assert_int_equal(lk.refused_status, USBIP_ST_NODEV);
+	usbip_conn_destroy(&c2);
+	assert_int_equal(import_on(x, &x->conn, &x->rec, "1-2", &dev), USBIP_ST_OK);
+	assert_string_equal(dev.busid, "1-2");
+	assert_int_equal(lk.lookups, 0);
+	assert_int_equal(lk.refusals, 1);
+}
+
+/* Finding 8: open() returning a negative usbip_errno, as every other op
+ * does, went out as status 0xffffffed. */
+static void test_import_open_errors_mapped(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_usb_device dev;
+	struct usbip_conn c2;
+	struct rec r2;
+	static const struct {
+		int rc;
+		uint32_t st;
+	} cases[] = {
+	        {-USBIP_ENODEV, USBIP_ST_NODEV},
+	        {-USBIP_ESHUTDOWN, USBIP_ST_NODEV},
+	        {-USBIP_EBUSY, USBIP_ST_DEV_BUSY},
+	        {-USBIP_EPROTO, USBIP_ST_NA},
+	        {-USBIP_ENOMEM, USBIP_ST_NA},
+	        {USBIP_ST_DEV_BUSY, USBIP_ST_DEV_BUSY},
+	        {USBIP_ST_DEV_ERR, USBIP_ST_DEV_ERR},
+	        {USBIP_ST_ERROR, USBIP_ST_NA},
+	        {1000, USBIP_ST_NA},
+	};
+
+	memset(&lk, 0, sizeof(lk));
+	x->srv.ops = &t_ops_refused;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(usbip_import_status(cases[i].rc), cases[i].st);
+		x->fake[0].open_rc = cases[i].rc;
+		assert_int_equal(import_on(x, &c2, &r2, "1-2", &dev), cases[i].st);
+		assert_int_equal(lk.refused_status, (int)cases[i].st);
+		/* Refused: not imported, not closed (it never opened). */
+		assert_null(x->exp[0].conn);
+		usbip_conn_destroy(&c2);
+		assert_int_equal(x->fake[0].closes, 0);
+	}
+	assert_int_equal(x->fake[0].opens, (int)(sizeof(cases) / sizeof(cases[0])));
+	/* And the device is importable once open() succeeds. */
+	x->fake[0].open_rc = 0;
+	assert_int_equal(import_on(x, &x->conn, &x->rec, "1-2", &dev), USBIP_ST_OK);
+}
+
 static void test_pipelined_any_order(void **state)
 {
 	struct fx *x = *state;
@@ -611,6 +816,81 @@ static void test_iso_in_packing(void **state)
 	assert_int_equal(got[1].status, -USBIP_EXDEV);
 }
 
+/* Sends an ISO CMD_SUBMIT on ep 3 with the given descriptors (and, for
+ * OUT, a zero-filled buffer), bytewise. Returns what the last feed did. */
+static long submit_iso(struct fx *x, uint32_t seq, int dir_in, int32_t len,
+                       const struct usbip_iso_packet *iso, unsigned np)
+{
+	static uint8_t buf[USBIP_HEADER_SIZE + 4096 + 16 * 16];
+	struct usbip_header h;
+	size_t n = USBIP_HEADER_SIZE;
+
+	assert_true(len <= 4096 && np <= 16);
+	memset(buf, 0, sizeof(buf));
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = seq;
+	h.base.direction = (uint32_t)dir_in;
+	h.base.ep = 3;
+	h.u.cmd_submit.transfer_buffer_length = len;
+	h.u.cmd_submit.number_of_packets = (int32_t)np;
+	usbip_encode_header(buf, sizeof(buf), &h);
+	if (!dir_in)
+		n += (size_t)len;
+	n += (size_t)usbip_encode_iso(buf + n, sizeof(buf) - n, iso, np);
+	for (size_t i = 0; i + 1 < n; i++)
+		assert_int_equal(usbip_conn_feed(&x->conn, buf + i, 1), 1);
+	return usbip_conn_feed(&x->conn, buf + n - 1, 1);
+}
+
+/* Finding 7: overlapping packets never reach the backend; the kernel's
+ * own sets (OUT contiguous, IN with gaps) still do. */
+static void test_iso_overlap_refused_before_backend(void **state)
+{
+	struct fx *x = *state;
+	const struct usbip_iso_packet out_ok[2] = {{0, 32, 0, 0}, {32, 32, 0, 0}};
+	const struct usbip_iso_packet in_gaps[2] = {{0, 100, 0, 0}, {1000, 100, 0, 0}};
+	const struct usbip_iso_packet overlap[3] = {{0, 64, 0, 0}, {0, 64, 0, 0}, {0, 64, 0, 0}};
+
+	do_import(x, "1-2");
+	assert_int_equal(submit_iso(x, 1, 0, 64, out_ok, 2), 1);
+	assert_int_equal(submit_iso(x, 2, 1, 2000, in_gaps, 2), 1);
+	assert_int_equal(x->fake[0].submits, 2);
+	assert_int_equal(x->rec.closed, 0);
+	/* Three packets on the same 64 bytes: a malformed request. */
+	assert_int_equal(submit_iso(x, 3, 1, 64, overlap, 3), USBIP_E_CLOSED);
+	assert_int_equal(x->fake[0].submits, 2);
+	assert_int_equal(x->rec.closed, 1);
+	assert_int_equal(x->rec.close_reason, USBIP_E_INVALID);
+}
+
+/* Finding 7: IN packets in descending order are packed in packet order. */
+static void test_iso_in_descending_packed(void **state)
+{
+	struct fx *x = *state;
+	const struct usbip_iso_packet iso[3] = {{200, 100, 0, 0}, {100, 100, 0, 0}, {0, 100, 0, 0}};
+	struct usbip_header h;
+	const uint8_t *p;
+	struct usbip_urb *u;
+
+	do_import(x, "1-2");
+	assert_int_equal(submit_iso(x, 7, 1, 300, iso, 3), 1);
+	assert_int_equal(x->fake[0].nheld, 1);
+	u = x->fake[0].held[0];
+	memset(u->data, 1, 100);       /* packet 2 */
+	memset(u->data + 100, 2, 100); /* packet 1 */
+	memset(u->data + 200, 3, 100); /* packet 0 */
+	u->iso[0].actual_length = 10;
+	u->iso[1].actual_length = 20;
+	u->iso[2].actual_length = 30;
+	usbip_urb_complete(u);
+	x->fake[0].nheld = 0;
+	assert_true(next_reply(x, &h, &p, true, true));
+	assert_int_equal(h.u.ret_submit.actual_length, 60);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(p[i], i < 10 ? 3 : i < 30 ? 2 : 1);
+}
+
 static void test_unknown_endpoint_stalls_and_keeps_framing(void **state)
 {
 	struct fx *x = *state;
@@ -764,12 +1044,21 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_devlist_hides_imported, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_busy_nodev, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_import_lookup_maps_name, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_import_lookup_refuses, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_import_lookup_null_is_nodev, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_import_without_lookup_uses_busid, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_import_open_errors_mapped, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pipelined_any_order, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unlink_pending_and_completed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unlink_race_completes_with_data, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_special_requests, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_iso_in_packing, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_overlap_refused_before_backend, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_in_descending_packed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,

@@ -129,6 +129,7 @@ enum usbip_errno {
 	USBIP_ETIMEDOUT = 110,
 	USBIP_EREMOTEIO = 121,
 	USBIP_ENOMEM = 12,
+	USBIP_EBUSY = 16,
 };
 
 /* op_common (§2.1). */

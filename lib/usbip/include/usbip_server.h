@@ -94,17 +94,20 @@ struct usbip_device_ops {
 	/* Name for logs ("sim", "libusb"). Required. */
 	const char *name;
 
-	/* Called when a client imports the device (OP_REQ_IMPORT). Claim it
-	 * here. Return 0, or a non-zero USBIP_ST_* to refuse the import with
-	 * that status. Optional.
+	/* Called when a client imports the device (OP_REQ_IMPORT), after the
+	 * core found it free. Claim it here. Returns 0 (USBIP_ST_OK) to accept;
+	 * to refuse, a positive USBIP_ST_* sent as is, or a negative
+	 * usbip_errno as every other op returns, which the core maps with
+	 * usbip_import_status() (-USBIP_ENODEV: ST_NODEV, -USBIP_EBUSY:
+	 * ST_DEV_BUSY, any other: ST_NA). Optional.
 	 * Or return USBIP_PENDING when claiming may block: the backend claims
 	 * elsewhere and then calls usbip_open_done(exp, result) once, with 0
-	 * or a USBIP_ST_*, on the core's thread. Meanwhile the export is held
-	 * for this client (DEVLIST hides it, other imports get ST_DEV_BUSY),
-	 * the core reads nothing more from the client, and no other op is
-	 * called for exp. If the client leaves meanwhile, the core calls
-	 * close() after a successful usbip_open_done() (no close() after a
-	 * failed one), then release() if exp was removed. */
+	 * or a refusal as above, on the core's thread. Meanwhile the export is
+	 * held for this client (DEVLIST hides it, other imports get
+	 * ST_DEV_BUSY), the core reads nothing more from the client, and no
+	 * other op is called for exp. If the client leaves meanwhile, the core
+	 * calls close() after a successful usbip_open_done() (no close() after
+	 * a failed one), then release() if exp was removed. */
 	int (*open)(struct usbip_export *exp);
 
 	/* Called when the importing client is gone and every URB it had in
@@ -200,10 +203,34 @@ struct usbip_server_ops {
 	 * is still using conn). Required. */
 	void (*close)(struct usbip_conn *conn, int reason);
 
+	/* Chooses the export an OP_REQ_IMPORT asks for, before the export
+	 * table is searched. requested: the busid field as the client sent it
+	 * (NUL-terminated, at most 31 bytes; it may be a busid, a board name,
+	 * or NAME#TOKEN). Set *exp to the export to import (NULL: no such
+	 * device -> ST_NODEV) and return USBIP_ST_OK, or return another
+	 * USBIP_ST_* (e.g. USBIP_ST_DEV_BUSY) to refuse. *exp must be an export
+	 * of this server (else ST_NODEV). The core still refuses an export
+	 * already imported (ST_DEV_BUSY), then calls its open(); the
+	 * OP_REP_IMPORT carries the export's own info, so a client importing
+	 * by name learns the true busid and devid. Optional: without it the
+	 * core looks requested up by busid. */
+	int (*import_lookup)(struct usbip_conn *conn, const char *requested,
+	                     struct usbip_export **exp);
+	/* Called when an import is refused, with the status sent (busy, no
+	 * such device, the backend's open() failed), before the connection
+	 * ends. Optional. */
+	void (*import_refused)(struct usbip_conn *conn, const char *requested, int status);
+
 	/* Notifications for logs and the inventory, called before the matching
 	 * device op (open/close). Optional. */
 	void (*imported)(struct usbip_conn *conn, struct usbip_export *exp);
 	void (*unimported)(struct usbip_export *exp);
+
+	/* Notifications for the inventory: exp entered the table
+	 * (usbip_server_add_export) or is leaving it (remove_export, called
+	 * before its client is closed). Optional. */
+	void (*exported)(struct usbip_export *exp);
+	void (*unexported)(struct usbip_export *exp);
 };
 
 struct usbip_server {
@@ -237,7 +264,9 @@ struct usbip_conn {
 	struct usbip_urb *inflight; /* list, newest first */
 	uint32_t ninflight;
 	size_t inflight_bytes;
-	const char *error; /* why the core closed the connection */
+	const char *error;                /* why the core closed the connection */
+	char requested[USBIP_BUSID_SIZE]; /* the import's busid field, while its open() is pending
+	                                   */
 };
 
 /* Initialises srv. ops must outlive it. */
@@ -255,6 +284,12 @@ void usbip_server_remove_export(struct usbip_server *srv, struct usbip_export *e
 
 /* Finds an export by busid, or NULL. */
 struct usbip_export *usbip_server_find_busid(struct usbip_server *srv, const char *busid);
+
+/* The OP_REP_IMPORT status for what usbip_device_ops.open returned: 0 is
+ * USBIP_ST_OK, USBIP_ST_NA..USBIP_ST_NODEV pass as they are, a negative
+ * usbip_errno maps to ST_NODEV (-ENODEV, -ESHUTDOWN), ST_DEV_BUSY (-EBUSY)
+ * or ST_NA, and anything else is ST_NA. Never a value outside §2.2. */
+enum usbip_op_status usbip_import_status(int open_rc);
 
 /* Starts a connection in the OP phase. */
 void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *transport);

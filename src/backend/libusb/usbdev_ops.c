@@ -390,16 +390,27 @@ static int fill_control(struct usbdev_xfer *x)
 	return 0;
 }
 
+/* Fills t for an ISO URB. The core passed the descriptors through
+ * usbip_decode_iso (each inside the buffer, none overlapping), so the
+ * packets' lengths sum to at most urb->length; the check here keeps the
+ * bounce copy within the URB's own buffer whatever a caller hands in. */
 static int fill_iso(struct usbdev_xfer *x)
 {
 	struct usbip_urb *urb = x->urb;
 	size_t packed = 0;
 
-	x->t->num_iso_packets = (int)urb->niso;
 	for (uint32_t i = 0; i < urb->niso; i++) {
-		x->t->iso_packet_desc[i].length = urb->iso[i].length;
-		packed += urb->iso[i].length;
+		const struct usbip_iso_packet *p = &urb->iso[i];
+
+		if (p->offset > (uint32_t)urb->length ||
+		    p->length > (uint32_t)urb->length - p->offset ||
+		    p->length > (uint32_t)urb->length - packed)
+			return -USBIP_EINVAL;
+		packed += p->length;
 	}
+	x->t->num_iso_packets = (int)urb->niso;
+	for (uint32_t i = 0; i < urb->niso; i++)
+		x->t->iso_packet_desc[i].length = urb->iso[i].length;
 	x->t->buffer = urb->data;
 	x->t->length = (int)packed;
 	if (!iso_contiguous(urb)) {

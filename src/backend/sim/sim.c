@@ -187,6 +187,16 @@ int sim_set_loop(struct usbip_export *exp, struct event_base *base)
 	return dev->work != NULL ? 0 : -1;
 }
 
+const char *sim_serial(const struct usbip_export *exp)
+{
+	const struct sim_dev *dev;
+
+	if (exp == NULL || exp->ops != &sim_dev_ops)
+		return NULL;
+	dev = exp->priv;
+	return dev->serial;
+}
+
 void sim_destroy(struct usbip_export *exp)
 {
 	if (exp == NULL)

@@ -57,6 +57,10 @@ void sim_set_clock(struct usbip_export *exp, sim_clock_fn clock, void *ctx);
  * when out of memory or fds. */
 int sim_set_loop(struct usbip_export *exp, struct event_base *base);
 
+/* The serial number of a virtual device ("USBLAB-CDC-1"), or NULL when exp
+ * is not one of sim's. */
+const char *sim_serial(const struct usbip_export *exp);
+
 /* Frees a device made by sim_create(), once the core has released it
  * (sim leaves usbip_device_ops.release NULL: the owner calls this). */
 void sim_destroy(struct usbip_export *exp);

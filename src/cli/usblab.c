@@ -1,0 +1,1114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usblab.c - the bench's command line: argument parsing and printing only.
+ * Every command is one control-API call (docs/control-api.md) made through
+ * ctl.h; what is printed is the reply, as a table or, with --json, as is.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "event.h"
+#include "paths.h"
+
+#define USBLAB_VERSION "0.1.0"
+
+/* Exit status (usblab --help and the README list them). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,      /* the daemon answered with an error */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_NOT_RUNNING = 3, /* no daemon on the socket */
+	EXIT_TIMEOUT = 4,     /* checkout --wait --timeout ran out */
+};
+
+/* How long a plain request may take before we give up on the daemon. */
+#define USBLAB_REPLY_TIMEOUT_MS 30000
+
+static const char usage_text[] =
+        "Usage: usblab [--socket PATH] [--json] COMMAND [ARGS]\n"
+        "\n"
+        "The bench manager's command line: it asks usblabd, over its control socket,\n"
+        "which boards there are, what happened to them, and who holds which.\n"
+        "\n"
+        "Commands:\n"
+        "  status                   the daemon: version, registry, boards, store\n"
+        "  list                     every board: state, busid, port, device files, holder\n"
+        "  info NAME                one board and its last 20 events\n"
+        "  events [--follow] [--since TIME] [--until TIME] [--device NAME] [--kind K] [--limit N]\n"
+        "                           what happened (history; --follow: live)\n"
+        "  checkout NAME [--for DURATION] [--reason TEXT] [--wait [--timeout S]]\n"
+        "  checkout --any PATTERN [...]\n"
+        "                           take a lease on a board (prints its token)\n"
+        "  renew NAME [--for DURATION]\n"
+        "                           extend your lease\n"
+        "  checkin NAME [--force]   end your lease (--force: anyone's)\n"
+        "  locks                    the leases in force\n"
+        "  reload                   re-read the registry (devices.conf)\n"
+        "\n"
+        "NAME may be a board's full name, a part of it, or a regex: `usblab info cd`\n"
+        "finds cdc when nothing else contains \"cd\".\n"
+        "\n"
+        "Options (every command):\n"
+        "  --socket PATH   the control socket (default: $USBLAB_SOCKET, else\n"
+        "                  $XDG_RUNTIME_DIR/usblab/usblabd.sock; root: /run/usblab/usblabd.sock)\n"
+        "  --json          print the reply as JSON, one document (events --follow: one\n"
+        "                  event per line); errors as {\"error\":{...}} on stdout\n"
+        "  --tag TAG       hold leases as USER@HOST/TAG (default: $USBLAB_TAG), so that\n"
+        "                  jobs of one user hold them apart\n"
+        "  -h, --help      this text; `usblab COMMAND --help` for one command\n"
+        "  --version       print the version\n"
+        "\n"
+        "DURATION: 90s, 30m, 2h, 1d, or seconds. TIME: 2026-12-03T13:14:04Z, 2026-12-03,\n"
+        "or relative: -30s, -10m, -2h, -1d. Times are printed in UTC.\n"
+        "\n"
+        "Exit status:\n"
+        "  0  done\n"
+        "  1  the daemon refused: unknown or ambiguous name, leased by someone else,\n"
+        "     not the holder, not leased, bad registry, no store, ...\n"
+        "  2  bad usage (unknown command or option, bad DURATION, ...)\n"
+        "  3  usblabd is not running (nothing answers on the socket)\n"
+        "  4  checkout --wait --timeout ran out\n"
+        "\n"
+        "Examples:\n"
+        "  usblab list\n"
+        "  usblab checkout esp-a --for 2h --reason \"flaky OTA test\"\n"
+        "  usblab checkout --any '^esp' --wait --timeout 600 --json\n"
+        "  usblab events --since -1h --device esp-a\n"
+        "  usblab checkin esp-a\n";
+
+struct cmd;
+
+/* Every option of every command; each command says which it takes. */
+struct args {
+	const char *socket, *tag;
+	bool json;
+	bool follow, wait, force;
+	const char *since, *until, *device, *kind, *limit;
+	const char *for_, *reason, *timeout, *any;
+	const char *pos[4];
+	int npos;
+};
+
+enum {
+	OPT_SOCKET = 1000,
+	OPT_JSON,
+	OPT_TAG,
+	OPT_VERSION,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_DEVICE,
+	OPT_KIND,
+	OPT_LIMIT,
+	OPT_FOR,
+	OPT_REASON,
+	OPT_WAIT,
+	OPT_TIMEOUT,
+	OPT_ANY,
+	OPT_FORCE,
+};
+
+/* Bits of the options a command takes beyond the global ones. */
+#define A_FOLLOW  (1u << 0)
+#define A_SINCE   (1u << 1)
+#define A_UNTIL   (1u << 2)
+#define A_DEVICE  (1u << 3)
+#define A_KIND    (1u << 4)
+#define A_LIMIT   (1u << 5)
+#define A_FOR     (1u << 6)
+#define A_REASON  (1u << 7)
+#define A_WAIT    (1u << 8)
+#define A_TIMEOUT (1u << 9)
+#define A_ANY     (1u << 10)
+#define A_FORCE   (1u << 11)
+
+struct cmd {
+	const char *name;
+	unsigned opts;
+	int min_pos, max_pos;
+	int (*run)(const struct cmd *cmd, const struct args *a);
+	const char *help;
+};
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("usblab: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'usblab %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+/* "90s", "30m", "2h", "1d" or bare seconds; 1 s (0 s with zero_ok) to 30
+ * days. */
+static int parse_duration(const char *text, bool zero_ok, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || v < 0 || (v == 0 && !zero_ok) || text[0] == '-' ||
+	    text[0] == '+' || text[0] == ' ')
+		return -1;
+	if (*end) {
+		switch (*end) {
+		case 's':
+			mul = 1;
+			break;
+		case 'm':
+			mul = 60;
+			break;
+		case 'h':
+			mul = 3600;
+			break;
+		case 'd':
+			mul = 86400;
+			break;
+		default:
+			return -1;
+		}
+		if (end[1])
+			return -1;
+	}
+	if (v > 30LL * 86400 / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int parse_count(const char *text, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static const char *dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A span of seconds as "45s", "59m", "1h 5m", "2d 3h". */
+static void format_span(long long s, char *out, size_t cap)
+{
+	if (s < 60)
+		snprintf(out, cap, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, cap, "%lldm", s / 60);
+	else if (s < 86400)
+		snprintf(out, cap, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, cap, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* An ISO time from the daemon as "in 59m" or "3m ago"; "" when unparsable. */
+static void format_relative(const char *iso, char *out, size_t cap)
+{
+	int64_t t, now = wall_ms();
+	char span[32];
+
+	out[0] = 0;
+	if (!iso || !*iso || ul_event_parse_time(iso, now, &t) < 0)
+		return;
+	if (t >= now) {
+		format_span((t - now + 999) / 1000, span, sizeof(span));
+		snprintf(out, cap, "in %s", span);
+	} else {
+		format_span((now - t) / 1000, span, sizeof(span));
+		snprintf(out, cap, "%s ago", span);
+	}
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+#define TABLE_MAX_COLS 8
+
+struct table {
+	int ncols;
+	size_t width[TABLE_MAX_COLS];
+	char **cells; /* rows * ncols, row 0 the header */
+	size_t nrows, cap;
+};
+
+static void table_row(struct table *t, const char *const *cols)
+{
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->cells = realloc(t->cells, t->cap * (size_t)t->ncols * sizeof(char *));
+		if (!t->cells) {
+			fputs("usblab: out of memory\n", stderr);
+			exit(EXIT_FAILED);
+		}
+	}
+	for (int i = 0; i < t->ncols; i++) {
+		const char *c = dash(cols[i]);
+		size_t n = strlen(c);
+
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = strdup(c);
+		if (n > t->width[i])
+			t->width[i] = n;
+	}
+	t->nrows++;
+}
+
+static void table_print(struct table *t)
+{
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (int i = 0; i < t->ncols; i++) {
+			char *c = t->cells[r * (size_t)t->ncols + (size_t)i];
+
+			if (i == t->ncols - 1)
+				printf("%s\n", c);
+			else
+				printf("%-*s  ", (int)t->width[i], c);
+			free(c);
+		}
+	}
+	free(t->cells);
+}
+
+/* ---- talking to the daemon --------------------------------------------------------- */
+
+static int default_socket(const struct args *a, char *out, size_t cap)
+{
+	const char *env = getenv("USBLAB_SOCKET");
+
+	if (a->socket) {
+		snprintf(out, cap, "%s", a->socket);
+		return 0;
+	}
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return 0;
+	}
+	return ul_path_file(UL_PATH_RUNTIME, "usblabd.sock", out, cap);
+}
+
+static int connect_daemon(const struct args *a, struct ctl *c)
+{
+	char path[512], err[600];
+	int rc;
+
+	if (default_socket(a, path, sizeof(path)) < 0) {
+		fputs("usblab: no runtime directory is known (set XDG_RUNTIME_DIR, or give "
+		      "--socket PATH)\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+	rc = ctl_connect(c, path, err, sizeof(err));
+	if (rc == CTL_E_NOT_RUNNING) {
+		fprintf(stderr,
+		        "usblab: usblabd is not running (nothing answers on %s)\n"
+		        "usblab: start it with `usblabd --virtual cdc,hid,msc` or `make run`, or "
+		        "give "
+		        "--socket PATH\n",
+		        path);
+		return EXIT_NOT_RUNNING;
+	}
+	if (rc != CTL_OK) {
+		fprintf(stderr, "usblab: %s%s\n", err,
+		        strstr(err, "ermission") ? " (is your user in the socket's group?)" : "");
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static void print_json(json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (text) {
+		puts(text);
+		free(text);
+	}
+	fflush(stdout);
+}
+
+/* Prints an error reply; returns the exit status it means. */
+static int report_error(const struct args *a, json_t *error)
+{
+	const char *code = str(error, "code");
+
+	if (a->json) {
+		json_t *o = json_pack("{s:O}", "error", error);
+
+		print_json(o);
+		json_decref(o);
+	}
+	fprintf(stderr, "usblab: %s\n", dash(str(error, "message")));
+	if (strcmp(code, "leased") == 0)
+		fprintf(stderr, "usblab: wait for it with --wait, or ask %s\n",
+		        str(error, "holder"));
+	if (strcmp(code, "not_holder") == 0)
+		fprintf(stderr, "usblab: `usblab checkin %s --force` ends it\n",
+		        str(error, "board"));
+	if (strcmp(code, "unknown_board") == 0 && !strstr(str(error, "message"), "boards:")) {
+		json_t *cand = json_object_get(error, "candidates"), *v;
+		size_t i;
+
+		fputs("usblab: boards:", stderr);
+		json_array_foreach(cand, i, v)
+		        fprintf(stderr, "%s %s", i ? "," : "", json_string_value(v));
+		fputs(json_array_size(cand) ? "\n" : " none\n", stderr);
+	}
+	if (strcmp(code, "timeout") == 0)
+		return EXIT_TIMEOUT;
+	if (strcmp(code, "bad_request") == 0 || strcmp(code, "bad_regex") == 0)
+		return EXIT_USAGE;
+	return EXIT_FAILED;
+}
+
+/* Makes one call; *result is the reply's result (new reference) on
+ * EXIT_OK. timeout_ms < 0: wait as long as it takes. */
+static int call(const struct args *a, struct ctl *c, const char *method, json_t *params,
+                int timeout_ms, json_t **result)
+{
+	char err[600];
+	json_t *msg = NULL, *e;
+	int rc = connect_daemon(a, c);
+
+	*result = NULL;
+	if (rc != EXIT_OK)
+		goto out;
+	if (ctl_send(c, 1, method, params, err, sizeof(err)) != CTL_OK ||
+	    (rc = ctl_read(c, timeout_ms, &msg, err, sizeof(err))) != CTL_OK) {
+		fprintf(stderr, "usblab: %s\n", err);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	e = json_object_get(msg, "error");
+	if (e) {
+		rc = report_error(a, e);
+		goto out;
+	}
+	*result = json_incref(json_object_get(msg, "result"));
+	rc = *result ? EXIT_OK : EXIT_FAILED;
+	if (!*result)
+		fputs("usblab: usblabd replied without a result\n", stderr);
+out:
+	json_decref(msg);
+	json_decref(params);
+	return rc;
+}
+
+/* Runs a simple command: call, then print with fn (or as JSON). */
+static int simple(const struct args *a, const char *method, json_t *params, int timeout_ms,
+                  void (*print)(const struct args *a, json_t *result))
+{
+	struct ctl c = {.fd = -1};
+	json_t *result;
+	int rc = call(a, &c, method, params, timeout_ms, &result);
+
+	if (rc == EXIT_OK) {
+		if (a->json)
+			print_json(result);
+		else
+			print(a, result);
+	}
+	json_decref(result);
+	ctl_close(&c);
+	return rc;
+}
+
+/* ---- printing ------------------------------------------------------------------- */
+
+static void print_status(const struct args *a, json_t *r)
+{
+	char path[512];
+
+	if (default_socket(a, path, sizeof(path)) < 0)
+		path[0] = 0;
+	printf("usblabd   %s (pid %lld)\n", dash(str(r, "version")),
+	       (long long)json_integer_value(json_object_get(r, "pid")));
+	printf("socket    %s\n", dash(path));
+	printf("registry  %s\n", dash(str(r, "registry")));
+	printf("boards    %lld in the registry, %lld present, %lld leased\n",
+	       (long long)json_integer_value(json_object_get(r, "boards")),
+	       (long long)json_integer_value(json_object_get(r, "present")),
+	       (long long)json_integer_value(json_object_get(r, "leased")));
+	printf("store     %s\n", json_is_true(json_object_get(r, "store"))
+	                                 ? "yes (events and leases are kept)"
+	                                 : "none (no history; leases are lost at exit)");
+	printf("clients   %lld USB/IP, %lld following events\n",
+	       (long long)json_integer_value(json_object_get(r, "clients")),
+	       (long long)json_integer_value(json_object_get(r, "followers")));
+	printf("time      %s\n", dash(str(r, "time")));
+}
+
+static void join_devnodes(const json_t *arr, char *out, size_t cap)
+{
+	size_t i, len = 0;
+	json_t *v;
+
+	out[0] = 0;
+	json_array_foreach(arr, i, v)
+	{
+		if (len < cap)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "",
+			                        json_string_value(v) ? json_string_value(v) : "");
+	}
+}
+
+static void print_list(const struct args *a, json_t *r)
+{
+	static const char *const head[] = {"NAME", "TYPE",    "STATE",  "BUSID",
+	                                   "PORT", "DEVICES", "HOLDER", "LEFT"};
+	struct table t = {.ncols = 8};
+	json_t *boards = json_object_get(r, "boards"), *b;
+	size_t i;
+
+	(void)a;
+	if (json_array_size(boards) == 0) {
+		puts("no boards (name them in devices.conf, or plug one in)");
+		return;
+	}
+	table_row(&t, head);
+	json_array_foreach(boards, i, b)
+	{
+		json_t *lease = json_object_get(b, "lease");
+		char devs[512], left[32] = "";
+		const char *row[8];
+
+		join_devnodes(json_object_get(b, "devnodes"), devs, sizeof(devs));
+		if (json_is_object(lease))
+			format_span(json_integer_value(json_object_get(lease, "seconds_left")),
+			            left, sizeof(left));
+		row[0] = str(b, "name");
+		row[1] = str(b, "type");
+		row[2] = str(b, "state");
+		row[3] = str(b, "busid");
+		row[4] = str(b, "port");
+		row[5] = devs;
+		row[6] = json_is_object(lease) ? str(lease, "holder") : "";
+		row[7] = left;
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
+static void print_event(const json_t *ev)
+{
+	const json_t *dev = json_object_get(ev, "dev");
+	const char *kind = str(ev, "kind"), *peer = str(ev, "peer"), *detail = str(ev, "detail");
+	char what[512] = "";
+	size_t len = 0;
+
+	if (json_is_object(dev) && *str(dev, "busid"))
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "busid %s %s:%s ",
+		                        str(dev, "busid"), str(dev, "vid"), str(dev, "pid"));
+	if (*peer && len < sizeof(what))
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "by %s ", peer);
+	if (*detail && len < sizeof(what))
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "(%s)", detail);
+	while (len > 0 && len < sizeof(what) && what[len - 1] == ' ')
+		what[--len] = 0;
+	printf("%-24s  %-14s  %-12s  %s\n", str(ev, "time"), kind, dash(str(ev, "board")), what);
+}
+
+static void print_lease_line(const char *label, const json_t *lease)
+{
+	char rel[48];
+
+	format_relative(str(lease, "expires"), rel, sizeof(rel));
+	printf("%-10s%s until %s (%s)%s%s\n", label, str(lease, "holder"), str(lease, "expires"),
+	       rel, *str(lease, "reason") ? ": " : "", str(lease, "reason"));
+}
+
+static void print_info(const struct args *a, json_t *r)
+{
+	json_t *b = json_object_get(r, "board"), *lease = json_object_get(b, "lease");
+	json_t *events = json_object_get(r, "events"), *ev;
+	char devs[512], rel[48];
+	size_t i;
+
+	(void)a;
+	join_devnodes(json_object_get(b, "devnodes"), devs, sizeof(devs));
+	printf("%-10s%s\n", "name", str(b, "name"));
+	printf("%-10s%s\n", "type", dash(str(b, "type")));
+	printf("%-10s%s\n", "chip", dash(str(b, "chip")));
+	printf("%-10s%s\n", "notes", dash(str(b, "notes")));
+	printf("%-10s%s\n", "state", str(b, "state"));
+	printf("%-10s%s\n", "busid", dash(str(b, "busid")));
+	printf("%-10s%s\n", "port", dash(str(b, "port")));
+	printf("%-10s%s:%s\n", "vid:pid", str(b, "vid"), str(b, "pid"));
+	printf("%-10s%s\n", "serial", dash(str(b, "serial")));
+	printf("%-10s%lld Mbps\n", "speed",
+	       (long long)json_integer_value(json_object_get(b, "speed")));
+	printf("%-10s%s\n", "devices", dash(devs));
+	printf("%-10s%s\n", "imported", dash(str(b, "imported_by")));
+	if (json_is_object(lease))
+		print_lease_line("lease", lease);
+	else
+		printf("%-10s%s\n", "lease", "-");
+	format_relative(str(b, "last_seen"), rel, sizeof(rel));
+	if (*rel)
+		printf("%-10s%s (%s)\n", "last seen", str(b, "last_seen"), rel);
+	else
+		printf("%-10s%s\n", "last seen", "never");
+	if (!json_is_true(json_object_get(r, "history"))) {
+		puts("\nno history: usblabd runs without a store");
+		return;
+	}
+	if (json_array_size(events) == 0) {
+		puts("\nno events yet");
+		return;
+	}
+	printf("\nlast %zu events:\n", json_array_size(events));
+	json_array_foreach(events, i, ev) print_event(ev);
+}
+
+static void print_events(const struct args *a, json_t *r)
+{
+	json_t *events = json_object_get(r, "events"), *ev;
+	size_t i;
+
+	(void)a;
+	if (json_array_size(events) == 0) {
+		puts("no events match");
+		return;
+	}
+	json_array_foreach(events, i, ev) print_event(ev);
+}
+
+static void print_locks(const struct args *a, json_t *r)
+{
+	static const char *const head[] = {"NAME", "HOLDER", "EXPIRES", "LEFT", "REASON"};
+	struct table t = {.ncols = 5};
+	json_t *locks = json_object_get(r, "locks"), *l;
+	size_t i;
+
+	(void)a;
+	if (json_array_size(locks) == 0) {
+		puts("no board is leased");
+		return;
+	}
+	table_row(&t, head);
+	json_array_foreach(locks, i, l)
+	{
+		char left[32];
+		const char *row[5];
+
+		format_span(json_integer_value(json_object_get(l, "seconds_left")), left,
+		            sizeof(left));
+		row[0] = str(l, "name");
+		row[1] = str(l, "holder");
+		row[2] = str(l, "expires");
+		row[3] = left;
+		row[4] = str(l, "reason");
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
+static void print_lease(const struct args *a, json_t *r, const char *verb)
+{
+	char rel[48];
+
+	(void)a;
+	format_relative(str(r, "expires"), rel, sizeof(rel));
+	printf("%s: %s by %s until %s (%s)\n", str(r, "name"), verb, str(r, "holder"),
+	       str(r, "expires"), rel);
+	printf("token: %s\n", str(r, "token"));
+	printf("import it with: usbip attach -r HOST -b %s#%s\n", str(r, "name"), str(r, "token"));
+}
+
+static void print_checkout(const struct args *a, json_t *r)
+{
+	print_lease(a, r, "checked out");
+}
+
+static void print_renew(const struct args *a, json_t *r)
+{
+	print_lease(a, r, "renewed");
+}
+
+static void print_checkin(const struct args *a, json_t *r)
+{
+	(void)a;
+	printf("%s: checked in%s\n", str(r, "name"),
+	       json_is_true(json_object_get(r, "forced")) ? " (forced: it was someone else's)"
+	                                                  : "");
+}
+
+static void print_reload(const struct args *a, json_t *r)
+{
+	(void)a;
+	printf("registry reloaded: %lld board(s)\n",
+	       (long long)json_integer_value(json_object_get(r, "boards")));
+}
+
+/* ---- commands ------------------------------------------------------------------------- */
+
+static json_t *params_with_tag(const struct args *a)
+{
+	json_t *p = json_object();
+	const char *tag = a->tag ? a->tag : getenv("USBLAB_TAG");
+
+	if (tag && *tag)
+		json_object_set_new(p, "tag", json_string(tag));
+	return p;
+}
+
+static int run_status(const struct cmd *cmd, const struct args *a)
+{
+	(void)cmd;
+	return simple(a, "status", NULL, USBLAB_REPLY_TIMEOUT_MS, print_status);
+}
+
+static int run_list(const struct cmd *cmd, const struct args *a)
+{
+	(void)cmd;
+	return simple(a, "list", NULL, USBLAB_REPLY_TIMEOUT_MS, print_list);
+}
+
+static int run_locks(const struct cmd *cmd, const struct args *a)
+{
+	(void)cmd;
+	return simple(a, "locks", NULL, USBLAB_REPLY_TIMEOUT_MS, print_locks);
+}
+
+static int run_reload(const struct cmd *cmd, const struct args *a)
+{
+	(void)cmd;
+	return simple(a, "reload", NULL, USBLAB_REPLY_TIMEOUT_MS, print_reload);
+}
+
+static int run_info(const struct cmd *cmd, const struct args *a)
+{
+	(void)cmd;
+	return simple(a, "info", json_pack("{s:s}", "name", a->pos[0]), USBLAB_REPLY_TIMEOUT_MS,
+	              print_info);
+}
+
+static int follow(const struct args *a, json_t *params)
+{
+	struct ctl c = {.fd = -1};
+	json_t *result, *msg;
+	char err[600];
+	int rc = call(a, &c, "events.follow", params, USBLAB_REPLY_TIMEOUT_MS, &result);
+
+	json_decref(result);
+	if (rc != EXIT_OK) {
+		ctl_close(&c);
+		return rc;
+	}
+	if (!a->json)
+		fputs("following events (Ctrl-C to stop)\n", stderr);
+	while ((rc = ctl_read(&c, -1, &msg, err, sizeof(err))) == CTL_OK) {
+		json_t *ev = json_object_get(msg, "event");
+
+		if (ev && a->json)
+			print_json(ev);
+		else if (ev)
+			print_event(ev);
+		fflush(stdout);
+		json_decref(msg);
+	}
+	fprintf(stderr, "usblab: %s\n", err);
+	ctl_close(&c);
+	return EXIT_FAILED;
+}
+
+static int run_events(const struct cmd *cmd, const struct args *a)
+{
+	json_t *p = json_object();
+	long long limit;
+
+	if (a->since)
+		json_object_set_new(p, "since", json_string(a->since));
+	if (a->until)
+		json_object_set_new(p, "until", json_string(a->until));
+	if (a->device)
+		json_object_set_new(p, "device", json_string(a->device));
+	if (a->kind)
+		json_object_set_new(p, "kind", json_string(a->kind));
+	if (a->limit) {
+		if (parse_count(a->limit, 1, 10000, &limit) < 0) {
+			json_decref(p);
+			return usage_error(cmd->name, "--limit wants 1..10000, not '%s'", a->limit);
+		}
+		json_object_set_new(p, "limit", json_integer(limit));
+	}
+	if (a->follow) {
+		if (a->since || a->until || a->limit) {
+			json_decref(p);
+			return usage_error(
+			        cmd->name,
+			        "--follow shows new events: --since, --until and --limit "
+			        "do not apply");
+		}
+		return follow(a, p);
+	}
+	return simple(a, "events", p, USBLAB_REPLY_TIMEOUT_MS, print_events);
+}
+
+static int take_duration(const struct cmd *cmd, const struct args *a, json_t *p)
+{
+	long long d;
+
+	if (!a->for_)
+		return EXIT_OK;
+	if (parse_duration(a->for_, false, &d) < 0)
+		return usage_error(cmd->name,
+		                   "--for wants a duration up to 30 days: 90s, 30m, 2h, 1d or "
+		                   "seconds, not '%s'",
+		                   a->for_);
+	json_object_set_new(p, "duration", json_integer(d));
+	return EXIT_OK;
+}
+
+static int run_checkout(const struct cmd *cmd, const struct args *a)
+{
+	json_t *p;
+	long long timeout = -1;
+	int rc;
+
+	if (!!a->any == !!a->npos)
+		return usage_error(cmd->name, "give a board NAME or --any PATTERN (one of them)");
+	if (a->timeout && !a->wait)
+		return usage_error(cmd->name, "--timeout goes with --wait");
+	if (a->timeout && parse_duration(a->timeout, true, &timeout) < 0)
+		return usage_error(cmd->name, "--timeout wants a duration (30, 90s, 10m), not '%s'",
+		                   a->timeout);
+	p = params_with_tag(a);
+	if ((rc = take_duration(cmd, a, p)) != EXIT_OK) {
+		json_decref(p);
+		return rc;
+	}
+	json_object_set_new(p, a->any ? "any" : "name", json_string(a->any ? a->any : a->pos[0]));
+	if (a->reason)
+		json_object_set_new(p, "reason", json_string(a->reason));
+	if (a->wait)
+		json_object_set_new(p, "wait", json_true());
+	if (timeout >= 0)
+		json_object_set_new(p, "timeout", json_integer(timeout));
+	/* With --wait the daemon keeps the time (its timeout error ends it). */
+	return simple(a, "checkout", p, a->wait ? -1 : USBLAB_REPLY_TIMEOUT_MS, print_checkout);
+}
+
+static int run_renew(const struct cmd *cmd, const struct args *a)
+{
+	json_t *p = params_with_tag(a);
+	int rc = take_duration(cmd, a, p);
+
+	if (rc != EXIT_OK) {
+		json_decref(p);
+		return rc;
+	}
+	json_object_set_new(p, "name", json_string(a->pos[0]));
+	return simple(a, "renew", p, USBLAB_REPLY_TIMEOUT_MS, print_renew);
+}
+
+static int run_checkin(const struct cmd *cmd, const struct args *a)
+{
+	json_t *p = params_with_tag(a);
+
+	(void)cmd;
+	json_object_set_new(p, "name", json_string(a->pos[0]));
+	if (a->force)
+		json_object_set_new(p, "force", json_true());
+	return simple(a, "checkin", p, USBLAB_REPLY_TIMEOUT_MS, print_checkin);
+}
+
+/* ---- help texts ------------------------------------------------------------------------ */
+
+#define HELP_GLOBAL                                                                                \
+	"Options of every command:\n"                                                              \
+	"  --socket PATH   the control socket (default $USBLAB_SOCKET, else the\n"                 \
+	"                  XDG runtime directory's usblab/usblabd.sock)\n"                         \
+	"  --json          print the reply as JSON; errors as {\"error\":{...}}\n"                 \
+	"  -h, --help      this text\n"
+
+#define HELP_EXIT                                                                                  \
+	"Exit status: 0 done; 1 the daemon refused (see the message); 2 bad usage;\n"              \
+	"3 usblabd is not running; 4 timed out (checkout --wait --timeout).\n"
+
+static const char help_status[] =
+        "Usage: usblab status [--json]\n\n"
+        "Shows the daemon's version and pid, the control socket, the registry file, how\n"
+        "many boards are named, present and leased, whether a store keeps history, and\n"
+        "how many clients are connected.\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExample:\n  usblab status\n";
+
+static const char help_list[] =
+        "Usage: usblab list [--json]\n\n"
+        "Lists every board: the ones the registry (devices.conf) names, present or not,\n"
+        "and every other USB device usblabd sees, by busid. Columns:\n"
+        "  NAME     registry name (or busid)    STATE   absent, present, exported, imported\n"
+        "  TYPE     registry type               BUSID   USB/IP busid (last known if absent)\n"
+        "  PORT     physical port path          DEVICES its /dev files\n"
+        "  HOLDER   who has it checked out      LEFT    time left on the lease\n\n" HELP_GLOBAL
+        "\n" HELP_EXIT "\nExamples:\n  usblab list\n  usblab list --json | jq '.boards[].name'\n";
+
+static const char help_info[] =
+        "Usage: usblab info NAME [--json]\n\n"
+        "Shows one board: what the registry says of it, where it is (or was last seen),\n"
+        "its device files, who imports or holds it, and its last 20 events.\n"
+        "NAME may be the full name, a unique part of it, or a regex.\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExamples:\n  usblab info esp-a\n  usblab info S3\n";
+
+static const char help_events[] =
+        "Usage: usblab events [--since TIME] [--until TIME] [--device NAME] [--kind KIND]\n"
+        "                     [--limit N] [--json]\n"
+        "       usblab events --follow [--device NAME] [--kind KIND] [--json]\n\n"
+        "Prints what happened on the bench, oldest first, from the daemon's store: boards\n"
+        "arriving and leaving, exports and imports, leases, registry reloads. With\n"
+        "--follow, prints new events as they happen until interrupted.\n\n"
+        "Options:\n"
+        "  -f, --follow      live events instead of history\n"
+        "  --since TIME      from TIME (2026-12-03T13:14:04Z, 2026-12-03, -10m, -2h, -1d)\n"
+        "  --until TIME      up to TIME\n"
+        "  --device NAME     one board's events\n"
+        "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
+        "                    unexported, imported, released, client-gone, import-refused,\n"
+        "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
+        "                    config-reloaded, config-rejected, error\n"
+        "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
+        "With --json and --follow, one event per line.\n\n" HELP_EXIT
+        "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
+        "lease-taken\n  usblab events --follow --json\n";
+
+static const char help_checkout[] =
+        "Usage: usblab checkout NAME [--for DURATION] [--reason TEXT] [--wait [--timeout S]]\n"
+        "       usblab checkout --any PATTERN [--for DURATION] [--reason TEXT] [--wait ...]\n\n"
+        "Takes a lease on a board: others cannot check it out or import it over USB/IP\n"
+        "until you check it in or the lease expires. Prints the lease's token: with it the\n"
+        "board can be imported from any machine (usbip attach -r HOST -b NAME#TOKEN).\n"
+        "The daemon answers once the lease is on disk. Checking out a board you already\n"
+        "hold renews it.\n\n"
+        "Options:\n"
+        "  --for DURATION    how long: 90s, 30m, 2h, 1d or seconds (default 1h, at most 30d)\n"
+        "  --reason TEXT     shown to others in list, locks and events\n"
+        "  --any PATTERN     the first present, free board whose name matches the\n"
+        "                    extended regex PATTERN (case-insensitive)\n"
+        "  --wait            wait while the board is absent or leased\n"
+        "  --timeout S       with --wait: give up after S (30, 90s, 10m); exit status 4\n"
+        "  --tag TAG         hold the lease as USER@HOST/TAG (default $USBLAB_TAG)\n" HELP_GLOBAL
+        "\n" HELP_EXIT "\nExamples:\n  usblab checkout esp-a --for 2h --reason \"OTA test\"\n"
+        "  usblab checkout --any '^esp' --wait --timeout 10m\n"
+        "  TOKEN=$(usblab checkout esp-a --json | jq -r .token)\n";
+
+static const char help_renew[] =
+        "Usage: usblab renew NAME [--for DURATION]\n\n"
+        "Extends your lease on NAME to DURATION from now (default 1h).\n\n"
+        "Options:\n"
+        "  --for DURATION    90s, 30m, 2h, 1d or seconds\n"
+        "  --tag TAG         the tag the lease was taken with\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExample:\n  usblab renew esp-a --for 30m\n";
+
+static const char help_checkin[] =
+        "Usage: usblab checkin NAME [--force]\n\n"
+        "Ends your lease on NAME. With --force, ends anyone's lease; the event log\n"
+        "records who forced it.\n\n"
+        "Options:\n"
+        "  --force           end the lease even if someone else holds it\n"
+        "  --tag TAG         the tag the lease was taken with\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExamples:\n  usblab checkin esp-a\n  usblab checkin esp-a --force\n";
+
+static const char help_locks[] =
+        "Usage: usblab locks [--json]\n\n"
+        "Lists the leases in force: board, holder, expiry, time left, reason.\n\n" HELP_GLOBAL
+        "\n" HELP_EXIT "\nExample:\n  usblab locks\n";
+
+static const char help_reload[] =
+        "Usage: usblab reload [--json]\n\n"
+        "Makes usblabd re-read its registry (devices.conf), as SIGHUP or saving the file\n"
+        "does. A file with an error is refused, the message says FILE:LINE, and the last\n"
+        "good registry stays in force (exit status 1).\n\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExample:\n  usblab reload\n";
+
+static const struct cmd cmds[] = {
+        {"status", 0, 0, 0, run_status, help_status},
+        {"list", 0, 0, 0, run_list, help_list},
+        {"info", 0, 1, 1, run_info, help_info},
+        {"events", A_FOLLOW | A_SINCE | A_UNTIL | A_DEVICE | A_KIND | A_LIMIT, 0, 0, run_events,
+         help_events},
+        {"checkout", A_FOR | A_REASON | A_WAIT | A_TIMEOUT | A_ANY, 0, 1, run_checkout,
+         help_checkout},
+        {"renew", A_FOR, 1, 1, run_renew, help_renew},
+        {"checkin", A_FORCE, 1, 1, run_checkin, help_checkin},
+        {"locks", 0, 0, 0, run_locks, help_locks},
+        {"reload", 0, 0, 0, run_reload, help_reload},
+};
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static const struct option long_opts[] = {
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"follow", no_argument, NULL, 'f'},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"for", required_argument, NULL, OPT_FOR},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"any", required_argument, NULL, OPT_ANY},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {NULL, 0, NULL, 0},
+};
+
+static const struct {
+	int opt;
+	unsigned bit;
+} opt_bits[] = {
+        {'f', A_FOLLOW},    {OPT_SINCE, A_SINCE},     {OPT_UNTIL, A_UNTIL}, {OPT_DEVICE, A_DEVICE},
+        {OPT_KIND, A_KIND}, {OPT_LIMIT, A_LIMIT},     {OPT_FOR, A_FOR},     {OPT_REASON, A_REASON},
+        {OPT_WAIT, A_WAIT}, {OPT_TIMEOUT, A_TIMEOUT}, {OPT_ANY, A_ANY},     {OPT_FORCE, A_FORCE},
+};
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	const struct cmd *cmd = NULL;
+	bool help = false;
+	unsigned given = 0;
+	int c, idx = 0;
+
+	memset(&a, 0, sizeof(a));
+	/* getopt_long permutes: options may come before or after the command. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hf", long_opts, &idx)) != -1) {
+		for (size_t i = 0; i < sizeof(opt_bits) / sizeof(opt_bits[0]); i++)
+			if (opt_bits[i].opt == c)
+				given |= opt_bits[i].bit;
+		switch (c) {
+		case OPT_SOCKET:
+			a.socket = optarg;
+			break;
+		case OPT_JSON:
+			a.json = true;
+			break;
+		case OPT_TAG:
+			a.tag = optarg;
+			break;
+		case 'h':
+			help = true;
+			break;
+		case OPT_VERSION:
+			printf("usblab %s\n", USBLAB_VERSION);
+			return EXIT_OK;
+		case 'f':
+			a.follow = true;
+			break;
+		case OPT_SINCE:
+			a.since = optarg;
+			break;
+		case OPT_UNTIL:
+			a.until = optarg;
+			break;
+		case OPT_DEVICE:
+			a.device = optarg;
+			break;
+		case OPT_KIND:
+			a.kind = optarg;
+			break;
+		case OPT_LIMIT:
+			a.limit = optarg;
+			break;
+		case OPT_FOR:
+			a.for_ = optarg;
+			break;
+		case OPT_REASON:
+			a.reason = optarg;
+			break;
+		case OPT_WAIT:
+			a.wait = true;
+			break;
+		case OPT_TIMEOUT:
+			a.timeout = optarg;
+			break;
+		case OPT_ANY:
+			a.any = optarg;
+			break;
+		case OPT_FORCE:
+			a.force = true;
+			break;
+		case ':':
+			return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (strcmp(cmds[i].name, argv[optind]) == 0)
+				cmd = &cmds[i];
+		if (!cmd)
+			return usage_error(NULL, "unknown command '%s'", argv[optind]);
+		optind++;
+	}
+	if (!cmd) {
+		if (help) {
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		}
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (help) {
+		fputs(cmd->help, stdout);
+		return EXIT_OK;
+	}
+	/* Options this command does not take. */
+	for (size_t i = 0; i < sizeof(opt_bits) / sizeof(opt_bits[0]); i++) {
+		if (!(given & opt_bits[i].bit) || (cmd->opts & opt_bits[i].bit))
+			continue;
+		for (const struct option *o = long_opts; o->name; o++)
+			if (o->val == opt_bits[i].opt)
+				return usage_error(cmd->name, "%s does not take --%s", cmd->name,
+				                   o->name);
+	}
+	/* getopt_long moved the command and its arguments to the end. */
+	for (int i = optind; i < argc; i++) {
+		if (a.npos == (int)(sizeof(a.pos) / sizeof(a.pos[0])) || a.npos == cmd->max_pos)
+			return usage_error(cmd->name, "unexpected argument '%s'", argv[i]);
+		a.pos[a.npos++] = argv[i];
+	}
+	if (a.npos < cmd->min_pos)
+		return usage_error(cmd->name, "%s needs a board NAME", cmd->name);
+	return cmd->run(cmd, &a);
+}

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""usblabd under abuse and load (issue 12): every scenario against a real
+usblabd on 127.0.0.1, with a well-behaved client that must be served
+throughout, and RSS and descriptor counts that must come back.
+
+Prints TAP (`ok N - name`, `not ok N - name`) that tests/tap_results.py
+counts, and `# figure:` lines with what was measured (bench/README.md
+keeps a table of them). Standard library only. The daemon is $USBLABD or
+argv[1]. No timing assertions beyond generous bounds on deadlines.
+"""
+import os
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
+DEADLINE_S = 2.0
+BUDGET_MIB = 64
+SHARE_MIB = 16
+OP_CAP = 16
+PER_SOURCE = 24
+# busids: 0-1 the good client's CDC, 0-2..0-4 hogs' CDCs, 0-5 an MSC.
+VIRT = "cdc,cdc,cdc,cdc,msc"
+
+results = []
+figures = []
+
+
+def check(name, cond, detail=""):
+    results.append(bool(cond))
+    n = len(results)
+    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, name))
+    for line in detail.splitlines():
+        print("#   " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def figure(text):
+    figures.append(text)
+    print("# figure: " + text)
+    sys.stdout.flush()
+
+
+# ---- USB/IP client side (shared/docs/usbip-protocol.md) ---------------------
+
+VERSION = 0x0111
+OP_REQ_DEVLIST, OP_REQ_IMPORT = 0x8005, 0x8003
+CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
+DEVICE_SIZE = 312
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed by usblabd after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def connect(port, src="127.0.0.1", timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if src != "127.0.0.1":
+        s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def devlist(port, src="127.0.0.1"):
+    s = connect(port, src)
+    try:
+        s.sendall(struct.pack(">HHI", VERSION, OP_REQ_DEVLIST, 0))
+        ver, code, status, n = struct.unpack(">HHII", recv_exact(s, 12))
+        busids = []
+        for _ in range(n):
+            dev = recv_exact(s, DEVICE_SIZE)
+            busids.append(dev[256:288].split(b"\0")[0].decode())
+            recv_exact(s, 4 * dev[311])
+        return busids
+    finally:
+        s.close()
+
+
+def import_retry(port, busid, seconds=3.0):
+    """Imports busid, retrying while the previous user's URBs drain."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            return Client(port, busid)
+        except ConnectionError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
+class Client:
+    """One imported device: URBs over one socket."""
+
+    def __init__(self, port, busid, src="127.0.0.1", timeout=5.0):
+        self.s = connect(port, src, timeout)
+        self.s.sendall(struct.pack(">HHI", VERSION, OP_REQ_IMPORT, 0) + busid.encode().ljust(32, b"\0"))
+        ver, code, status = struct.unpack(">HHI", recv_exact(self.s, 8))
+        if status != 0:
+            self.s.close()
+            raise ConnectionError("import of %s refused with status %d" % (busid, status))
+        dev = recv_exact(self.s, DEVICE_SIZE)
+        busnum, devnum = struct.unpack(">II", dev[288:296])
+        self.devid = busnum << 16 | devnum
+        self.seq = 0
+        self.dir_in = {}  # seqnum -> IN; RET_SUBMIT's direction field is 0 (§3.5)
+
+    def submit(self, ep, dir_in, length, setup=b"\0" * 8, data=b""):
+        self.seq += 1
+        self.dir_in[self.seq] = dir_in
+        h = struct.pack(">IIIII", CMD_SUBMIT, self.seq, self.devid, 1 if dir_in else 0, ep)
+        h += struct.pack(">IIiIi", 0x200 if dir_in else 0, length, 0, 0, 0) + setup
+        self.s.sendall(h + data)
+        return self.seq
+
+    def submit_header_only(self, ep, length):
+        """A CMD_SUBMIT OUT header whose data never follows."""
+        self.seq += 1
+        h = struct.pack(">IIIII", CMD_SUBMIT, self.seq, self.devid, 0, ep)
+        h += struct.pack(">IIiIi", 0, length, 0, 0, 0) + b"\0" * 8
+        self.s.sendall(h)
+
+    def unlink_bytes(self, count):
+        out = bytearray()
+        for _ in range(count):
+            self.seq += 1
+            out += struct.pack(">IIIIII", CMD_UNLINK, self.seq, self.devid, 0, 0, 999999999) + b"\0" * 24
+        return bytes(out)
+
+    def wait(self):
+        h = recv_exact(self.s, 48)
+        cmd, seq, _, direction, ep, status, actual = struct.unpack(">IIIIIiI", h[:28])
+        dir_in = self.dir_in.pop(seq, False) if cmd == RET_SUBMIT else False
+        data = recv_exact(self.s, actual) if dir_in and actual > 0 else b""
+        return cmd, seq, status, data
+
+    def control_in(self, setup, length):
+        seq = self.submit(0, True, length, setup)
+        while True:
+            cmd, rseq, status, data = self.wait()
+            if cmd == RET_SUBMIT and rseq == seq:
+                return status, data
+
+    def set_configuration(self, value=1):
+        seq = self.submit(0, False, 0, struct.pack("<BBHHH", 0, 9, value, 0, 0))
+        cmd, rseq, status, _ = self.wait()
+        return status
+
+    def close(self, reset=False):
+        if reset:
+            # As a killed client with data unsent: its kernel resets the
+            # connection. (A plain close queues the FIN behind the bytes
+            # usblabd is not reading; the client's kernel gives up on it
+            # after tcp_orphan_retries, about a minute, and resets then.)
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.s.close()
+
+
+GET_DEVICE_DESCRIPTOR = struct.pack("<BBHHH", 0x80, 6, 0x0100, 0, 18)
+
+
+def good_round_trip(port, busid="0-1", rounds=5):
+    """The well-behaved client: import, GET_DESCRIPTOR a few times, leave.
+    Returns None on success or the reason it failed."""
+    try:
+        c = import_retry(port, busid)
+        try:
+            for _ in range(rounds):
+                status, data = c.control_in(GET_DEVICE_DESCRIPTOR, 18)
+                if status != 0 or len(data) != 18 or data[0] != 18 or data[1] != 1:
+                    return "bad reply: status %d, %d bytes" % (status, len(data))
+        finally:
+            c.close()
+        return None
+    except (OSError, ConnectionError) as e:
+        return "%s: %s" % (type(e).__name__, e)
+
+
+def is_closed(s, wait=0.0):
+    """Whether usblabd closed s (EOF or reset), waiting up to wait s."""
+    s.settimeout(wait if wait > 0 else 0.001)
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return True
+    except socket.timeout:
+        return False
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+# ---- the daemon ---------------------------------------------------------------
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# No control socket, store or udev: the abuse runs start many daemons at once.
+BENCH_OFF = ["--control", "none", "--db", "none", "--no-inventory", "--registry", "/dev/null"]
+
+
+def child_env():
+    env = dict(os.environ)
+    # Under ASan, freed memory waits in a 256 MiB quarantine: RSS would
+    # never come back. Without it, large blocks are unmapped on free.
+    asan = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=0:allocator_release_to_os_interval_ms=100"
+    return env
+
+
+class Daemon:
+    def __init__(self, args, log_path, preexec=None):
+        self.port = free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.p = subprocess.Popen(
+            [USBLABD, "--listen", "127.0.0.1:%d" % self.port] + BENCH_OFF + args,
+            stdout=self.log, stderr=subprocess.STDOUT, env=child_env(), preexec_fn=preexec)
+        for _ in range(1000):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.p.poll() is not None:
+                    raise RuntimeError("usblabd exited with %d; see %s" % (self.p.returncode, log_path))
+                time.sleep(0.01)
+        raise RuntimeError("usblabd does not accept")
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def nfds(self):
+        return len(os.listdir("/proc/%d/fd" % self.p.pid))
+
+    def cpu_s(self):
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+
+def settle(d, start_kib, seconds=4.0):
+    """Waits up to seconds for RSS to come back within 10% of start."""
+    end = time.monotonic() + seconds
+    rss = d.rss_kib()
+    while rss > start_kib * 1.10 and time.monotonic() < end:
+        time.sleep(0.1)
+        rss = d.rss_kib()
+    return rss
+
+
+# ---- scenarios ------------------------------------------------------------------
+
+
+def scenario_idle(d):
+    """Finding 1: 64 idle and half-sent connections must not lock anyone out."""
+    idle = []
+    for i in range(64):
+        s = connect(d.port)
+        if i % 2:
+            s.sendall(struct.pack(">HH", VERSION, OP_REQ_IMPORT))  # half an OP header
+        idle.append(s)
+    t0 = time.monotonic()
+    why = good_round_trip(d.port)
+    check("idle: a client is served while 64 idle/half-sent connections are open", why is None, why or "")
+    open_now = sum(1 for s in idle if not is_closed(s))
+    check("idle: connections in the OP phase are capped (%d open of 64, cap %d)" % (open_now, OP_CAP),
+          open_now <= OP_CAP)
+    # The rest are closed by the deadline.
+    while time.monotonic() - t0 < DEADLINE_S + 5 and any(not is_closed(s) for s in idle):
+        time.sleep(0.05)
+    elapsed = time.monotonic() - t0
+    left = sum(1 for s in idle if not is_closed(s))
+    check("idle: every idle connection is closed within deadline + 5 s", left == 0,
+          "%d still open after %.1f s" % (left, elapsed))
+    figure("idle: 64 idle/half-sent connections, OP cap %d: %d left open at once; the last closed "
+           "%.2f s after the newcomer (deadline %.1f s)" % (OP_CAP, open_now, elapsed, DEADLINE_S))
+    for s in idle:
+        s.close()
+
+
+def scenario_imported_kept(d):
+    """An imported connection is never evicted by newcomers."""
+    user = Client(d.port, "0-5")
+    flood = [connect(d.port) for _ in range(60)]
+    t0 = time.monotonic()
+    evicted = sum(1 for s in flood if is_closed(s, 0.0))
+    try:
+        status, data = user.control_in(GET_DEVICE_DESCRIPTOR, 18)
+        ok = status == 0 and len(data) == 18
+    except (OSError, ConnectionError) as e:
+        ok = False
+    check("eviction: an imported connection survives 60 newcomers", ok)
+    figure("eviction: 60 newcomers, %d of them closed at once to keep the OP cap (%d)" % (evicted, OP_CAP))
+    for s in flood:
+        s.close()
+    user.close()
+
+
+def scenario_per_source(d):
+    """One address cannot take every slot; another address is still served."""
+    socks = []
+    for _ in range(40):
+        try:
+            socks.append(connect(d.port, src="127.0.0.3"))
+        except OSError:
+            pass
+    time.sleep(0.2)
+    open_now = sum(1 for s in socks if not is_closed(s))
+    check("per-source: at most --max-per-source (%d) connections from 127.0.0.3 stay open (%d)" % (
+        PER_SOURCE, open_now), open_now <= PER_SOURCE)
+    why = good_round_trip(d.port)
+    check("per-source: a client from 127.0.0.1 is served meanwhile", why is None, why or "")
+    for s in socks:
+        s.close()
+
+
+def cdc_hog(d, busid, urb_kib=1024, seconds=2.0):
+    """Imports a CDC and sends 1 MiB bulk OUT URBs that the device never
+    completes (nobody reads its echo) and reads nothing back."""
+    c = Client(d.port, busid)
+    c.set_configuration(1)
+    c.s.setblocking(False)
+    payload = b"\xa5" * (urb_kib * 1024)
+    sent_urbs = 0
+    end = time.monotonic() + seconds
+    pending = b""
+    while time.monotonic() < end:
+        if not pending:
+            c.seq += 1
+            h = struct.pack(">IIIII", CMD_SUBMIT, c.seq, c.devid, 0, 2)
+            h += struct.pack(">IIiIi", 0, len(payload), 0, 0, 0) + b"\0" * 8
+            pending = h + payload
+            sent_urbs += 1
+        try:
+            n = c.s.send(pending)
+            pending = pending[n:]
+        except BlockingIOError:
+            time.sleep(0.01)
+    return c, sent_urbs
+
+
+def scenario_memory(d, start_kib):
+    """Findings 2 and 3: clients that never read, and one that floods
+    unlinks then large IN URBs, must not take memory from the others."""
+    hogs = []
+    peak = d.rss_kib()
+    for busid in ("0-2", "0-3", "0-4"):
+        c, n = cdc_hog(d, busid, seconds=1.5)
+        hogs.append(c)
+        peak = max(peak, d.rss_kib())
+    why = good_round_trip(d.port)
+    check("memory: a client is served while 3 clients hold their share and never read", why is None, why or "")
+    peak = max(peak, d.rss_kib())
+    figure("memory: 3 non-reading clients (1 MiB OUT URBs): RSS %d KiB at start, peak %d KiB "
+           "(+%.1f MiB, budget %d MiB, share %d MiB)" % (start_kib, peak, (peak - start_kib) / 1024,
+                                                         BUDGET_MIB, SHARE_MIB))
+    check("memory: peak RSS within start + budget + 10%% (%d KiB <= %d KiB)" % (
+        peak, start_kib + BUDGET_MIB * 1024 * 1.1), peak <= start_kib + BUDGET_MIB * 1024 * 1.1)
+    for c in hogs:
+        c.close(reset=True)
+    # The unlink flood, then large IN URBs on the bulk IN endpoint (empty
+    # ring: they wait), never reading.
+    c = import_retry(d.port, "0-2")
+    c.set_configuration(1)
+    c.s.setblocking(False)
+    blob = c.unlink_bytes(100000)
+    end = time.monotonic() + 2.0
+    while blob and time.monotonic() < end:
+        try:
+            blob = blob[c.s.send(blob):]
+        except BlockingIOError:
+            time.sleep(0.01)
+    for _ in range(40):
+        c.seq += 1
+        h = struct.pack(">IIIII", CMD_SUBMIT, c.seq, c.devid, 1, 2)
+        h += struct.pack(">IIiIi", 0x200, 8 << 20, 0, 0, 0) + b"\0" * 8
+        try:
+            c.s.send(h)
+        except BlockingIOError:
+            break
+    peak = max(peak, d.rss_kib())
+    why = good_round_trip(d.port)
+    check("memory: a client is served while another floods unlinks and 8 MiB IN URBs", why is None, why or "")
+    log = d.log_text()
+    check("memory: no client was closed for lack of memory", "out of memory" not in log)
+    check("memory: the hog is named as paused in the log", "paused: a message of" in log)
+    c.close(reset=True)
+    rss = settle(d, start_kib)
+    figure("memory: after the hogs left RSS is %d KiB (start %d KiB, %+.1f%%)" % (
+        rss, start_kib, 100.0 * (rss - start_kib) / start_kib))
+    check("memory: RSS back within 10%% of start after the hogs left (%d vs %d KiB)" % (rss, start_kib),
+          rss <= start_kib * 1.10)
+    return peak
+
+
+def scenario_slow_out(d):
+    """Finding 6: a 16 MiB OUT CMD_SUBMIT whose data never arrives."""
+    c = import_retry(d.port, "0-2")
+    c.set_configuration(1)
+    c.submit_header_only(2, 16 << 20)
+    c.s.sendall(b"\0" * 1000)
+    t0 = time.monotonic()
+    closed = is_closed(c.s, DEADLINE_S + 5)
+    elapsed = time.monotonic() - t0
+    check("deadline: a 16 MiB OUT URB whose data stops is closed within deadline + 5 s", closed,
+          "after %.1f s" % elapsed)
+    figure("deadline: 16 MiB OUT URB with 1000 bytes sent: closed after %.2f s (deadline %.1f s)" % (
+        elapsed, DEADLINE_S))
+    c.close()
+    why = good_round_trip(d.port, "0-2")
+    check("deadline: the device is free again for the next client", why is None, why or "")
+
+
+def scenario_log_flood(d):
+    """Finding 5: a client repeating a bad request is logged a few times."""
+    before = d.log_text().count("closing connection")
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 1.5:
+        s = connect(d.port)
+        s.sendall(struct.pack(">HHI", 0x0106, OP_REQ_DEVLIST, 0))  # a wrong version
+        is_closed(s, 1.0)
+        s.close()
+        n += 1
+    time.sleep(0.2)
+    log = d.log_text()
+    lines = log.count("closing connection") - before
+    check("log: %d bad requests gave at most 10 lines (%d)" % (n, lines), lines <= 10)
+    check("log: the line names the version seen and the peer", "version 0x0106" in log and "client 127.0.0.1:" in log)
+    figure("log: %d bad OP requests in 1.5 s: %d lines" % (n, lines))
+
+
+def scenario_emfile(d, base_fds):
+    """Finding 4: out of descriptors, accept pauses instead of spinning."""
+    soft, hard = resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE, (d.nfds() + 2, hard))
+    cpu0, t0 = d.cpu_s(), time.monotonic()
+    socks = []
+    for _ in range(10):
+        try:
+            socks.append(connect(d.port))
+        except OSError:
+            pass
+    time.sleep(2.0)
+    cpu = d.cpu_s() - cpu0
+    wall = time.monotonic() - t0
+    log = d.log_text()
+    emfile_lines = log.count("accept failed")
+    check("emfile: usblabd stays under 50%% of a CPU while out of descriptors (%.0f%%)" % (100 * cpu / wall),
+          cpu / wall < 0.5)
+    check("emfile: the failure is logged, a few times at most (%d lines)" % emfile_lines, 1 <= emfile_lines <= 10)
+    figure("emfile: 10 connections beyond the fd limit for %.1f s: %.2f s CPU, %d log lines" % (wall, cpu, emfile_lines))
+    for s in socks:
+        s.close()
+    resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    time.sleep(DEADLINE_S + 1)
+    why = good_round_trip(d.port)
+    check("emfile: clients are served again once descriptors are back", why is None, why or "")
+
+
+def cli_checks(tmp):
+    def run(args, preexec=None):
+        p = subprocess.run([USBLABD] + BENCH_OFF + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=child_env(), preexec_fn=preexec, timeout=20)
+        return p.returncode, p.stdout.decode(errors="replace")
+
+    rc, out = run(["--listen", "127.0.0.1:notaport", "--virtual", "cdc"])
+    check("cli: a malformed --listen exits 2 (%d)" % rc, rc == 2, out.strip())
+    rc, out = run(["--listen", "127.0.0.1:0", "--virtual", "nosuchdevice"])
+    check("cli: a bad --virtual exits 2 (%d)" % rc, rc == 2, out.strip())
+
+    def low_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    rc, out = run(["--listen", "127.0.0.1:0", "--virtual", "cdc", "--max-clients", "1000"], low_fds)
+    check("cli: --max-clients above the fd limit exits 2 with the limit named (%d)" % rc,
+          rc == 2 and "256" in out, out.strip())
+    rc, out = run(["--listen", "127.0.0.1:0", "--virtual", ",".join(["cdc"] * 65)])
+    check("cli: a 65th virtual device exits 2 (%d)" % rc, rc == 2, out.strip()[-200:])
+
+    image = os.path.join(tmp, "ro.img")
+    with open(image, "wb") as f:
+        f.truncate(1 << 20)
+    os.chmod(image, 0o444)
+    os.chmod(tmp, 0o755)
+
+    def unprivileged():
+        # root may write a 0444 file: run as nobody so that it is read-only.
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+
+    p1, p2 = free_port(), free_port()
+    log = os.path.join(tmp, "cli.log")
+    with open(log, "w") as lf:
+        p = subprocess.Popen([USBLABD] + BENCH_OFF + ["--listen", "127.0.0.1:%d" % p1, "--listen", "127.0.0.1:%d" % p2,
+                              "--virtual", ",".join(["cdc"] * 63), "--virtual", "msc:" + image],
+                             stdout=lf, stderr=subprocess.STDOUT, env=child_env(), preexec_fn=unprivileged)
+        try:
+            lists = None
+            for _ in range(500):
+                try:
+                    lists = (devlist(p1), devlist(p2))
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        finally:
+            p.terminate()
+            p.wait(10)
+    with open(log) as f:
+        text = f.read()
+    check("cli: two --listen addresses are both served", lists is not None and len(lists[0]) == len(lists[1]) > 0)
+    check("cli: two --virtual lists add up to 64 devices", lists is not None and len(lists[0]) == 64,
+          "devlist: %d" % (len(lists[0]) if lists else -1))
+    check("cli: a read-only image is logged as write-protected", "write-protected" in text)
+    os.chmod(image, 0o644)
+
+
+def main():
+    if not USBLABD:
+        print("Bail out! set USBLABD or pass the daemon's path")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="usblab-abuse-")
+    t_start = time.monotonic()
+    d = Daemon(["--virtual", VIRT, "--deadline", str(DEADLINE_S), "--max-urb-mib", str(BUDGET_MIB),
+                "--max-conn-mib", str(SHARE_MIB), "--max-op-clients", str(OP_CAP),
+                "--max-per-source", str(PER_SOURCE)],
+               os.path.join(tmp, "usblabd.log"))
+    try:
+        why = good_round_trip(d.port)
+        check("start: the well-behaved client is served", why is None, why or "")
+        # Warm-up: the steady state of a daemon that has served clients
+        # (descriptor tables sized, allocator pools made) is the start.
+        warm = [connect(d.port) for _ in range(OP_CAP)]
+        for s in warm:
+            s.close()
+        hog, _ = cdc_hog(d, "0-4", seconds=0.3)
+        hog.close(reset=True)
+        time.sleep(1.5)
+        start_kib, start_fds = d.rss_kib(), d.nfds()
+        figure("start: RSS %d KiB, %d fds" % (start_kib, start_fds))
+        scenario_idle(d)
+        scenario_imported_kept(d)
+        scenario_per_source(d)
+        peak = scenario_memory(d, start_kib)
+        scenario_slow_out(d)
+        scenario_log_flood(d)
+        scenario_emfile(d, start_fds)
+        time.sleep(0.5)
+        fds = d.nfds()
+        check("end: fd count back to start (%d vs %d)" % (fds, start_fds), fds == start_fds)
+        rss = settle(d, start_kib)
+        check("end: RSS within 10%% of start (%d vs %d KiB)" % (rss, start_kib), rss <= start_kib * 1.10)
+        figure("end: RSS %d KiB (start %d, peak seen %d), fds %d (start %d)" % (rss, start_kib, peak, fds, start_fds))
+        check("end: usblabd is still running", d.alive())
+    finally:
+        rc = d.stop()
+    check("end: usblabd exits 0 on SIGTERM (%s)" % rc, rc == 0)
+    cli_checks(tmp)
+    figure("suite ran in %.1f s" % (time.monotonic() - t_start))
+    print("1..%d" % len(results))
+    if not all(results):
+        print("# daemon log: %s" % os.path.join(tmp, "usblabd.log"))
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
