@@ -20,7 +20,7 @@
 /* File descriptors usblabd needs besides one per client: stdio, the
  * listeners, libevent's and libusb's own, device and image files. */
 #define DAEMON_FD_RESERVE 64
-#define USBLABD_VERSION      "0.1.0"
+#define USBLABD_VERSION   "0.1.0"
 
 struct usbdev_ctx;
 struct dconn;
