@@ -224,18 +224,26 @@ def free_port():
 
 
 def start_daemon():
+    """Starts usblabd; returns (process, None) once it answers on its socket
+    with its three virtual boards present, else (process, what went wrong)."""
     log = open(os.path.join(TMP, "usblabd.log"), "a")
     p = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{free_port()}", "--virtual",
                           "cdc,hid,msc"], stdout=log, stderr=log, env=ENV)
+    answered = None
     for _ in range(200):
         if p.poll() is not None:
-            return p, False
+            return p, f"usblabd exited (status {p.returncode})"
         r = usblab("status", "--json")
-        # Up once it answers and its three virtual boards are in.
-        if r.rc == 0 and json.loads(r.out).get("present") == 3:
-            return p, True
+        if r.rc == 0:
+            answered = json.loads(r.out)
+            if answered.get("present") == 3:
+                return p, None
         time.sleep(0.05)
-    return p, False
+    if answered is None:
+        return p, "usblabd does not answer on its control socket"
+    return p, (f"usblabd answers but lists {answered.get('present')} present boards, not the "
+               "3 virtual ones: are the server core's exported/imported notifications "
+               "reaching the bench (bench_exported from dconn.c)?")
 
 
 def stop_daemon(p, sig=signal.SIGTERM):
@@ -483,9 +491,9 @@ def test_durable(daemon):
     r = usblab("checkout", "msc", "--json", env_extra={"USBLAB_TAG": "dur"})
     token = json.loads(r.out)["token"] if r.rc == 0 else None
     stop_daemon(daemon, signal.SIGKILL)
-    d2, ok = start_daemon()
-    tap(ok, "usblabd restarts on the same socket after kill -9")
-    locks = json.loads(usblab("locks", "--json").out or "{}").get("locks", []) if ok else []
+    d2, why = start_daemon()
+    tap(not why, "usblabd restarts on the same socket after kill -9", why or "")
+    locks = json.loads(usblab("locks", "--json").out or "{}").get("locks", []) if not why else []
     tap(token is not None and [l["name"] for l in locks] == ["msc"],
         "the lease is still there after kill -9", f"{locks}")
     return d2
@@ -523,16 +531,14 @@ def main():
     try:
         test_usage()
         test_not_running()
-        daemon, ok = start_daemon()
-        if not ok:
+        daemon, why = start_daemon()
+        if why:
             with open(os.path.join(TMP, "usblabd.log")) as f:
                 log = f.read()
-            if "--virtual" in log or daemon.poll() is None:
-                tap(False, "usblabd answers on its control socket", log[-2000:])
-            else:
-                tap(False, "usblabd starts", log[-2000:])
+            tap(False, "usblabd answers on its control socket, its boards present",
+                why + "\n" + log[-2000:])
             return
-        tap(True, "usblabd answers on its control socket")
+        tap(True, "usblabd answers on its control socket, its boards present")
         test_queries()
         test_name_errors()
         test_leases()
