@@ -752,14 +752,20 @@ static void api_checkout(const struct api_call *c)
 	if (param_holder(c, p->holder, sizeof(p->holder)) < 0)
 		goto done;
 	if (any) {
+		const char *none[1] = {NULL};
+		struct names_result res;
 		regex_t re;
-		char err[256];
-		int rc = regcomp(&re, any, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+		char err[512];
 
-		if (rc != 0) {
-			regerror(rc, &re, err, sizeof(err));
+		/* names.h vets the pattern (it refuses what is invalid, or too
+		 * costly to compile or match); over no names, that is all it does. */
+		if (names_resolve(none, 0, any, &res, err, sizeof(err)) == NAMES_E_BADREGEX) {
+			send_error(c->ops, c->client, c->id, "bad_regex", err, NULL);
+			goto done;
+		}
+		if (regcomp(&re, any, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
 			send_errorf(c->ops, c->client, c->id, "bad_regex", NULL,
-			            "'%s' is not an extended regex: %s", any, err);
+			            "'%s' is not an extended regex", any);
 			goto done;
 		}
 		regfree(&re);
