@@ -26,10 +26,11 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 #   storage: a qemu usb-storage (serial LABSER1) on xhci port 1 = busid 2-1
 #   virtual: no emulated device; usblabd's virtual devices only
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
+	attach:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual)
 # The issue's numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
-	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names)
+	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)
 
 # Kernel modules the guest loads (modprobe pulls in their dependencies).
 MODULES="xhci_pci ehci_pci uhci_hcd ohci_pci usb_storage uas sd_mod usbhid hid_generic evdev

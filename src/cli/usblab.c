@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "cmd_client.h"
 #include "ctl.h"
 #include "event.h"
 #include "paths.h"
@@ -28,6 +29,7 @@ enum {
 	EXIT_USAGE = 2,       /* bad command line */
 	EXIT_NOT_RUNNING = 3, /* no daemon on the socket */
 	EXIT_TIMEOUT = 4,     /* checkout --wait --timeout ran out */
+	                      /* 5 and 6: the client verbs (cmd_client.h). */
 };
 
 /* How long a plain request may take before we give up on the daemon. */
@@ -54,6 +56,14 @@ static const char usage_text[] =
         "  locks                    the leases in force\n"
         "  reload                   re-read the registry (devices.conf)\n"
         "\n"
+        "The client side (this machine imports boards through vhci-hcd; needs root):\n"
+        "  attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]] [--follow]\n"
+        "                           import a board, print its device files\n"
+        "  detach NAME|PORT         let it go\n"
+        "  attached                 what is imported here, from where, its device files\n"
+        "  remote list HOST[:PORT]...\n"
+        "                           what servers offer\n"
+        "\n"
         "NAME may be a board's full name, a part of it, or a regex: `usblab info cd`\n"
         "finds cdc when nothing else contains \"cd\".\n"
         "\n"
@@ -77,6 +87,8 @@ static const char usage_text[] =
         "  2  bad usage (unknown command or option, bad DURATION, ...)\n"
         "  3  usblabd is not running (nothing answers on the socket)\n"
         "  4  checkout --wait --timeout ran out\n"
+        "  5  attach: the server refused (absent, leased by someone else, busy)\n"
+        "  6  attach: this machine cannot attach (no vhci-hcd, not root, no free port)\n"
         "\n"
         "Examples:\n"
         "  usblab list\n"
@@ -93,8 +105,8 @@ struct args {
 	bool json;
 	bool follow, wait, force;
 	const char *since, *until, *device, *kind, *limit;
-	const char *for_, *reason, *timeout, *any;
-	const char *pos[4];
+	const char *for_, *reason, *timeout, *any, *token;
+	const char *pos[8];
 	int npos;
 };
 
@@ -114,6 +126,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_ANY,
 	OPT_FORCE,
+	OPT_TOKEN,
 };
 
 /* Bits of the options a command takes beyond the global ones. */
@@ -129,6 +142,7 @@ enum {
 #define A_TIMEOUT (1u << 9)
 #define A_ANY     (1u << 10)
 #define A_FORCE   (1u << 11)
+#define A_TOKEN   (1u << 12)
 
 struct cmd {
 	const char *name;
@@ -847,6 +861,69 @@ static int run_checkin(const struct cmd *cmd, const struct args *a)
 	return simple(a, "checkin", p, USBLAB_REPLY_TIMEOUT_MS, print_checkin);
 }
 
+/* ---- the client side (cmd_client.c does the work) ------------------------------------ */
+
+static void client_opts_from(const struct args *a, struct client_opts *o, char *sock, size_t cap)
+{
+	const char *env = getenv("USBLAB_SOCKET");
+
+	memset(o, 0, sizeof(*o));
+	o->json = a->json;
+	o->wait = a->wait;
+	o->follow = a->follow;
+	o->token = a->token;
+	o->timeout_s = -1;
+	o->socket_given = a->socket || (env && *env);
+	o->socket_path = default_socket(a, sock, cap) == 0 ? sock : NULL;
+}
+
+static int run_attach(const struct cmd *cmd, const struct args *a)
+{
+	struct client_opts o;
+	char sock[512];
+	long long timeout = -1;
+
+	if (a->timeout && !a->wait)
+		return usage_error(cmd->name, "--timeout goes with --wait");
+	if (a->timeout && parse_duration(a->timeout, true, &timeout) < 0)
+		return usage_error(cmd->name, "--timeout wants a duration (30, 90s, 10m), not '%s'",
+		                   a->timeout);
+	client_opts_from(a, &o, sock, sizeof(sock));
+	o.timeout_s = timeout;
+	return client_attach(&o, a->pos[0], a->pos[1]);
+}
+
+static int run_detach(const struct cmd *cmd, const struct args *a)
+{
+	struct client_opts o;
+	char sock[512];
+
+	(void)cmd;
+	client_opts_from(a, &o, sock, sizeof(sock));
+	return client_detach(&o, a->pos[0]);
+}
+
+static int run_attached(const struct cmd *cmd, const struct args *a)
+{
+	struct client_opts o;
+	char sock[512];
+
+	(void)cmd;
+	client_opts_from(a, &o, sock, sizeof(sock));
+	return client_attached(&o);
+}
+
+static int run_remote(const struct cmd *cmd, const struct args *a)
+{
+	struct client_opts o;
+	char sock[512];
+
+	if (a->npos < 2 || strcmp(a->pos[0], "list") != 0)
+		return usage_error(cmd->name, "usage: usblab remote list HOST[:PORT]...");
+	client_opts_from(a, &o, sock, sizeof(sock));
+	return client_remote_list(&o, a->pos + 1, a->npos - 1);
+}
+
 /* ---- help texts ------------------------------------------------------------------------ */
 
 #define HELP_GLOBAL                                                                                \
@@ -954,6 +1031,56 @@ static const char help_reload[] =
         "good registry stays in force (exit status 1).\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExample:\n  usblab reload\n";
 
+#define HELP_CLIENT_EXIT                                                                           \
+	"Exit status: 0 done; 1 failed (see the message); 2 bad usage; 4 --wait --timeout\n"       \
+	"ran out; 5 the server refused (absent, leased, busy); 6 this machine cannot\n"            \
+	"attach (vhci-hcd not loaded, not root, no free port).\n"
+
+static const char help_attach[] =
+        "Usage: usblab attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]]\n"
+        "                     [--follow] [--json]\n\n"
+        "Imports a board from a USB/IP server (usblabd by name, or any server such as\n"
+        "the kernel's usbipd by busid) into this machine's kernel through vhci-hcd,\n"
+        "waits until the drivers are bound, and prints the device files that appeared\n"
+        "(/dev/ttyACM0, /dev/sdb, /dev/hidraw2, /dev/input/event5). Stable links to them\n"
+        "are made in /run/usblab/NAME/ (tty, disk, hidraw, input; tty1 ... when there\n"
+        "are several). Needs root (vhci-hcd's attach file is root's) and the vhci-hcd\n"
+        "module (`modprobe vhci-hcd`). No usbip binary is needed.\n\n"
+        "Options:\n"
+        "  --token T     the lease token (`usblab checkout`); NAME#T works too\n"
+        "  --wait        wait while the board is absent, leased by someone else or busy\n"
+        "  --timeout S   with --wait: give up after S (30, 90s, 10m); exit status 4\n"
+        "  -f, --follow  stay in the foreground: when the server lets the board go (it\n"
+        "                reset and came back), import it again by name (backoff 0.1 s\n"
+        "                doubling to 2 s), update the links and print how long it took.\n"
+        "                SIGTERM/SIGINT stop following (the board stays attached);\n"
+        "                `usblab detach` stops the follower first\n"
+        "  --json        one JSON object per attach (with --follow: per re-attach)\n"
+        "  --socket PATH the local usblabd, asked who holds a leased board\n\n" HELP_CLIENT_EXIT
+        "\nExamples:\n  sudo usblab attach bench1 esp-a\n"
+        "  sudo usblab attach bench1:3240 esp-a --token k7pq2xw9a3mf --json\n"
+        "  sudo usblab attach 10.0.0.5 1-4.2 --wait --timeout 10m\n";
+
+static const char help_detach[] =
+        "Usage: usblab detach NAME|PORT [--json]\n\n"
+        "Lets an attached board go: stops its follower (attach --follow), detaches the\n"
+        "vhci port, removes its links in /run/usblab/NAME/ and its record.\n"
+        "PORT is the vhci port `usblab attached` shows.\n\n" HELP_CLIENT_EXIT
+        "\nExamples:\n  sudo usblab detach esp-a\n  sudo usblab detach 15\n";
+
+static const char help_attached[] =
+        "Usage: usblab attached [--json]\n\n"
+        "Lists what this machine imported with usblab attach: vhci port, name, server,\n"
+        "since when, state (attached; reattaching: a follower is importing it again;\n"
+        "gone: the server let it go) and its device files now.\n\n" HELP_CLIENT_EXIT
+        "\nExample:\n  usblab attached\n";
+
+static const char help_remote[] =
+        "Usage: usblab remote list HOST[:PORT]... [--json]\n\n"
+        "Lists the devices each server offers (OP_REQ_DEVLIST): busid, VID:PID, speed,\n"
+        "class, path. A usblabd on this machine names its busids.\n\n" HELP_CLIENT_EXIT
+        "\nExample:\n  usblab remote list bench1 bench2:3241\n";
+
 static const struct cmd cmds[] = {
         {"status", 0, 0, 0, run_status, help_status},
         {"list", 0, 0, 0, run_list, help_list},
@@ -966,6 +1093,10 @@ static const struct cmd cmds[] = {
         {"checkin", A_FORCE, 1, 1, run_checkin, help_checkin},
         {"locks", 0, 0, 0, run_locks, help_locks},
         {"reload", 0, 0, 0, run_reload, help_reload},
+        {"attach", A_WAIT | A_TIMEOUT | A_FOLLOW | A_TOKEN, 2, 2, run_attach, help_attach},
+        {"detach", 0, 1, 1, run_detach, help_detach},
+        {"attached", 0, 0, 0, run_attached, help_attached},
+        {"remote", 0, 0, 8, run_remote, help_remote},
 };
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -988,6 +1119,7 @@ static const struct option long_opts[] = {
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"any", required_argument, NULL, OPT_ANY},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"token", required_argument, NULL, OPT_TOKEN},
         {NULL, 0, NULL, 0},
 };
 
@@ -995,9 +1127,11 @@ static const struct {
 	int opt;
 	unsigned bit;
 } opt_bits[] = {
-        {'f', A_FOLLOW},    {OPT_SINCE, A_SINCE},     {OPT_UNTIL, A_UNTIL}, {OPT_DEVICE, A_DEVICE},
-        {OPT_KIND, A_KIND}, {OPT_LIMIT, A_LIMIT},     {OPT_FOR, A_FOR},     {OPT_REASON, A_REASON},
-        {OPT_WAIT, A_WAIT}, {OPT_TIMEOUT, A_TIMEOUT}, {OPT_ANY, A_ANY},     {OPT_FORCE, A_FORCE},
+        {'f', A_FOLLOW},          {OPT_SINCE, A_SINCE},   {OPT_UNTIL, A_UNTIL},
+        {OPT_DEVICE, A_DEVICE},   {OPT_KIND, A_KIND},     {OPT_LIMIT, A_LIMIT},
+        {OPT_FOR, A_FOR},         {OPT_REASON, A_REASON}, {OPT_WAIT, A_WAIT},
+        {OPT_TIMEOUT, A_TIMEOUT}, {OPT_ANY, A_ANY},       {OPT_FORCE, A_FORCE},
+        {OPT_TOKEN, A_TOKEN},
 };
 
 int main(int argc, char **argv)
@@ -1067,6 +1201,9 @@ int main(int argc, char **argv)
 		case OPT_FORCE:
 			a.force = true;
 			break;
+		case OPT_TOKEN:
+			a.token = optarg;
+			break;
 		case ':':
 			return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -1109,6 +1246,8 @@ int main(int argc, char **argv)
 		a.pos[a.npos++] = argv[i];
 	}
 	if (a.npos < cmd->min_pos)
-		return usage_error(cmd->name, "%s needs a board NAME", cmd->name);
+		return usage_error(cmd->name, "%s needs %s", cmd->name,
+		                   cmd->min_pos == 2 ? "HOST[:PORT] and a board NAME"
+		                                     : "a board NAME");
 	return cmd->run(cmd, &a);
 }

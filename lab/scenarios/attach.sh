@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: MIT
+#
+# attach (the client side, issue 14): `usblab attach` imports through the
+# kernel's vhci-hcd by itself (no usbip binary): by name from usblabd over
+# loopback (the qemu usb-storage "stick": md5 of the disk through the
+# /run/usblab/stick/disk link), a virtual CDC by busid (echo through the
+# /run/usblab/0-1/tty link), a leased board (refused with the holder named,
+# then with the token), `attach --follow` across a QMP device_del +
+# device_add of the stick (the time to re-attach as a BENCH line), and
+# against the kernel's own usbipd + usbip-host by busid. `usblab attached`,
+# `detach` and `remote list` along the way.
+
+USBLAB=/bin/usblab
+SOCK=/run/usblab/usblabd.sock
+RUN=/run/usblab
+
+if ! usblabd_has --registry || [ ! -x $USBLAB ] || ! $USBLAB attach --help >/dev/null 2>&1; then
+	skip all "usblabd --registry or usblab attach not in this build"
+	return 0
+fi
+if ! wait_until 15 direct_disk; then
+	fail stick-present "no /dev/sdX for the qemu usb-storage ($STICK_BUSID)"
+	return 0
+fi
+ref=$(md5_range "$(direct_disk)")
+cat >/tmp/devices.conf <<EOF
+[stick]
+serial = $STICK_SERIAL
+type = storage
+EOF
+rm -f /tmp/attach.db*
+ul() { timeout 60 $USBLAB --socket $SOCK "$@"; }
+
+# link_md5 LINK: md5 of the disk a link points to (O_DIRECT, through vhci).
+link_md5() { md5_range "$(readlink "$1")"; }
+
+# proc_gone PID: exited (a zombie counts as gone).
+proc_gone() { [ ! -e /proc/$1 ] || grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
+
+# The port a JSON attach line names.
+json_port() { sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" | head -n 1; }
+
+if ! usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK --virtual cdc; then
+	fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
+	dump /tmp/usblabd.log "usblabd: "
+	return 0
+fi
+pass usblabd-start
+wait_until 10 remote_has "$STICK_BUSID"
+
+# remote list: DEVLIST by busid, named by the local usblabd.
+out=$(ul remote list $SERVER 2>&1)
+dump_out() { echo "$out" | tr '\n' ';' | cut -c1-300; }
+check remote-list "usblab remote list: $(dump_out)" \
+	eval 'echo "$out" | grep -q " $STICK_BUSID  *stick " && echo "$out" | grep -q " 0-1 "'
+
+# 1. By name: the stick, its disk through the stable link.
+t0=$(uptime_ms)
+if ul attach $SERVER stick --json >/tmp/att.json 2>/tmp/att.err; then
+	t1=$(uptime_ms)
+	pass attach-by-name
+	note "attach: $(cat /tmp/att.json) ($((t1 - t0)) ms)"
+	echo "BENCH: attach (usblab attach stick, usblabd, TCG): $((t1 - t0)) ms to /dev files listed"
+	port=$(json_port /tmp/att.json)
+	check disk-listed "attach printed no /dev/sd*: $(cat /tmp/att.json)" \
+		grep -q '"devnodes":\["/dev/sd[a-z]*"\]' /tmp/att.json
+	check disk-link "$RUN/stick/disk -> '$(readlink $RUN/stick/disk)' is not a vhci disk" \
+		eval '[ "$(readlink $RUN/stick/disk)" = "$(vhci_disk "$(vhci_ports | awk -v p=$port "\$1 == p {print \$3}")")" ]'
+	got=$(link_md5 $RUN/stick/disk)
+	check disk-md5 "md5 through $RUN/stick/disk is $got, the disk has $ref" [ "$got" = "$ref" ]
+	att=$(ul attached 2>&1)
+	check attached-lists "usblab attached: $(echo "$att" | tr '\n' ';')" \
+		eval 'echo "$att" | grep -q "^$port  *stick  *$SERVER:3240 .* attached  */dev/sd"'
+	check detach "usblab detach stick failed, or vhci port $port not free" \
+		eval 'ul detach stick >/tmp/det.out 2>&1 && vhci_port_free $port'
+	check detach-links "$RUN/stick still exists after detach" [ ! -e $RUN/stick ]
+	check detach-record "usblab attached still lists stick" eval '! ul attached | grep -q stick'
+else
+	fail attach-by-name "usblab attach $SERVER stick: $(cat /tmp/att.err /tmp/att.json | tr '\n' ' ')"
+	dump /tmp/usblabd.log "usblabd: "
+fi
+wait_until 10 remote_has "$STICK_BUSID"
+
+# 2. The virtual CDC by busid: echo through /run/usblab/0-1/tty.
+if ul attach $SERVER 0-1 >/tmp/cdc.out 2>&1; then
+	pass cdc-attach
+	note "$(tr '\n' ';' </tmp/cdc.out)"
+	if [ -c "$(readlink $RUN/0-1/tty)" ]; then
+		pass cdc-tty-link
+		exec 7<>$RUN/0-1/tty
+		stty raw -echo <&7
+		printf 'usblab-attach-echo\n' >&7
+		back=""
+		read -t 5 -r back <&7
+		exec 7<&-
+		check cdc-echo "read back '$back' through $RUN/0-1/tty" [ "$back" = usblab-attach-echo ]
+	else
+		fail cdc-tty-link "$RUN/0-1/tty -> '$(readlink $RUN/0-1/tty)' is no tty: $(tr '\n' ' ' </tmp/cdc.out)"
+	fi
+	check cdc-detach "usblab detach 0-1 failed" ul detach 0-1
+else
+	fail cdc-attach "usblab attach $SERVER 0-1: $(tr '\n' ' ' </tmp/cdc.out)"
+fi
+
+# 3. A lease: refused with its holder named, --wait times out, the token opens it.
+co=$(ul checkout stick --for 10m --reason attach-lab --json 2>&1)
+token=$(echo "$co" | tr -d ' \n' | sed -n 's/.*"token":"\([a-z0-9]*\)".*/\1/p')
+if [ ${#token} -eq 12 ]; then
+	ul attach $SERVER stick >/tmp/lease.out 2>&1
+	rc=$?
+	check leased-refused "exit $rc (want 5): $(tr '\n' ' ' </tmp/lease.out)" [ $rc -eq 5 ]
+	check leased-holder "the refusal does not name the holder: $(tr '\n' ' ' </tmp/lease.out)" \
+		grep -q "stick is leased by .*@.* until .*(attach-lab)" /tmp/lease.out
+	ul attach $SERVER stick --wait --timeout 3 >/tmp/lease.out 2>&1
+	rc=$?
+	check leased-wait-timeout "exit $rc (want 4): $(tr '\n' ' ' </tmp/lease.out)" [ $rc -eq 4 ]
+	if ul attach $SERVER stick --token "$token" >/tmp/lease.out 2>&1; then
+		pass leased-token
+		ul detach stick >/dev/null 2>&1
+	else
+		fail leased-token "$(tr '\n' ' ' </tmp/lease.out)"
+	fi
+	# --wait across the checkin: the attach goes through once it ends.
+	$USBLAB --socket $SOCK attach $SERVER stick --wait --timeout 30 >/tmp/wait.out 2>&1 &
+	waiter=$!
+	sleep 2
+	ul checkin stick >/dev/null 2>&1
+	if wait_until 30 eval '! kill -0 $waiter 2>/dev/null' && wait $waiter; then
+		pass leased-wait
+		ul detach stick >/dev/null 2>&1
+	else
+		fail leased-wait "attach --wait did not attach after the checkin: $(tr '\n' ' ' </tmp/wait.out)"
+		kill $waiter 2>/dev/null
+	fi
+else
+	fail checkout "usblab checkout stick --json: $co"
+fi
+wait_until 10 remote_has "$STICK_BUSID"
+
+# 4. --follow across a re-enumeration of the stick on the server.
+$USBLAB --socket $SOCK attach $SERVER stick --follow --json >/tmp/follow.out 2>/tmp/follow.err &
+follower=$!
+if wait_until 20 grep -q '"event":"attached"' /tmp/follow.out; then
+	pass follow-attach
+	port=$(json_port /tmp/follow.out)
+	t0=$(uptime_ms)
+	stick_unplug >/dev/null
+	wait_until 15 vhci_port_free "$port"
+	t1=$(uptime_ms)
+	stick_replug >/dev/null
+	if wait_until 40 grep -q '"event":"re-attached"' /tmp/follow.out; then
+		t2=$(uptime_ms)
+		pass follow-reattach
+		line=$(grep '"event":"re-attached"' /tmp/follow.out | head -n 1)
+		took=$(echo "$line" | sed -n 's/.*"took_ms":\([0-9]*\).*/\1/p')
+		note "re-attached: $line"
+		echo "BENCH: re-attach after device_del+device_add (TCG): port freed $((t1 - t0)) ms after device_del; vhci port lost -> files listed again ${took:-?} ms (replug -> re-attached $((t2 - t1)) ms)"
+		got=$(link_md5 $RUN/stick/disk)
+		check follow-md5 "md5 through $RUN/stick/disk after the re-attach is $got, want $ref" [ "$got" = "$ref" ]
+	else
+		fail follow-reattach "no re-attach within 40 s: $(tr '\n' ' ' </tmp/follow.out /tmp/follow.err | cut -c1-400)"
+		dump /tmp/usblabd.log "usblabd: "
+	fi
+	# An exited follower stays a zombie until this shell reaps it.
+	check follow-detach "usblab detach stick did not stop the follower" \
+		eval 'ul detach stick >/dev/null 2>&1 && wait_until 5 proc_gone $follower'
+	check follow-detach-links "$RUN/stick still exists after detach" [ ! -e $RUN/stick ]
+else
+	fail follow-attach "attach --follow printed nothing: $(tr '\n' ' ' </tmp/follow.err)"
+fi
+kill $follower 2>/dev/null
+
+# 5. The kernel's own server, by busid.
+usblabd_stop
+if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 && usbipd_start; then
+	if ul attach $SERVER "$STICK_BUSID" >/tmp/kattach.out 2>&1; then
+		pass usbipd-attach
+		got=$(link_md5 "$RUN/$STICK_BUSID/disk")
+		check usbipd-md5 "md5 through $RUN/$STICK_BUSID/disk is $got, want $ref" [ "$got" = "$ref" ]
+		check usbipd-detach "usblab detach $STICK_BUSID failed" ul detach "$STICK_BUSID"
+	else
+		fail usbipd-attach "usblab attach $SERVER $STICK_BUSID: $(tr '\n' ' ' </tmp/kattach.out)"
+	fi
+else
+	fail usbipd-start "usbip bind / usbipd: $(tr '\n' ' ' </tmp/bind.out)"
+fi

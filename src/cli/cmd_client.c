@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_client.c - usblab attach, detach, attached, remote list
+ * (cmd_client.h): arguments in, lines or JSON out. The work is in
+ * src/client.
+ */
+#include "cmd_client.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "attach.h"
+#include "attach_record.h"
+#include "ctl.h"
+#include "devfiles.h"
+#include "event.h"
+#include "ucl.h"
+#include "vhci.h"
+
+/* usblab.c's exit statuses that these verbs share. */
+#define EXIT_OK      0
+#define EXIT_FAILED  1
+#define EXIT_USAGE   2
+#define EXIT_TIMEOUT 4
+
+/* A follower's re-import backoff: 100 ms, doubling, at most 2 s. */
+#define FOLLOW_BACKOFF_MIN_MS 100
+#define FOLLOW_BACKOFF_MAX_MS 2000
+/* How often a follower reads vhci's port table. */
+#define FOLLOW_POLL_MS 100
+/* attach --wait: how often to ask again. */
+#define WAIT_RETRY_MS 1000
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void print_json(json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	if (text) {
+		puts(text);
+		free(text);
+	}
+	fflush(stdout);
+}
+
+static const char *speed_text(unsigned speed)
+{
+	switch (speed) {
+	case 1:
+		return "1.5 Mbps";
+	case 2:
+		return "12 Mbps";
+	case 3:
+		return "480 Mbps";
+	case 5:
+		return "5 Gbps";
+	case 6:
+		return "10 Gbps";
+	default:
+		return "unknown speed";
+	}
+}
+
+/* ---- the local daemon: who holds a lease, what a busid is called ----------------- */
+
+static bool host_is_local(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "::1") == 0;
+}
+
+/* One quiet call to the local usblabd; NULL when it does not answer. */
+static json_t *daemon_call(const struct client_opts *o, const char *method, json_t *params)
+{
+	struct ctl c = {.fd = -1};
+	char err[256];
+	json_t *msg = NULL, *res = NULL;
+
+	if (o->socket_path && ctl_connect(&c, o->socket_path, err, sizeof(err)) == CTL_OK &&
+	    ctl_send(&c, 1, method, params, err, sizeof(err)) == CTL_OK &&
+	    ctl_read(&c, 5000, &msg, err, sizeof(err)) == CTL_OK)
+		res = json_incref(json_object_get(msg, "result"));
+	json_decref(msg);
+	json_decref(params);
+	ctl_close(&c);
+	return res;
+}
+
+/* Prints who holds the board, when the daemon that serves it is ours to ask
+ * (the server is this machine, or --socket names its socket). */
+static void say_holder(const struct client_opts *o, const char *host, const char *name)
+{
+	json_t *r, *lease;
+	const char *holder, *expires, *reason;
+
+	if (!host_is_local(host) && !o->socket_given)
+		return;
+	r = daemon_call(o, "info", json_pack("{s:s}", "name", name));
+	lease = json_object_get(json_object_get(r, "board"), "lease");
+	holder = json_string_value(json_object_get(lease, "holder"));
+	expires = json_string_value(json_object_get(lease, "expires"));
+	reason = json_string_value(json_object_get(lease, "reason"));
+	if (holder)
+		fprintf(stderr, "usblab: %s is leased by %s until %s%s%s%s\n", name, holder,
+		        expires ? expires : "?", reason && *reason ? " (" : "",
+		        reason && *reason ? reason : "", reason && *reason ? ")" : "");
+	json_decref(r);
+}
+
+/* ---- attach ------------------------------------------------------------------------ */
+
+static void fill_record(struct attach_record *rec, const char *host, const char *port,
+                        const char *name, const struct attach_result *res)
+{
+	snprintf(rec->host, sizeof(rec->host), "%s", host);
+	snprintf(rec->tcp_port, sizeof(rec->tcp_port), "%s", port);
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	snprintf(rec->lbusid, sizeof(rec->lbusid), "%s", res->lbusid);
+	snprintf(rec->path, sizeof(rec->path), "%s", res->dev.path);
+	rec->port = res->vport;
+	rec->vid = res->dev.idVendor;
+	rec->pid = res->dev.idProduct;
+	rec->speed = res->dev.speed;
+	ul_event_format_time(wall_ms(), rec->since, sizeof(rec->since));
+	memcpy(rec->files, res->files, sizeof(rec->files));
+	rec->nfiles = res->nfiles;
+}
+
+/* Records the attach and makes the links; warns (only) when it cannot. */
+static void remember(const struct attach_record *rec)
+{
+	const char *run = attach_run_dir();
+	int rc = attach_record_save(run, rec);
+
+	if (rc < 0)
+		fprintf(stderr,
+		        "usblab: warning: cannot record the attach in %s/attached: %s "
+		        "(detach and attached will not know of it)\n",
+		        run, strerror(-rc));
+	if (!devfiles_link_dir_ok(rec->name))
+		return;
+	rc = devfiles_links_update(run, rec->name, rec->files, rec->nfiles);
+	if (rc < 0)
+		fprintf(stderr, "usblab: warning: cannot make the links in %s/%s: %s\n", run,
+		        rec->name, strerror(-rc));
+}
+
+static void print_attached(const struct client_opts *o, const struct attach_record *rec,
+                           const struct attach_result *res, const char *verb, uint64_t took_ms)
+{
+	char names[DEVFILES_MAX][16];
+	json_t *j;
+
+	if (o->json) {
+		j = attach_record_json(rec);
+		json_object_set_new(j, "event", json_string(verb));
+		json_object_set_new(j, "import_ms", json_integer(res->import_ms));
+		json_object_set_new(j, "enumerate_ms", json_integer(res->enumerate_ms));
+		json_object_set_new(j, "drivers_ms", json_integer(res->drivers_ms));
+		json_object_set_new(j, "took_ms", json_integer((json_int_t)took_ms));
+		print_json(j);
+		json_decref(j);
+		return;
+	}
+	printf("%s %s from %s:%s on vhci port %u (%s, %04x:%04x, %s) in %.2f s\n", verb, rec->name,
+	       rec->host, rec->tcp_port, rec->port, rec->lbusid, rec->vid, rec->pid,
+	       speed_text(rec->speed), (double)took_ms / 1000.0);
+	devfiles_link_names(rec->files, rec->nfiles, names);
+	for (unsigned i = 0; i < rec->nfiles; i++) {
+		if (devfiles_link_dir_ok(rec->name))
+			printf("  %-20s %s/%s/%s\n", rec->files[i].path, attach_run_dir(),
+			       rec->name, names[i]);
+		else
+			printf("  %s\n", rec->files[i].path);
+	}
+	if (rec->nfiles == 0)
+		printf("  (no device files: no tty, disk, hidraw or input node appeared)\n");
+	fflush(stdout);
+}
+
+/* Sleeps up to ms; returns true when SIGTERM, SIGINT or SIGHUP came (they
+ * are blocked and taken here, so a follower stops only between steps). */
+static bool sleep_or_signal(const sigset_t *set, unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	return sigtimedwait(set, NULL, &ts) > 0;
+}
+
+static bool import_refused(int stage, const struct attach_result *res)
+{
+	return stage == ATTACH_E_IMPORT && (res->ucl_rc == UCL_E_ST(USBIP_ST_NODEV) ||
+	                                    res->ucl_rc == UCL_E_ST(USBIP_ST_DEV_BUSY));
+}
+
+static int exit_for(int stage, const struct attach_result *res)
+{
+	if (stage == ATTACH_E_ARG)
+		return EXIT_USAGE;
+	if (import_refused(stage, res))
+		return CLIENT_EXIT_REFUSED;
+	if (stage == ATTACH_E_VHCI && res->vhci_rc != VHCI_E_BUSY && res->vhci_rc != VHCI_E_IO)
+		return CLIENT_EXIT_NO_VHCI;
+	return EXIT_FAILED;
+}
+
+static void report_failure(const struct client_opts *o, const struct attach_req *req, int stage,
+                           const struct attach_result *res)
+{
+	char msg[512];
+
+	attach_describe(req, stage, res, msg, sizeof(msg));
+	if (o->json) {
+		json_t *j = json_pack("{s:{s:s, s:i}}", "error", "message", msg, "exit",
+		                      exit_for(stage, res));
+
+		print_json(j);
+		json_decref(j);
+	}
+	fprintf(stderr, "usblab: %s\n", msg);
+	if (stage == ATTACH_E_IMPORT && res->ucl_rc == UCL_E_ST(USBIP_ST_DEV_BUSY) && !req->token)
+		say_holder(o, req->host, req->what);
+}
+
+/*
+ * Follows an attached board: when vhci frees its port (the server closed:
+ * the board reset or went away), imports it again by name with backoff,
+ * re-makes the links and the record, and prints how long it took. Runs
+ * until a signal.
+ */
+static int follow_board(const struct client_opts *o, const struct attach_req *req,
+                        struct attach_record *rec, const sigset_t *set)
+{
+	struct vhci_port ports[VHCI_MAX_PORTS];
+	struct attach_result res;
+	unsigned backoff;
+
+	for (;;) {
+		int n = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+		int i = n < 0 ? -1 : vhci_find_port(ports, (unsigned)n, rec->port);
+		uint64_t lost;
+
+		if (i >= 0 && ports[i].state != VHCI_ST_NULL &&
+		    strcmp(ports[i].lbusid, rec->lbusid) == 0) {
+			if (sleep_or_signal(set, FOLLOW_POLL_MS))
+				break;
+			continue;
+		}
+		lost = attach_now_ms();
+		if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:i}", "event", "lost", "name", rec->name,
+			                      "port", (int)rec->port);
+
+			print_json(j);
+			json_decref(j);
+		} else {
+			printf("lost %s (vhci port %u freed); importing it again\n", rec->name,
+			       rec->port);
+		}
+		fflush(stdout);
+		attach_record_remove(attach_run_dir(), rec->port);
+		backoff = FOLLOW_BACKOFF_MIN_MS;
+		for (;;) {
+			int stage = attach_run(req, &res);
+
+			if (stage == ATTACH_OK)
+				break;
+			if (sleep_or_signal(set, backoff))
+				return EXIT_OK;
+			backoff = backoff * 2 > FOLLOW_BACKOFF_MAX_MS ? FOLLOW_BACKOFF_MAX_MS
+			                                              : backoff * 2;
+		}
+		fill_record(rec, req->host, req->port, req->what, &res);
+		rec->reattaches++;
+		rec->follow_pid = (int)getpid();
+		remember(rec);
+		print_attached(o, rec, &res, "re-attached", attach_now_ms() - lost);
+	}
+	/* Stopped by a signal: the board stays attached, nobody follows it. */
+	rec->follow_pid = 0;
+	attach_record_save(attach_run_dir(), rec);
+	return EXIT_OK;
+}
+
+int client_attach(const struct client_opts *o, const char *server, const char *what)
+{
+	char host[256], port[16], name[64];
+	struct attach_req req = {0};
+	struct attach_result res;
+	struct attach_record rec = {0};
+	const char *hash = strchr(what, '#');
+	int64_t deadline = o->timeout_s >= 0 ? wall_ms() + o->timeout_s * 1000 : INT64_MAX;
+	uint64_t t0 = attach_now_ms();
+	bool said_waiting = false;
+	sigset_t set;
+	int stage;
+
+	if (attach_split_server(server, host, sizeof(host), port, sizeof(port)) < 0) {
+		fprintf(stderr, "usblab: '%s' is not HOST[:PORT]\n", server);
+		return EXIT_USAGE;
+	}
+	/* NAME#TOKEN may come in one word, as stock usbip takes it. */
+	snprintf(name, sizeof(name), "%.*s", hash ? (int)(hash - what) : (int)strlen(what), what);
+	if (!*name || (hash && o->token)) {
+		fprintf(stderr, "usblab: give NAME#TOKEN or NAME --token TOKEN, not both\n");
+		return EXIT_USAGE;
+	}
+	req.host = host;
+	req.port = port;
+	req.what = name;
+	req.token = hash ? hash + 1 : o->token;
+	/* Signals are taken synchronously (sigtimedwait): a follower
+	 * finishes the step it is in, then records that it stopped. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (o->follow)
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		stage = attach_run(&req, &res);
+		if (stage == ATTACH_OK)
+			break;
+		/* --wait: the board is absent or someone else has it. */
+		if (!o->wait || !import_refused(stage, &res)) {
+			report_failure(o, &req, stage, &res);
+			return exit_for(stage, &res);
+		}
+		if (wall_ms() + WAIT_RETRY_MS > deadline) {
+			fprintf(stderr, "usblab: gave up waiting for %s after %lld s\n", name,
+			        o->timeout_s);
+			report_failure(o, &req, stage, &res);
+			return EXIT_TIMEOUT;
+		}
+		if (!said_waiting) {
+			char msg[512];
+
+			attach_describe(&req, stage, &res, msg, sizeof(msg));
+			fprintf(stderr, "usblab: waiting: %s\n", msg);
+			if (res.ucl_rc == UCL_E_ST(USBIP_ST_DEV_BUSY) && !req.token)
+				say_holder(o, host, name);
+			said_waiting = true;
+		}
+		if (o->follow && sleep_or_signal(&set, WAIT_RETRY_MS))
+			return EXIT_FAILED;
+		if (!o->follow)
+			usleep(WAIT_RETRY_MS * 1000);
+	}
+	fill_record(&rec, host, port, name, &res);
+	rec.follow_pid = o->follow ? (int)getpid() : 0;
+	remember(&rec);
+	print_attached(o, &rec, &res, "attached", attach_now_ms() - t0);
+	if (!o->follow)
+		return EXIT_OK;
+	return follow_board(o, &req, &rec, &set);
+}
+
+/* ---- detach ------------------------------------------------------------------------ */
+
+/* A follower that exited stays a zombie until its parent (a shell that
+ * started it with &) reaps it: kill(pid, 0) still succeeds then, so the
+ * state letter in /proc/PID/stat decides. */
+static bool pid_alive(int pid)
+{
+	char path[64], buf[256], *paren;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	paren = strrchr(buf, ')');
+	return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
+/* Finds the record for NAME or PORT; returns 0 with *rec, or -1. */
+static int find_record(const char *what, struct attach_record *rec)
+{
+	struct attach_record *all = calloc(VHCI_MAX_PORTS, sizeof(*all));
+	char *end;
+	unsigned long port = strtoul(what, &end, 10);
+	int n, found = -1;
+
+	if (!all)
+		return -1;
+	n = attach_record_list(attach_run_dir(), all, VHCI_MAX_PORTS);
+	for (int i = 0; i < n && found < 0; i++)
+		if (strcmp(all[i].name, what) == 0 || (*what && !*end && all[i].port == port))
+			found = i;
+	if (found >= 0)
+		*rec = all[found];
+	free(all);
+	return found >= 0 ? 0 : -1;
+}
+
+int client_detach(const struct client_opts *o, const char *what)
+{
+	struct attach_record rec;
+	char *end;
+	unsigned long port = strtoul(what, &end, 10);
+	bool have = find_record(what, &rec) == 0;
+	uint64_t deadline;
+	int rc;
+
+	if (!have && (!*what || *end)) {
+		fprintf(stderr,
+		        "usblab: nothing called '%s' is attached here (`usblab attached` lists "
+		        "what is)\n",
+		        what);
+		return EXIT_FAILED;
+	}
+	if (have) {
+		port = rec.port;
+		/* The follower first, or it would import the board again. */
+		if (pid_alive(rec.follow_pid)) {
+			kill(rec.follow_pid, SIGTERM);
+			deadline = attach_now_ms() + 5000;
+			while (pid_alive(rec.follow_pid) && attach_now_ms() < deadline)
+				usleep(20000);
+			/* It may have re-attached on another port meanwhile. */
+			if (find_record(rec.name, &rec) == 0)
+				port = rec.port;
+		}
+	}
+	rc = vhci_detach(VHCI_SYSFS_DIR, (unsigned)port);
+	if (rc < 0 && rc != VHCI_E_ARG) {
+		fprintf(stderr, "usblab: detaching vhci port %lu: %s%s\n", port, vhci_strerror(rc),
+		        rc == VHCI_E_MISSING ? " (`sudo modprobe vhci-hcd`)" : "");
+		return rc == VHCI_E_PERM || rc == VHCI_E_MISSING ? CLIENT_EXIT_NO_VHCI
+		                                                 : EXIT_FAILED;
+	}
+	if (have) {
+		attach_record_remove(attach_run_dir(), (unsigned)port);
+		if (devfiles_link_dir_ok(rec.name))
+			devfiles_links_remove(attach_run_dir(), rec.name);
+	}
+	if (rc == VHCI_E_ARG && !have) {
+		fprintf(stderr, "usblab: vhci port %lu is not in use\n", port);
+		return EXIT_FAILED;
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:i, s:b}", "name", have ? rec.name : "", "port",
+		                      (int)port, "detached", rc == 0);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("detached %s%svhci port %lu%s\n", have ? rec.name : "", have ? " from " : "",
+		       port, rc == 0 ? "" : " (the server had already let it go)");
+	}
+	return EXIT_OK;
+}
+
+/* ---- attached ---------------------------------------------------------------------- */
+
+/* "attached" while vhci still holds the device, "following" when a
+ * follower is re-importing it, else "gone". */
+static const char *record_state(const struct attach_record *r, const struct vhci_port *ports, int n)
+{
+	int i = n < 0 ? -1 : vhci_find_port(ports, (unsigned)n, r->port);
+
+	if (i >= 0 && ports[i].state == VHCI_ST_USED && strcmp(ports[i].lbusid, r->lbusid) == 0)
+		return "attached";
+	return pid_alive(r->follow_pid) ? "reattaching" : "gone";
+}
+
+int client_attached(const struct client_opts *o)
+{
+	struct attach_record *all = calloc(VHCI_MAX_PORTS, sizeof(*all));
+	struct vhci_port *ports = calloc(VHCI_MAX_PORTS, sizeof(*ports));
+	json_t *arr = json_array();
+	int n, np;
+
+	if (!all || !ports || !arr) {
+		free(all);
+		free(ports);
+		json_decref(arr);
+		fputs("usblab: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	n = attach_record_list(attach_run_dir(), all, VHCI_MAX_PORTS);
+	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	if (!o->json && n == 0)
+		puts("nothing attached (usblab attach HOST NAME)");
+	else if (!o->json)
+		printf("%-5s %-16s %-22s %-24s %-11s %s\n", "PORT", "NAME", "FROM", "SINCE",
+		       "STATE", "DEVICES");
+	for (int i = 0; i < n; i++) {
+		struct attach_record *r = &all[i];
+		const char *state = record_state(r, ports, np);
+		char from[300], devs[DEVFILES_MAX * 66] = "";
+		size_t len = 0;
+		int nf;
+
+		/* The device files now (a disk may have come since). */
+		if (strcmp(state, "attached") == 0 &&
+		    (nf = devfiles_find("/sys", r->lbusid, r->files, DEVFILES_MAX)) >= 0)
+			r->nfiles = (unsigned)nf < DEVFILES_MAX ? (unsigned)nf : DEVFILES_MAX;
+		if (o->json) {
+			json_t *j = attach_record_json(r);
+
+			json_object_set_new(j, "state", json_string(state));
+			json_array_append_new(arr, j);
+			continue;
+		}
+		snprintf(from, sizeof(from), "%s:%s", r->host, r->tcp_port);
+		for (unsigned f = 0; f < r->nfiles && len < sizeof(devs); f++)
+			len += (size_t)snprintf(devs + len, sizeof(devs) - len, "%s%s",
+			                        f ? "," : "", r->files[f].path);
+		printf("%-5u %-16s %-22s %-24s %-11s %s\n", r->port, r->name, from, r->since, state,
+		       *devs ? devs : "-");
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:o}", "attached", arr);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		json_decref(arr);
+	}
+	free(all);
+	free(ports);
+	return EXIT_OK;
+}
+
+/* ---- remote list ------------------------------------------------------------------- */
+
+/* The local daemon's name for a busid it exports, or NULL. */
+static const char *name_of_busid(json_t *boards, const char *busid)
+{
+	size_t i;
+	json_t *b;
+
+	json_array_foreach(boards, i, b)
+	{
+		const char *bus = json_string_value(json_object_get(b, "busid"));
+		const char *name = json_string_value(json_object_get(b, "name"));
+
+		if (bus && name && strcmp(bus, busid) == 0 && strcmp(name, busid) != 0)
+			return name;
+	}
+	return NULL;
+}
+
+int client_remote_list(const struct client_opts *o, const char *const *hosts, int nhosts)
+{
+	struct ucl_device *devs = calloc(USBIP_MAX_DEVLIST, sizeof(*devs));
+	json_t *out = json_array();
+	int rc = EXIT_OK;
+	bool header = false;
+
+	if (!devs || !out) {
+		free(devs);
+		json_decref(out);
+		fputs("usblab: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	for (int h = 0; h < nhosts; h++) {
+		char host[256], port[16];
+		unsigned n = 0;
+		json_t *list = NULL, *boards;
+		int r;
+
+		if (attach_split_server(hosts[h], host, sizeof(host), port, sizeof(port)) < 0) {
+			fprintf(stderr, "usblab: '%s' is not HOST[:PORT]\n", hosts[h]);
+			rc = EXIT_USAGE;
+			continue;
+		}
+		r = ucl_devlist(host, port, devs, USBIP_MAX_DEVLIST, &n);
+		if (r < 0) {
+			fprintf(stderr, "usblab: %s:%s: %s\n", host, port, ucl_strerror(r));
+			rc = EXIT_FAILED;
+			continue;
+		}
+		if (n > USBIP_MAX_DEVLIST)
+			n = USBIP_MAX_DEVLIST;
+		/* DEVLIST carries busids; a usblabd on this machine can name them. */
+		if (host_is_local(host) || o->socket_given)
+			list = daemon_call(o, "list", NULL);
+		boards = json_object_get(list, "boards");
+		if (!o->json && !header) {
+			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", "SERVER", "BUSID", "NAME",
+			       "VID:PID", "SPEED", "CLASS", "PATH");
+			header = true;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			const struct usbip_usb_device *d = &devs[i].info;
+			const char *name = name_of_busid(boards, d->busid);
+			char vp[10], cls[8];
+
+			snprintf(vp, sizeof(vp), "%04x:%04x", d->idVendor, d->idProduct);
+			snprintf(
+			        cls, sizeof(cls), "%02x",
+			        d->bDeviceClass
+			                ? d->bDeviceClass
+			                : (d->bNumInterfaces ? devs[i].ifs[0].bInterfaceClass : 0));
+			if (o->json) {
+				json_array_append_new(
+				        out,
+				        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}",
+				                  "host", host, "port", port, "busid", d->busid,
+				                  "name", name ? name : "", "vid_pid", vp, "speed",
+				                  (int)d->speed, "class", cls, "path", d->path));
+				continue;
+			}
+			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", hosts[h], d->busid,
+			       name ? name : "-", vp, speed_text(d->speed), cls, d->path);
+		}
+		if (!o->json && n == 0)
+			printf("%-22s (exports nothing)\n", hosts[h]);
+		json_decref(list);
+	}
+	if (o->json) {
+		json_t *j = json_pack("{s:o}", "devices", out);
+
+		print_json(j);
+		json_decref(j);
+	} else {
+		json_decref(out);
+	}
+	free(devs);
+	return rc;
+}

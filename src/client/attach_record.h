@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * attach_record.h - what this machine has attached, one JSON file per vhci
+ * port: RUNDIR/attached/PORT.json (RUNDIR is /run/usblab, or
+ * $USBLAB_RUN_DIR). `usblab attach` writes it, `usblab detach` removes it,
+ * `usblab attached` lists it, and a follower (`attach --follow`) rewrites
+ * it on every re-attach. The kernel's port table stays the truth: a record
+ * whose port is free again is stale (the server went away).
+ */
+#ifndef UL_ATTACH_RECORD_H
+#define UL_ATTACH_RECORD_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "devfiles.h"
+
+#define ATTACH_RUN_DIR "/run/usblab"
+
+struct attach_record {
+	unsigned port;     /* vhci port */
+	char host[256];    /* the server as given */
+	char tcp_port[16]; /* its TCP port */
+	char name[64];     /* the board as asked for (name or busid, no token) */
+	char lbusid[32];   /* the local busid, "4-1" */
+	char path[256];    /* the device's path on the server (DEVLIST/IMPORT record) */
+	uint16_t vid, pid;
+	unsigned speed;      /* usb_device_speed */
+	char since[32];      /* ISO time of the (last) attach */
+	unsigned reattaches; /* how often a follower re-attached it */
+	int follow_pid;      /* the follower's pid, 0 when none */
+	struct devfile files[DEVFILES_MAX];
+	unsigned nfiles;
+};
+
+/* RUNDIR: $USBLAB_RUN_DIR when set, else /run/usblab. */
+const char *attach_run_dir(void);
+
+/* The record as a JSON object (new reference; NULL when out of memory). */
+json_t *attach_record_json(const struct attach_record *r);
+
+/* Fills r from a JSON object. Returns 0, or -1 when a field is missing or
+ * of the wrong type. */
+int attach_record_from_json(const json_t *o, struct attach_record *r);
+
+/* Writes RUNDIR/attached/PORT.json atomically (temporary file + rename).
+ * Returns 0 or -errno. */
+int attach_record_save(const char *rundir, const struct attach_record *r);
+
+/* Reads RUNDIR/attached/PORT.json. Returns 0, -ENOENT, or -EINVAL for a
+ * file that does not parse. */
+int attach_record_load(const char *rundir, unsigned port, struct attach_record *r);
+
+/* Every record, by port. Returns the number stored (up to max). */
+int attach_record_list(const char *rundir, struct attach_record *out, unsigned max);
+
+/* Removes RUNDIR/attached/PORT.json. Returns 0 or -errno. */
+int attach_record_remove(const char *rundir, unsigned port);
+
+#endif /* UL_ATTACH_RECORD_H */
