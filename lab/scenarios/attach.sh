@@ -5,48 +5,12 @@
 # loopback (the qemu usb-storage "stick": md5 of the disk through the
 # /run/usblab/stick/disk link), a virtual CDC by busid (echo through the
 # /run/usblab/0-1/tty link), a leased board (refused with the holder named,
-# then with the token), `attach --follow` across a QMP device_del +
-# device_add of the stick (the time to re-attach as a BENCH line), and
-# against the kernel's own usbipd + usbip-host by busid. `usblab attached`,
-# `detach` and `remote list` along the way.
+# --wait timing out, then the token; --wait across the checkin).
+# `usblab attached`, `detach` and `remote list` along the way. The
+# re-attach and the kernel's usbipd are in attach-follow.sh.
 
-USBLAB=/bin/usblab
-SOCK=/run/usblab/usblabd.sock
-RUN=/run/usblab
-
-if ! usblabd_has --registry || [ ! -x $USBLAB ] || ! $USBLAB attach --help >/dev/null 2>&1; then
-	skip all "usblabd --registry or usblab attach not in this build"
-	return 0
-fi
-if ! wait_until 15 direct_disk; then
-	fail stick-present "no /dev/sdX for the qemu usb-storage ($STICK_BUSID)"
-	return 0
-fi
-ref=$(md5_range "$(direct_disk)")
-cat >/tmp/devices.conf <<EOF
-[stick]
-serial = $STICK_SERIAL
-type = storage
-EOF
-rm -f /tmp/attach.db*
-ul() { timeout 60 $USBLAB --socket $SOCK "$@"; }
-
-# link_md5 LINK: md5 of the disk a link points to (O_DIRECT, through vhci).
-link_md5() { md5_range "$(readlink "$1")"; }
-
-# proc_gone PID: exited (a zombie counts as gone).
-proc_gone() { [ ! -e /proc/$1 ] || grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
-
-# The port a JSON attach line names.
-json_port() { sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" | head -n 1; }
-
-if ! usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK --virtual cdc; then
-	fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
-	dump /tmp/usblabd.log "usblabd: "
-	return 0
-fi
-pass usblabd-start
-wait_until 10 remote_has "$STICK_BUSID"
+. /lab/scenarios/attach-lib.sh
+attach_setup || return 0
 
 # remote list: DEVLIST by busid, named by the local usblabd.
 out=$(ul remote list $SERVER 2>&1)
@@ -137,50 +101,3 @@ else
 fi
 wait_until 10 remote_has "$STICK_BUSID"
 
-# 4. --follow across a re-enumeration of the stick on the server.
-$USBLAB --socket $SOCK attach $SERVER stick --follow --json >/tmp/follow.out 2>/tmp/follow.err &
-follower=$!
-if wait_until 20 grep -q '"event":"attached"' /tmp/follow.out; then
-	pass follow-attach
-	port=$(json_port /tmp/follow.out)
-	t0=$(uptime_ms)
-	stick_unplug >/dev/null
-	wait_until 15 vhci_port_free "$port"
-	t1=$(uptime_ms)
-	stick_replug >/dev/null
-	if wait_until 40 grep -q '"event":"re-attached"' /tmp/follow.out; then
-		t2=$(uptime_ms)
-		pass follow-reattach
-		line=$(grep '"event":"re-attached"' /tmp/follow.out | head -n 1)
-		took=$(echo "$line" | sed -n 's/.*"took_ms":\([0-9]*\).*/\1/p')
-		note "re-attached: $line"
-		echo "BENCH: re-attach after device_del+device_add (TCG): port freed $((t1 - t0)) ms after device_del; vhci port lost -> files listed again ${took:-?} ms (replug -> re-attached $((t2 - t1)) ms)"
-		got=$(link_md5 $RUN/stick/disk)
-		check follow-md5 "md5 through $RUN/stick/disk after the re-attach is $got, want $ref" [ "$got" = "$ref" ]
-	else
-		fail follow-reattach "no re-attach within 40 s: $(tr '\n' ' ' </tmp/follow.out /tmp/follow.err | cut -c1-400)"
-		dump /tmp/usblabd.log "usblabd: "
-	fi
-	# An exited follower stays a zombie until this shell reaps it.
-	check follow-detach "usblab detach stick did not stop the follower" \
-		eval 'ul detach stick >/dev/null 2>&1 && wait_until 5 proc_gone $follower'
-	check follow-detach-links "$RUN/stick still exists after detach" [ ! -e $RUN/stick ]
-else
-	fail follow-attach "attach --follow printed nothing: $(tr '\n' ' ' </tmp/follow.err)"
-fi
-kill $follower 2>/dev/null
-
-# 5. The kernel's own server, by busid.
-usblabd_stop
-if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 && usbipd_start; then
-	if ul attach $SERVER "$STICK_BUSID" >/tmp/kattach.out 2>&1; then
-		pass usbipd-attach
-		got=$(link_md5 "$RUN/$STICK_BUSID/disk")
-		check usbipd-md5 "md5 through $RUN/$STICK_BUSID/disk is $got, want $ref" [ "$got" = "$ref" ]
-		check usbipd-detach "usblab detach $STICK_BUSID failed" ul detach "$STICK_BUSID"
-	else
-		fail usbipd-attach "usblab attach $SERVER $STICK_BUSID: $(tr '\n' ' ' </tmp/kattach.out)"
-	fi
-else
-	fail usbipd-start "usbip bind / usbipd: $(tr '\n' ' ' </tmp/bind.out)"
-fi

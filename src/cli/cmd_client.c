@@ -248,7 +248,7 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 {
 	struct vhci_port ports[VHCI_MAX_PORTS];
 	struct attach_result res;
-	unsigned backoff;
+	unsigned backoff, old_port;
 
 	for (;;) {
 		int n = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
@@ -273,7 +273,9 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 			       rec->port);
 		}
 		fflush(stdout);
-		attach_record_remove(attach_run_dir(), rec->port);
+		/* The record stays meanwhile: `attached` shows the board as
+		 * reattaching, and `detach` finds the follower to stop. */
+		old_port = rec->port;
 		backoff = FOLLOW_BACKOFF_MIN_MS;
 		for (;;) {
 			int stage = attach_run(req, &res);
@@ -286,6 +288,8 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 			                                              : backoff * 2;
 		}
 		fill_record(rec, req->host, req->port, req->what, &res);
+		if (rec->port != old_port)
+			attach_record_remove(attach_run_dir(), old_port);
 		rec->reattaches++;
 		rec->follow_pid = (int)getpid();
 		remember(rec);

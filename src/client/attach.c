@@ -16,6 +16,8 @@
 #include "ucl.h"
 
 #define ATTACH_POLL_MS 50
+/* How long the device files must hold still once every interface is bound. */
+#define ATTACH_SETTLE_MS 400
 
 uint64_t attach_now_ms(void)
 {
@@ -159,13 +161,20 @@ static int give_to_vhci(const char *dir, int fd, struct attach_result *res)
 static int wait_enumerated(const char *dir, struct attach_result *res, unsigned ms)
 {
 	struct vhci_port ports[VHCI_MAX_PORTS];
-	uint64_t deadline = attach_now_ms() + ms;
+	uint64_t start = attach_now_ms(), deadline = start + ms;
+	bool seen_taken = false;
 
 	for (;;) {
 		int n = vhci_read_ports(dir, ports, VHCI_MAX_PORTS);
 		int i = n < 0 ? -1 : vhci_find_port(ports, (unsigned)n, res->vport);
 
-		if (i >= 0 && ports[i].state == VHCI_ST_NULL)
+		/* The attach write leaves the port NOTASSIGNED (5) until the hub
+		 * driver addresses the device, USED (6) after; free (4) again
+		 * means the server closed. A port never seen taken gets 1 s. */
+		if (i >= 0 && ports[i].state != VHCI_ST_NULL)
+			seen_taken = true;
+		if (i >= 0 && ports[i].state == VHCI_ST_NULL &&
+		    (seen_taken || attach_now_ms() - start >= 1000))
 			return ATTACH_E_GONE;
 		if (i >= 0 && ports[i].state == VHCI_ST_USED &&
 		    strcmp(ports[i].lbusid, "0-0") != 0) {
@@ -218,7 +227,11 @@ int attach_wait_devfiles(const char *sysroot, const char *lbusid, unsigned ms,
 		}
 		got = (unsigned)n < max ? (unsigned)n : max;
 		now = attach_now_ms();
+		/* The binding counts too: a driver's link appears before its
+		 * probe runs (really_probe: driver_sysfs_add first), so the
+		 * files come a moment after the last interface looks bound. */
 		files_signature(files, got, sig, sizeof(sig));
+		snprintf(sig + strlen(sig), sizeof(sig) - strlen(sig), "%u/%u", b.nbound, b.nintf);
 		if (strcmp(sig, last) != 0) {
 			snprintf(last, sizeof(last), "%s", sig);
 			stable_since = now;
@@ -227,8 +240,13 @@ int attach_wait_devfiles(const char *sysroot, const char *lbusid, unsigned ms,
 		 * delay_use, 1 s by default): its disk comes later. */
 		if (b.configured && !(b.storage && !has_disk(files, got))) {
 			/* Every interface bound: settled when the list holds
-			 * still. Interfaces no driver wants: give them 2 s. */
-			if (b.nbound == b.nintf && now - stable_since >= 300)
+			 * still (a driver that made files makes them together;
+			 * one still probing, e.g. usbhid reading its report
+			 * descriptor over the network, gets a second before
+			 * "no files" is believed). Interfaces no driver wants:
+			 * give them 2 s. */
+			if (b.nbound == b.nintf &&
+			    now - stable_since >= (got ? ATTACH_SETTLE_MS : 1000))
 				return n;
 			if (now - stable_since >= 2000)
 				return n;

@@ -85,8 +85,9 @@ int attach_run(const struct attach_req *req, struct attach_result *res);
 /*
  * Waits (polling every 50 ms, up to ms) for the device files of a device
  * that vhci has enumerated: until every interface has a driver and the
- * list of files has not changed for 300 ms (a usb-storage device: until a
- * disk appeared, since the SCSI scan comes after the bind). Fills files[]
+ * files and the binding have not changed for 400 ms (1 s while there are
+ * no files; 2 s when an interface stays without a driver; a usb-storage
+ * device: until a disk appeared, since the SCSI scan comes after the bind). Fills files[]
  * and returns their number (possibly 0 when the device has none), or
  * ATTACH_E_GONE when the device never appeared in sysfs within ms.
  */

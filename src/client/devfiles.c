@@ -149,16 +149,29 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Visits dir's subdirectories (not the symlinks: sysfs links back up to
- * parents, drivers and subsystems) in name order. */
-static void walk_dir(struct walk *w, const char *dir, const char *name, int depth)
+/* Whether a directory named `parent` holds class devices we want: tty/,
+ * block/, hidraw/, or an input device (input5/event5). Only their uevent
+ * files are read: reading a USB device's or an interface's uevent waits for
+ * its device lock (Linux 6.1.y since "driver core: Fix uevent_show() vs
+ * driver detach race"), which a probe stuck on a slow server holds. */
+static bool class_container(const char *parent)
+{
+	return strcmp(parent, "tty") == 0 || strcmp(parent, "block") == 0 ||
+	       strcmp(parent, "hidraw") == 0 || strncmp(parent, "input", 5) == 0;
+}
+
+/* Visits dir (named in its parent directory `parent`) and its
+ * subdirectories (not the symlinks: sysfs links back up to parents, drivers
+ * and subsystems) in name order. */
+static void walk_dir(struct walk *w, const char *dir, const char *parent, int depth)
 {
 	char *names[256];
 	unsigned nn = 0;
 	struct dirent *e;
 	DIR *d;
 
-	consider(w, dir, name);
+	if (depth > 0 && class_container(parent))
+		consider(w, dir, parent);
 	if (depth >= DEVFILES_MAX_DEPTH || !(d = opendir(dir)))
 		return;
 	while ((e = readdir(d)) && nn < sizeof(names) / sizeof(names[0])) {
@@ -184,7 +197,7 @@ static void walk_dir(struct walk *w, const char *dir, const char *name, int dept
 		char path[1024];
 
 		if (join_path(path, sizeof(path), dir, names[i]))
-			walk_dir(w, path, names[i], depth + 1);
+			walk_dir(w, path, strrchr(dir, '/') + 1, depth + 1);
 		free(names[i]);
 	}
 }

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "attach_record.h"
 #include "devfiles.h"
 
@@ -273,6 +274,36 @@ static void links_update_and_remove(void **state)
 	assert_int_equal(devfiles_links_update(f->run, "../x", second, 1), -EINVAL);
 }
 
+static void wait_for_files(void **state)
+{
+	struct fake *f = *state;
+	struct devfile out[DEVFILES_MAX];
+	uint64_t t0;
+	int n;
+
+	/* Every interface bound and the disk there: settled after 300 ms. */
+	t0 = attach_now_ms();
+	assert_int_equal(attach_wait_devfiles(f->root, "4-1", 5000, out, DEVFILES_MAX), 1);
+	assert_string_equal(out[0].path, "/dev/sdb");
+	assert_in_range(attach_now_ms() - t0, 300, 1500);
+	/* An interface no driver took (3-1:1.2): 2 s of quiet. */
+	t0 = attach_now_ms();
+	assert_int_equal(attach_wait_devfiles(f->root, "3-1", 5000, out, DEVFILES_MAX), 3);
+	assert_in_range(attach_now_ms() - t0, 2000, 3500);
+	/* usb-storage bound but no disk yet: wait for it, up to the limit. */
+	mkdirs(f->root, "devices/platform/vhci_hcd.0/usb4/4-2/4-2:1.0");
+	link_to(f->root, "bus/usb/devices/4-2", "../../../devices/platform/vhci_hcd.0/usb4/4-2");
+	link_to(f->root, "devices/platform/vhci_hcd.0/usb4/4-2/4-2:1.0/driver",
+	        "../../../../../../bus/usb/drivers/usb-storage");
+	t0 = attach_now_ms();
+	n = attach_wait_devfiles(f->root, "4-2", 2500, out, DEVFILES_MAX);
+	assert_int_equal(n, 0);
+	assert_in_range(attach_now_ms() - t0, 2500, 4000);
+	/* A device that never reaches sysfs. */
+	assert_int_equal(attach_wait_devfiles(f->root, "9-9", 200, out, DEVFILES_MAX),
+	                 ATTACH_E_GONE);
+}
+
 static void records(void **state)
 {
 	struct fake *f = *state;
@@ -333,6 +364,7 @@ int main(void)
 	        cmocka_unit_test(binding),
 	        cmocka_unit_test(link_names),
 	        cmocka_unit_test(links_update_and_remove),
+	        cmocka_unit_test(wait_for_files),
 	        cmocka_unit_test(records),
 	};
 

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: MIT
+#
+# attach-lib.sh - what the attach scenarios share (sourced by attach.sh and
+# attach-follow.sh; not a scenario itself): paths, helpers, and
+# attach_setup, which checks the build, names the stick in a registry and
+# starts usblabd with it and a virtual CDC (busid 0-1).
+
+USBLAB=/bin/usblab
+SOCK=/run/usblab/usblabd.sock
+RUN=/run/usblab
+
+ul() { timeout 60 $USBLAB --socket $SOCK "$@"; }
+
+# link_md5 LINK: md5 of the disk a link points to (O_DIRECT, through vhci).
+link_md5() { md5_range "$(readlink "$1")"; }
+
+# proc_gone PID: exited (a zombie counts as gone).
+proc_gone() { [ ! -e /proc/$1 ] || grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
+
+# The port a JSON attach line names.
+json_port() { sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" | head -n 1; }
+
+# attach_setup: 0 when usblabd runs with the stick exported; sets ref (the
+# disk's md5 read directly). 1 when the scenario has nothing to run.
+attach_setup() {
+	if ! usblabd_has --registry || [ ! -x $USBLAB ] || ! $USBLAB attach --help >/dev/null 2>&1; then
+		skip all "usblabd --registry or usblab attach not in this build"
+		return 1
+	fi
+	if ! wait_until 15 direct_disk; then
+		fail stick-present "no /dev/sdX for the qemu usb-storage ($STICK_BUSID)"
+		return 1
+	fi
+	ref=$(md5_range "$(direct_disk)")
+	printf '[stick]\nserial = %s\ntype = storage\n' "$STICK_SERIAL" >/tmp/devices.conf
+	rm -f /tmp/attach.db*
+	if ! usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK --virtual cdc; then
+		fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
+		dump /tmp/usblabd.log "usblabd: "
+		return 1
+	fi
+	pass usblabd-start
+	wait_until 10 remote_has "$STICK_BUSID"
+}
