@@ -33,6 +33,7 @@ if wait_until 20 grep -q '"event":"attached"' /tmp/follow.out; then
 		check follow-md5 "md5 through $RUN/stick/disk after the re-attach is $got, want $ref" [ "$got" = "$ref" ]
 	else
 		fail follow-reattach "no re-attach within 40 s: $(tr '\n' ' ' </tmp/follow.out /tmp/follow.err | cut -c1-400)"
+		usblabd_threads
 		dump /tmp/usblabd.log "usblabd: "
 	fi
 	# An exited follower stays a zombie until this shell reaps it.
@@ -47,6 +48,9 @@ kill $follower 2>/dev/null
 # 2. The kernel's own server, by busid.
 usblabd_stop
 if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 && usbipd_start; then
+	out=$(ul remote list $SERVER 2>&1)
+	check usbipd-remote-list "usblab remote list against usbipd: $(echo "$out" | tr '\n' ';')" \
+		eval 'echo "$out" | grep -q " $STICK_BUSID  *-  *46f4:0001 "'
 	if ul attach $SERVER "$STICK_BUSID" >/tmp/kattach.out 2>&1; then
 		pass usbipd-attach
 		got=$(link_md5 "$RUN/$STICK_BUSID/disk")

@@ -3,7 +3,8 @@
 # attach-lib.sh - what the attach scenarios share (sourced by attach.sh and
 # attach-follow.sh; not a scenario itself): paths, helpers, and
 # attach_setup, which checks the build, names the stick in a registry and
-# starts usblabd with it and a virtual CDC (busid 0-1).
+# starts usblabd with it, a virtual CDC (busid 0-1) and a virtual HID
+# keyboard (0-2).
 
 USBLAB=/bin/usblab
 SOCK=/run/usblab/usblabd.sock
@@ -20,6 +21,17 @@ proc_gone() { [ ! -e /proc/$1 ] || grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
 # The port a JSON attach line names.
 json_port() { sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$1" | head -n 1; }
 
+# usblabd_threads: every usblabd thread's state and kernel stack, for the
+# post-mortem of an import that stalls (lab_diag looks at processes only).
+usblabd_threads() {
+	_pid=$(cat /run/lab/usblabd.pid 2>/dev/null) || return 0
+	for _t in /proc/$_pid/task/*; do
+		echo "| usblabd thread ${_t##*/} $(cut -d' ' -f2,3 $_t/stat 2>/dev/null)"
+		sed 's/^/|   /' $_t/stack 2>/dev/null
+	done
+	return 0
+}
+
 # attach_setup: 0 when usblabd runs with the stick exported; sets ref (the
 # disk's md5 read directly). 1 when the scenario has nothing to run.
 attach_setup() {
@@ -34,7 +46,7 @@ attach_setup() {
 	ref=$(md5_range "$(direct_disk)")
 	printf '[stick]\nserial = %s\ntype = storage\n' "$STICK_SERIAL" >/tmp/devices.conf
 	rm -f /tmp/attach.db*
-	if ! usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK --virtual cdc; then
+	if ! usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK --virtual cdc,hid; then
 		fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
 		dump /tmp/usblabd.log "usblabd: "
 		return 1

@@ -4,7 +4,8 @@
 # kernel's vhci-hcd by itself (no usbip binary): by name from usblabd over
 # loopback (the qemu usb-storage "stick": md5 of the disk through the
 # /run/usblab/stick/disk link), a virtual CDC by busid (echo through the
-# /run/usblab/0-1/tty link), a leased board (refused with the holder named,
+# /run/usblab/0-1/tty link), a virtual HID keyboard (its hidraw and input
+# links), a leased board (refused with the holder named,
 # --wait timing out, then the token; --wait across the checkin).
 # `usblab attached`, `detach` and `remote list` along the way. The
 # re-attach and the kernel's usbipd are in attach-follow.sh.
@@ -26,12 +27,22 @@ if ul attach $SERVER stick --json >/tmp/att.json 2>/tmp/att.err; then
 	note "attach: $(cat /tmp/att.json) ($((t1 - t0)) ms)"
 	echo "BENCH: attach (usblab attach stick, usblabd, TCG): $((t1 - t0)) ms to /dev files listed"
 	port=$(json_port /tmp/att.json)
-	check disk-listed "attach printed no /dev/sd*: $(cat /tmp/att.json)" \
-		grep -q '"devnodes":\["/dev/sd[a-z]*"\]' /tmp/att.json
+	if grep -q '"devnodes":\["/dev/sd[a-z]*"\]' /tmp/att.json; then
+		pass disk-listed
+	else
+		fail disk-listed "attach printed no /dev/sd*: $(cat /tmp/att.json)"
+		usblabd_threads
+	fi
 	check disk-link "$RUN/stick/disk -> '$(readlink $RUN/stick/disk)' is not a vhci disk" \
 		eval '[ "$(readlink $RUN/stick/disk)" = "$(vhci_disk "$(vhci_ports | awk -v p=$port "\$1 == p {print \$3}")")" ]'
 	got=$(link_md5 $RUN/stick/disk)
 	check disk-md5 "md5 through $RUN/stick/disk is $got, the disk has $ref" [ "$got" = "$ref" ]
+	# The kernel now holds the socket: its keepalive timer (tr 02 in
+	# /proc/net/tcp) runs with usblab's 5 s idle time, not Linux's 2 h.
+	ka=$(awk '$3 ~ /:0CA8$/ {print $6}' /proc/net/tcp | tr '\n' ' ')
+	note "client sockets to :3240, tr:when = $ka"
+	check keepalive "no keepalive timer under 16 s on the imported socket: tr:when = [$ka]" \
+		eval '(for t in $ka; do case $t in 02:00000[0-9A-F][0-9A-F][0-9A-F]) exit 0 ;; esac; done; exit 1)'
 	att=$(ul attached 2>&1)
 	check attached-lists "usblab attached: $(echo "$att" | tr '\n' ';')" \
 		eval 'echo "$att" | grep -q "^$port  *stick  *$SERVER:3240 .* attached  */dev/sd"'
@@ -64,6 +75,18 @@ if ul attach $SERVER 0-1 >/tmp/cdc.out 2>&1; then
 	check cdc-detach "usblab detach 0-1 failed" ul detach 0-1
 else
 	fail cdc-attach "usblab attach $SERVER 0-1: $(tr '\n' ' ' </tmp/cdc.out)"
+fi
+
+# The virtual HID keyboard (0-2): its hidraw and input event node, linked.
+if ul attach $SERVER 0-2 >/tmp/hid.out 2>&1; then
+	pass hid-attach
+	note "$(tr '\n' ';' </tmp/hid.out)"
+	check hid-links "$RUN/0-2: hidraw -> '$(readlink $RUN/0-2/hidraw)', input -> '$(readlink $RUN/0-2/input)': $(tr '\n' ' ' </tmp/hid.out)" \
+		eval '[ -c "$(readlink $RUN/0-2/hidraw)" ] && [ -c "$(readlink $RUN/0-2/input)" ] &&
+			case $(readlink $RUN/0-2/input) in /dev/input/event*) true ;; *) false ;; esac'
+	check hid-detach "usblab detach 0-2 failed" ul detach 0-2
+else
+	fail hid-attach "usblab attach $SERVER 0-2: $(tr '\n' ' ' </tmp/hid.out)"
 fi
 
 # 3. A lease: refused with its holder named, --wait times out, the token opens it.

@@ -141,12 +141,39 @@ static void fill_record(struct attach_record *rec, const char *host, const char 
 	rec->nfiles = res->nfiles;
 }
 
+/* Drops the records of this name on other ports that vhci has freed (the
+ * server let the board go and nobody detached it), so that NAME means the
+ * attach just made. */
+static void forget_stale(const char *run, const struct attach_record *rec)
+{
+	struct attach_record *all = calloc(VHCI_MAX_PORTS, sizeof(*all));
+	struct vhci_port *ports = calloc(VHCI_MAX_PORTS, sizeof(*ports));
+	int n, np;
+
+	if (!all || !ports)
+		goto out;
+	n = attach_record_list(run, all, VHCI_MAX_PORTS);
+	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	for (int i = 0; i < n && np >= 0; i++) {
+		int p = vhci_find_port(ports, (unsigned)np, all[i].port);
+
+		if (all[i].port != rec->port && strcmp(all[i].name, rec->name) == 0 &&
+		    (p < 0 || ports[p].state == VHCI_ST_NULL))
+			attach_record_remove(run, all[i].port);
+	}
+out:
+	free(all);
+	free(ports);
+}
+
 /* Records the attach and makes the links; warns (only) when it cannot. */
 static void remember(const struct attach_record *rec)
 {
 	const char *run = attach_run_dir();
 	int rc = attach_record_save(run, rec);
 
+	if (rc == 0)
+		forget_stale(run, rec);
 	if (rc < 0)
 		fprintf(stderr,
 		        "usblab: warning: cannot record the attach in %s/attached: %s "
