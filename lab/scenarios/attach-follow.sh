@@ -62,3 +62,17 @@ if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1
 else
 	fail usbipd-start "usbip bind / usbipd: $(tr '\n' ' ' </tmp/bind.out)"
 fi
+
+# 3. No vhci-hcd on this machine: the error says which module and how.
+usbipd_stop
+if rmmod vhci_hcd 2>/tmp/rmmod.err; then
+	ul attach $SERVER "$STICK_BUSID" >/tmp/novhci.out 2>&1
+	rc=$?
+	check no-vhci-exit "exit $rc (want 6): $(tr '\n' ' ' </tmp/novhci.out)" [ $rc -eq 6 ]
+	check no-vhci-message "the error does not say modprobe vhci-hcd: $(tr '\n' ' ' </tmp/novhci.out)" \
+		grep -q 'modprobe vhci-hcd' /tmp/novhci.out
+	modprobe vhci_hcd
+	check vhci-back "vhci_hcd did not come back" wait_until 5 test -e $VHCI/attach
+else
+	skip no-vhci "rmmod vhci_hcd: $(cat /tmp/rmmod.err)"
+fi
