@@ -5,8 +5,9 @@
  * whole, together and byte by byte; the caller's identity from
  * SO_PEERCRED; bad JSON; a line over 64 KiB; a follower that does not read
  * (dropped past 1 MiB); a client that pipelines requests without reading
- * (read paused, never dropped, every reply in order); a second daemon on the same path; a stale
- * socket file; the socket's mode; removal at close; a client leaving mid-wait.
+ * (read paused, never dropped, every reply in order); the client limit; a
+ * second daemon on the same path; a stale socket file; the socket's mode;
+ * removal at close; a client leaving mid-wait.
  */
 #include <setjmp.h>
 #include <stdarg.h>
