@@ -51,7 +51,7 @@ struct usblabd {
 
 	/* Accounting. */
 	unsigned nclients, nop, nmem_wait;
-	size_t held_bytes, peak_bytes, freed_since_trim;
+	size_t held_bytes, peak_bytes, trim_mark;
 	unsigned long long nconn_total, nevicted;
 	bool accept_paused;
 

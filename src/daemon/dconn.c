@@ -50,7 +50,8 @@
 #define DCONN_KEEPINTVL_S     5
 #define DCONN_KEEPCNT         4
 #define DCONN_USER_TIMEOUT_MS 30000
-/* malloc_trim() once this much was freed since the last one. */
+/* malloc_trim() once what is held fell this far below its high-water mark
+ * since the last trim: after a greedy client left, not in steady traffic. */
 #define DCONN_TRIM_BYTES (8u << 20)
 
 /* Every block charged to a connection starts with this header. */
@@ -77,6 +78,8 @@ static void mem_charge(struct usblabd *d, struct dconn *c, size_t cost)
 	d->held_bytes += cost;
 	if (d->held_bytes > d->peak_bytes)
 		d->peak_bytes = d->held_bytes;
+	if (d->held_bytes > d->trim_mark)
+		d->trim_mark = d->held_bytes;
 	if (c)
 		c->held += cost;
 }
@@ -84,12 +87,11 @@ static void mem_charge(struct usblabd *d, struct dconn *c, size_t cost)
 static void mem_uncharge(struct usblabd *d, struct dconn *c, size_t cost)
 {
 	d->held_bytes -= cost;
-	d->freed_since_trim += cost;
 	if (c)
 		c->held -= cost;
 	if (d->nmem_wait > 0 && d->ev_mem_retry)
 		event_active(d->ev_mem_retry, EV_TIMEOUT, 0);
-	if (d->freed_since_trim >= DCONN_TRIM_BYTES && d->ev_trim &&
+	if (d->trim_mark - d->held_bytes >= DCONN_TRIM_BYTES && d->ev_trim &&
 	    !evtimer_pending(d->ev_trim, NULL)) {
 		struct timeval tv = {1, 0};
 
@@ -814,7 +816,7 @@ static void on_trim(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	d->freed_since_trim = 0;
+	d->trim_mark = d->held_bytes;
 #ifdef __GLIBC__
 	/* glibc keeps freed heap pages; a hog that left must not leave its
 	 * high-water mark resident. */
