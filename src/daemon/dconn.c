@@ -147,6 +147,27 @@ static bool mem_admit(struct dconn *c, size_t cost)
 
 /* ---- connection lifecycle ----------------------------------------------- */
 
+static void event_free_opt(struct event **ev)
+{
+	if (*ev)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+/* Frees c's events and output queue (which runs the cleanup of every URB
+ * still queued in it); NULL members are skipped. */
+static void conn_free_io(struct dconn *c)
+{
+	event_free_opt(&c->ev_read);
+	event_free_opt(&c->ev_write);
+	event_free_opt(&c->ev_destroy);
+	event_free_opt(&c->ev_deadline);
+	event_free_opt(&c->ev_closed);
+	if (c->out)
+		evbuffer_free(c->out);
+	c->out = NULL;
+}
+
 void dconn_free(struct dconn *c)
 {
 	struct usblabd *d = c->d;
@@ -166,12 +187,7 @@ void dconn_free(struct dconn *c)
 	/* Core first (cancels URBs), then the output: freeing it runs the
 	 * cleanup of every URB still queued in it. */
 	usbip_conn_destroy(&c->core);
-	event_free(c->ev_read);
-	event_free(c->ev_write);
-	event_free(c->ev_destroy);
-	event_free(c->ev_deadline);
-	event_free(c->ev_closed);
-	evbuffer_free(c->out);
+	conn_free_io(c);
 	evutil_closesocket(c->fd);
 	if (c->in) {
 		free(c->in);
@@ -785,21 +801,9 @@ int dconn_accept(struct usblabd *d, evutil_socket_t fd, const struct sockaddr *s
 	mem_charge(d, c, DCONN_FIXED_COST);
 	ul_debug("net", "client %s connected", peer);
 	return 0;
-fail : {
-	if (c->ev_read)
-		event_free(c->ev_read);
-	if (c->ev_write)
-		event_free(c->ev_write);
-	if (c->ev_destroy)
-		event_free(c->ev_destroy);
-	if (c->ev_deadline)
-		event_free(c->ev_deadline);
-	if (c->ev_closed)
-		event_free(c->ev_closed);
-	if (c->out)
-		evbuffer_free(c->out);
+fail:
+	conn_free_io(c);
 	free(c);
-}
 	return -1;
 }
 
@@ -888,14 +892,8 @@ void dconn_shutdown(struct usblabd *d)
 {
 	while (d->conns)
 		dconn_free(d->conns);
-	if (d->ev_mem_retry)
-		event_free(d->ev_mem_retry);
-	if (d->ev_trim)
-		event_free(d->ev_trim);
-	if (d->ev_log_flush)
-		event_free(d->ev_log_flush);
-	if (d->ev_paused_check)
-		event_free(d->ev_paused_check);
-	d->ev_paused_check = NULL;
-	d->ev_mem_retry = d->ev_trim = d->ev_log_flush = NULL;
+	event_free_opt(&d->ev_mem_retry);
+	event_free_opt(&d->ev_trim);
+	event_free_opt(&d->ev_log_flush);
+	event_free_opt(&d->ev_paused_check);
 }
