@@ -83,20 +83,36 @@ static unsigned hex16(const char *s)
 	return s ? (unsigned)strtoul(s, NULL, 16) & 0xffff : 0;
 }
 
+/* A device imported through vhci-hcd on this machine. Its enumeration may
+ * be waiting for this very process to answer (a board usblabd exports to
+ * a client on the same host), and the kernel holds its device lock
+ * meanwhile: reading its string attributes would then block the loop for
+ * good. The client side tracks such devices itself. */
+static bool under_vhci(struct udev_device *d)
+{
+	const char *path = udev_device_get_syspath(d);
+
+	return path && strstr(path, "/vhci_hcd") != NULL;
+}
+
 int inventory_facts(struct udev_device *usbdev, struct ul_devfacts *dev)
 {
 	const char *type = udev_device_get_devtype(usbdev);
 	const char *name = udev_device_get_sysname(usbdev);
 	const char *v;
 
-	if (!type || strcmp(type, "usb_device") != 0 || !name || strncmp(name, "usb", 3) == 0)
+	if (!type || strcmp(type, "usb_device") != 0 || !name || strncmp(name, "usb", 3) == 0 ||
+	    under_vhci(usbdev))
 		return -1;
 	memset(dev, 0, sizeof(*dev));
 	UL_COPY(dev->busid, name);
 	UL_COPY(dev->port, name);
 	dev->vid = (uint16_t)hex16(udev_device_get_sysattr_value(usbdev, "idVendor"));
 	dev->pid = (uint16_t)hex16(udev_device_get_sysattr_value(usbdev, "idProduct"));
-	if ((v = udev_device_get_sysattr_value(usbdev, "serial")))
+	/* The serial from udev's database when it has it: the sysfs string
+	 * attribute takes the device's lock, which enumeration holds. */
+	if ((v = udev_device_get_property_value(usbdev, "ID_SERIAL_SHORT")) ||
+	    (v = udev_device_get_sysattr_value(usbdev, "serial")))
 		UL_COPY(dev->serial, v);
 	if ((v = udev_device_get_sysattr_value(usbdev, "speed")))
 		dev->speed_mbps = (uint32_t)strtoul(v, NULL, 10);
@@ -123,6 +139,10 @@ static void on_udev(evutil_socket_t fd, short what, void *arg)
 		struct ul_devfacts facts;
 
 		if (!action) {
+			udev_device_unref(d);
+			continue;
+		}
+		if (under_vhci(d)) {
 			udev_device_unref(d);
 			continue;
 		}

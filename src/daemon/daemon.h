@@ -17,9 +17,9 @@
 
 #define DAEMON_MAX_VIRTUAL   64
 #define DAEMON_MAX_LISTENERS 8
-/* File descriptors usblabd needs besides one per client: stdio, the
- * listeners, libevent's and libusb's own, device and image files. */
-#define DAEMON_FD_RESERVE 64
+/* File descriptors usblabd needs besides one per client and those open
+ * once its devices are (counted at start): listeners, accept's spare. */
+#define DAEMON_FD_RESERVE 16
 #define USBLABD_VERSION   "0.1.0"
 
 struct usbdev_ctx;
@@ -54,7 +54,7 @@ struct usblabd {
 
 	/* Accounting. */
 	unsigned nclients, nop, nmem_wait;
-	size_t held_bytes, peak_bytes, freed_since_trim;
+	size_t held_bytes, peak_bytes, trim_mark;
 	unsigned long long nconn_total, nevicted;
 	bool accept_paused;
 

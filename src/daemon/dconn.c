@@ -52,7 +52,8 @@
 #define DCONN_KEEPINTVL_S     5
 #define DCONN_KEEPCNT         4
 #define DCONN_USER_TIMEOUT_MS 30000
-/* malloc_trim() once this much was freed since the last one. */
+/* malloc_trim() once what is held fell this far below its high-water mark
+ * since the last trim: after a greedy client left, not in steady traffic. */
 #define DCONN_TRIM_BYTES (8u << 20)
 
 /* Every block charged to a connection starts with this header. */
@@ -79,6 +80,8 @@ static void mem_charge(struct usblabd *d, struct dconn *c, size_t cost)
 	d->held_bytes += cost;
 	if (d->held_bytes > d->peak_bytes)
 		d->peak_bytes = d->held_bytes;
+	if (d->held_bytes > d->trim_mark)
+		d->trim_mark = d->held_bytes;
 	if (c)
 		c->held += cost;
 }
@@ -86,12 +89,11 @@ static void mem_charge(struct usblabd *d, struct dconn *c, size_t cost)
 static void mem_uncharge(struct usblabd *d, struct dconn *c, size_t cost)
 {
 	d->held_bytes -= cost;
-	d->freed_since_trim += cost;
 	if (c)
 		c->held -= cost;
 	if (d->nmem_wait > 0 && d->ev_mem_retry)
 		event_active(d->ev_mem_retry, EV_TIMEOUT, 0);
-	if (d->freed_since_trim >= DCONN_TRIM_BYTES && d->ev_trim &&
+	if (d->trim_mark - d->held_bytes >= DCONN_TRIM_BYTES && d->ev_trim &&
 	    !evtimer_pending(d->ev_trim, NULL)) {
 		struct timeval tv = {1, 0};
 
@@ -147,6 +149,27 @@ static bool mem_admit(struct dconn *c, size_t cost)
 
 /* ---- connection lifecycle ----------------------------------------------- */
 
+static void event_free_opt(struct event **ev)
+{
+	if (*ev)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+/* Frees c's events and output queue (which runs the cleanup of every URB
+ * still queued in it); NULL members are skipped. */
+static void conn_free_io(struct dconn *c)
+{
+	event_free_opt(&c->ev_read);
+	event_free_opt(&c->ev_write);
+	event_free_opt(&c->ev_destroy);
+	event_free_opt(&c->ev_deadline);
+	event_free_opt(&c->ev_closed);
+	if (c->out)
+		evbuffer_free(c->out);
+	c->out = NULL;
+}
+
 void dconn_free(struct dconn *c)
 {
 	struct usblabd *d = c->d;
@@ -168,12 +191,7 @@ void dconn_free(struct dconn *c)
 	/* Core first (cancels URBs), then the output: freeing it runs the
 	 * cleanup of every URB still queued in it. */
 	usbip_conn_destroy(&c->core);
-	event_free(c->ev_read);
-	event_free(c->ev_write);
-	event_free(c->ev_destroy);
-	event_free(c->ev_deadline);
-	event_free(c->ev_closed);
-	evbuffer_free(c->out);
+	conn_free_io(c);
 	evutil_closesocket(c->fd);
 	if (c->in) {
 		free(c->in);
@@ -826,21 +844,9 @@ int dconn_accept(struct usblabd *d, evutil_socket_t fd, const struct sockaddr *s
 	mem_charge(d, c, DCONN_FIXED_COST);
 	ul_debug("net", "client %s connected", peer);
 	return 0;
-fail : {
-	if (c->ev_read)
-		event_free(c->ev_read);
-	if (c->ev_write)
-		event_free(c->ev_write);
-	if (c->ev_destroy)
-		event_free(c->ev_destroy);
-	if (c->ev_deadline)
-		event_free(c->ev_deadline);
-	if (c->ev_closed)
-		event_free(c->ev_closed);
-	if (c->out)
-		evbuffer_free(c->out);
+fail:
+	conn_free_io(c);
 	free(c);
-}
 	return -1;
 }
 
@@ -857,7 +863,7 @@ static void on_trim(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	d->freed_since_trim = 0;
+	d->trim_mark = d->held_bytes;
 #ifdef __GLIBC__
 	/* glibc keeps freed heap pages; a hog that left must not leave its
 	 * high-water mark resident. */
@@ -929,14 +935,8 @@ void dconn_shutdown(struct usblabd *d)
 {
 	while (d->conns)
 		dconn_free(d->conns);
-	if (d->ev_mem_retry)
-		event_free(d->ev_mem_retry);
-	if (d->ev_trim)
-		event_free(d->ev_trim);
-	if (d->ev_log_flush)
-		event_free(d->ev_log_flush);
-	if (d->ev_paused_check)
-		event_free(d->ev_paused_check);
-	d->ev_paused_check = NULL;
-	d->ev_mem_retry = d->ev_trim = d->ev_log_flush = NULL;
+	event_free_opt(&d->ev_mem_retry);
+	event_free_opt(&d->ev_trim);
+	event_free_opt(&d->ev_log_flush);
+	event_free_opt(&d->ev_paused_check);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -88,7 +89,8 @@ static const char usage[] =
         "repeat are limited to 5 lines per 10 s each, then counted in one line.\n"
         "Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error (a device or\n"
         "address that cannot be used), 2 on bad usage (a malformed --listen, a bad\n"
-        "--virtual item, a limit that cannot be met).\n";
+        "--virtual item, a limit that cannot be met). --list: 0 when it listed\n"
+        "devices, 1 when it found none or could not list them.\n";
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -179,38 +181,61 @@ static int parse_seconds_ms(const char *s, unsigned max_s, unsigned *ms)
 	return 0;
 }
 
+/* Raises the soft file descriptor limit to the hard one (at start, before
+ * anything is opened). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	/* An "unlimited" hard limit is still capped by fs.nr_open. */
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		struct rlimit up = {want, rl.rlim_max};
+
+		setrlimit(RLIMIT_NOFILE, &up);
+	}
+}
+
+/* Descriptors open now (devices, image files, libusb's, the loop's). */
+static unsigned count_open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	if (!dir)
+		return 0;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	/* ".", ".." and the directory's own descriptor. */
+	return n >= 3 ? n - 3 : 0;
+}
+
 /*
- * Raises the soft file descriptor limit to the hard one and checks that
- * max_clients connections fit in it. Returns 0, or -1 with the reason
- * printed: accepting past the limit fails with EMFILE, and a limit the
- * daemon cannot meet is a usage error better said at start.
+ * Checks, once the devices are open, that max_clients more connections fit
+ * in the descriptor limit. Returns 0, or -1 with the reason printed:
+ * accepting past the limit fails with EMFILE, and a limit the daemon cannot
+ * meet is a usage error better said at start.
  */
 static int fit_fd_limit(unsigned max_clients)
 {
 	struct rlimit rl;
+	unsigned long long need =
+	        (unsigned long long)max_clients + count_open_fds() + DAEMON_FD_RESERVE;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return 0;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t want = rl.rlim_max;
-
-		/* An "unlimited" hard limit is still capped by fs.nr_open. */
-		if (want == RLIM_INFINITY || want > (1u << 20))
-			want = 1u << 20;
-		if (want > rl.rlim_cur) {
-			struct rlimit up = {want, rl.rlim_max};
-
-			if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-				rl.rlim_cur = want;
-		}
-	}
-	if ((rlim_t)max_clients + DAEMON_FD_RESERVE > rl.rlim_cur) {
+	if (need > rl.rlim_cur) {
 		fprintf(stderr,
-		        "usblabd: --max-clients %u needs about %u file descriptors, but the limit "
-		        "is %llu (hard limit %llu): lower --max-clients, or raise the limit "
-		        "(ulimit -n, LimitNOFILE= in a systemd unit)\n",
-		        max_clients, max_clients + DAEMON_FD_RESERVE,
-		        (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+		        "usblabd: --max-clients %u needs about %llu file descriptors with the "
+		        "devices open, but the limit is %llu (hard limit %llu): lower "
+		        "--max-clients, "
+		        "or raise the limit (ulimit -n, LimitNOFILE= in a systemd unit)\n",
+		        max_clients, need, (unsigned long long)rl.rlim_cur,
+		        (unsigned long long)rl.rlim_max);
 		return -1;
 	}
 	return 0;
@@ -378,8 +403,7 @@ int main(int argc, char **argv)
 		listens[nlistens++] = "0.0.0.0:3240";
 	d.max_bytes = (size_t)mib << 20;
 	d.max_conn_bytes = conn_mib ? (size_t)conn_mib << 20 : (size_t)16 << 20;
-	if (!list && fit_fd_limit(d.max_clients) < 0)
-		goto out_args;
+	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 #ifdef __GLIBC__
 	/* A fixed threshold (glibc raises it after each big free otherwise):
@@ -403,7 +427,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (list) {
-		status = usbdev_print_list(d.usb) < 0 ? 1 : 0;
+		/* Nothing found is a failure, as for grep: scripts test it. */
+		status = usbdev_print_list(d.usb) > 0 ? 0 : 1;
 		goto out;
 	}
 	if (bench_start(&d.bench, &d, &bo, err, sizeof(err)) < 0) {
@@ -421,6 +446,10 @@ int main(int argc, char **argv)
 			status = 2; /* a bad item, or too many: the argument is wrong */
 			goto out;
 		}
+	}
+	if (fit_fd_limit(d.max_clients) < 0) {
+		status = 2;
+		goto out;
 	}
 	if (nvirts == 0 && nexports == 0)
 		ul_warn("main", "nothing to export: use --export IDENT or --virtual LIST "

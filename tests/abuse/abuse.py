@@ -532,7 +532,9 @@ def scenario_log_flood(d):
     time.sleep(0.2)
     log = d.log_text()
     lines = log.count("closing connection") - before
-    check("log: %d bad requests gave at most 10 lines (%d)" % (n, lines), lines <= 10)
+    # 5 lines per 10 s window; the flood may straddle two windows, with the
+    # first one's summary between them: 11 at the most.
+    check("log: %d bad requests gave at most 11 lines (%d)" % (n, lines), lines <= 11)
     check("log: the line names the version seen and the peer", "version 0x0106" in log and "client 127.0.0.1:" in log)
     figure("log: %d bad OP requests in 1.5 s: %d lines" % (n, lines))
 

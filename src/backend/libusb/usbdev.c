@@ -193,7 +193,9 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
 		        r == LIBUSB_ERROR_ACCESS
-		                ? " (run usblabd as root or give it the device node)"
+		                ? " (permission denied on its /dev/bus/usb node: run usblabd as "
+		                  "root, or add its user to group plugdev with a udev rule such as "
+		                  "SUBSYSTEM==\"usb\", MODE=\"0660\", GROUP=\"plugdev\")"
 		                : "");
 		goto fail;
 	}
@@ -799,6 +801,7 @@ static void print_device(struct usbdev_ctx *ctx, const struct usbdev_facts *f)
 int usbdev_print_list(struct usbdev_ctx *ctx)
 {
 	struct present p;
+	int n;
 
 	if (present_collect(ctx, &p, true) < 0) {
 		present_free(&p);
@@ -814,8 +817,9 @@ int usbdev_print_list(struct usbdev_ctx *ctx)
 	qsort(p.v, p.n, sizeof(p.v[0]), compare_facts);
 	for (size_t i = 0; i < p.n; i++)
 		print_device(ctx, &p.v[i]);
+	n = (int)p.n;
 	present_free(&p);
-	return 0;
+	return n;
 }
 
 void usbdev_exit(struct usbdev_ctx *ctx)
