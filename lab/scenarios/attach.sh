@@ -43,6 +43,10 @@ if ul attach $SERVER stick --json >/tmp/att.json 2>/tmp/att.err; then
 	note "client sockets to :3240, tr:when = $ka"
 	check keepalive "no keepalive timer under 16 s on the imported socket: tr:when = [$ka]" \
 		eval '(for t in $ka; do case $t in 02:00000[0-9A-F][0-9A-F][0-9A-F]) exit 0 ;; esac; done; exit 1)'
+	ul attach $SERVER stick >/tmp/again.out 2>&1
+	rc=$?
+	check attach-twice "a second attach: exit $rc (want 1): $(tr '\n' ' ' </tmp/again.out)" \
+		eval '[ $rc -eq 1 ] && grep -q "attached here already, on vhci port $port" /tmp/again.out'
 	att=$(ul attached 2>&1)
 	check attached-lists "usblab attached: $(echo "$att" | tr '\n' ';')" \
 		eval 'echo "$att" | grep -q "^$port  *stick  *$SERVER:3240 .* attached  */dev/sd"'

@@ -328,6 +328,36 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 	return EXIT_OK;
 }
 
+/* Whether NAME from host:port is attached here already (its record's port
+ * still holds the device); fills *rec then. */
+static bool attached_here(const char *host, const char *port, const char *name,
+                          struct attach_record *rec)
+{
+	struct attach_record *all = calloc(VHCI_MAX_PORTS, sizeof(*all));
+	struct vhci_port *ports = calloc(VHCI_MAX_PORTS, sizeof(*ports));
+	bool found = false;
+	int n, np;
+
+	if (!all || !ports)
+		goto out;
+	n = attach_record_list(attach_run_dir(), all, VHCI_MAX_PORTS);
+	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	for (int i = 0; i < n && np >= 0 && !found; i++) {
+		int p = vhci_find_port(ports, (unsigned)np, all[i].port);
+
+		if (strcmp(all[i].name, name) == 0 && strcmp(all[i].host, host) == 0 &&
+		    strcmp(all[i].tcp_port, port) == 0 && p >= 0 &&
+		    ports[p].state == VHCI_ST_USED && strcmp(ports[p].lbusid, all[i].lbusid) == 0) {
+			*rec = all[i];
+			found = true;
+		}
+	}
+out:
+	free(all);
+	free(ports);
+	return found;
+}
+
 int client_attach(const struct client_opts *o, const char *server, const char *what)
 {
 	char host[256], port[16], name[64];
@@ -347,10 +377,23 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	}
 	/* NAME#TOKEN may come in one word, as stock usbip takes it. */
 	snprintf(name, sizeof(name), "%.*s", hash ? (int)(hash - what) : (int)strlen(what), what);
-	if (!*name || (hash && o->token)) {
+	if (!*name) {
+		fprintf(stderr, "usblab: '%s' names no board\n", what);
+		return EXIT_USAGE;
+	}
+	if (hash && o->token) {
 		fprintf(stderr, "usblab: give NAME#TOKEN or NAME --token TOKEN, not both\n");
 		return EXIT_USAGE;
 	}
+	if (attached_here(host, port, name, &rec)) {
+		/* The server would only say "busy": we are the other client. */
+		fprintf(stderr,
+		        "usblab: %s from %s:%s is attached here already, on vhci port %u since %s "
+		        "(`usblab detach %s` first)\n",
+		        name, host, port, rec.port, rec.since, name);
+		return EXIT_FAILED;
+	}
+	memset(&rec, 0, sizeof(rec));
 	req.host = host;
 	req.port = port;
 	req.what = name;
