@@ -39,6 +39,15 @@
 /* attach --wait: how often to ask again. */
 #define WAIT_RETRY_MS 1000
 
+/* vhci's sysfs directory: $USBLAB_VHCI_DIR when set (tests; a machine
+ * whose vhci is not vhci_hcd.0), else VHCI_SYSFS_DIR. */
+static const char *vhci_dir(void)
+{
+	const char *env = getenv("USBLAB_VHCI_DIR");
+
+	return env && *env ? env : VHCI_SYSFS_DIR;
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -153,7 +162,7 @@ static void forget_stale(const char *run, const struct attach_record *rec)
 	if (!all || !ports)
 		goto out;
 	n = attach_record_list(run, all, VHCI_MAX_PORTS);
-	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	np = vhci_read_ports(vhci_dir(), ports, VHCI_MAX_PORTS);
 	for (int i = 0; i < n && np >= 0; i++) {
 		int p = vhci_find_port(ports, (unsigned)np, all[i].port);
 
@@ -278,7 +287,7 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 	unsigned backoff, old_port;
 
 	for (;;) {
-		int n = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+		int n = vhci_read_ports(vhci_dir(), ports, VHCI_MAX_PORTS);
 		int i = n < 0 ? -1 : vhci_find_port(ports, (unsigned)n, rec->port);
 		uint64_t lost;
 
@@ -341,7 +350,7 @@ static bool attached_here(const char *host, const char *port, const char *name,
 	if (!all || !ports)
 		goto out;
 	n = attach_record_list(attach_run_dir(), all, VHCI_MAX_PORTS);
-	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	np = vhci_read_ports(vhci_dir(), ports, VHCI_MAX_PORTS);
 	for (int i = 0; i < n && np >= 0 && !found; i++) {
 		int p = vhci_find_port(ports, (unsigned)np, all[i].port);
 
@@ -397,6 +406,7 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	req.host = host;
 	req.port = port;
 	req.what = name;
+	req.vhci_dir = vhci_dir();
 	req.token = hash ? hash + 1 : o->token;
 	/* Signals are taken synchronously (sigtimedwait): a follower
 	 * finishes the step it is in, then records that it stopped. */
@@ -516,7 +526,7 @@ int client_detach(const struct client_opts *o, const char *what)
 				port = rec.port;
 		}
 	}
-	rc = vhci_detach(VHCI_SYSFS_DIR, (unsigned)port);
+	rc = vhci_detach(vhci_dir(), (unsigned)port);
 	if (rc < 0 && rc != VHCI_E_ARG) {
 		fprintf(stderr, "usblab: detaching vhci port %lu: %s%s\n", port, vhci_strerror(rc),
 		        rc == VHCI_E_MISSING ? " (`sudo modprobe vhci-hcd`)" : "");
@@ -573,7 +583,7 @@ int client_attached(const struct client_opts *o)
 		return EXIT_FAILED;
 	}
 	n = attach_record_list(attach_run_dir(), all, VHCI_MAX_PORTS);
-	np = vhci_read_ports(VHCI_SYSFS_DIR, ports, VHCI_MAX_PORTS);
+	np = vhci_read_ports(vhci_dir(), ports, VHCI_MAX_PORTS);
 	if (!o->json && n == 0)
 		puts("nothing attached (usblab attach HOST NAME)");
 	else if (!o->json)
