@@ -25,6 +25,7 @@
 
 #include "../client/usblabd_proc.h"
 #include "attach.h"
+#include "testfs.h"
 #include "ucl.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -33,32 +34,6 @@ struct fixture {
 	struct usblabd_proc d;
 	char vhci[64];
 };
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void get(const char *dir, const char *name, char *out, size_t cap)
-{
-	char path[256];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(out, 1, cap - 1, f);
-	out[n] = 0;
-	fclose(f);
-}
 
 static const char status_free[] = "hub port sta spd dev      sockfd local_busid\n"
                                   "hs  0000 006 003 00010002 000003 3-1\n"
@@ -82,9 +57,9 @@ static int setup(void **state)
 	if (!mkdtemp(fx->vhci))
 		return -1;
 	/* Port 0 is in use: a high-speed device gets port 1. */
-	put(fx->vhci, "status", status_free);
-	put(fx->vhci, "attach", "");
-	put(fx->vhci, "detach", "");
+	testfs_put(fx->vhci, "status", status_free);
+	testfs_put(fx->vhci, "attach", "");
+	testfs_put(fx->vhci, "detach", "");
 	*state = fx;
 	return 0;
 }
@@ -111,17 +86,32 @@ static void *fake_kernel(void *arg)
 	char got[64];
 
 	for (int i = 0; i < 2000; i++) {
-		get(fx->vhci, "attach", got, sizeof(got));
+		testfs_get(fx->vhci, "attach", got, sizeof(got));
 		if (got[0]) {
-			put(fx->vhci, "status",
-			    "hs  0000 006 003 00010002 000003 3-1\n"
-			    "hs  0001 005 000 00000000 000000 0-0\n"
-			    "ss  0015 004 000 00000000 000000 0-0\n");
+			testfs_put(fx->vhci, "status",
+			           "hs  0000 006 003 00010002 000003 3-1\n"
+			           "hs  0001 005 000 00000000 000000 0-0\n"
+			           "ss  0015 004 000 00000000 000000 0-0\n");
 			return NULL;
 		}
 		usleep(2000);
 	}
 	return NULL;
+}
+
+/* attach_run on a fresh fake vhci, with the fake kernel reacting. */
+static int run_with_fake_kernel(struct fixture *fx, const struct attach_req *r,
+                                struct attach_result *res)
+{
+	pthread_t kernel;
+	int stage;
+
+	testfs_put(fx->vhci, "status", status_free);
+	testfs_put(fx->vhci, "attach", "");
+	assert_int_equal(pthread_create(&kernel, NULL, fake_kernel, fx), 0);
+	stage = attach_run(r, res);
+	pthread_join(kernel, NULL);
+	return stage;
 }
 
 static struct attach_req req_for(struct fixture *fx, const char *what, const char *vhci)
@@ -163,44 +153,33 @@ static void writes_attach_line_and_cleans_up(void **state)
 	unsigned port, fd, devid, speed;
 	int stage;
 
-	pthread_t kernel;
-
 	/* The port never gets a device: enumeration times out, and the port
 	 * is detached again. */
-	put(fx->vhci, "status", status_free);
-	put(fx->vhci, "attach", "");
-	assert_int_equal(pthread_create(&kernel, NULL, fake_kernel, fx), 0);
-	stage = attach_run(&r, &res);
-	pthread_join(kernel, NULL);
+	stage = run_with_fake_kernel(fx, &r, &res);
 	assert_int_equal(stage, ATTACH_E_ENUMERATE);
 	assert_string_equal(res.dev.busid, "0-1");
 	assert_int_equal(res.dev.speed, 3); /* the virtual CDC is high-speed */
 	assert_int_equal(res.vport, 1);
-	get(fx->vhci, "attach", got, sizeof(got));
+	testfs_get(fx->vhci, "attach", got, sizeof(got));
 	assert_int_equal(sscanf(got, "%u %u %u %u", &port, &fd, &devid, &speed), 4);
 	snprintf(want, sizeof(want), "1 %u %u 3", fd, res.dev.busnum << 16 | res.dev.devnum);
 	assert_string_equal(got, want);
 	assert_true(fd > 2);
-	get(fx->vhci, "detach", got, sizeof(got));
+	testfs_get(fx->vhci, "detach", got, sizeof(got));
 	assert_string_equal(got, "1");
 	/* Our copy of the socket was closed: the server let the device go,
 	 * so it can be imported again at once (else ST_DEV_BUSY). */
 	usleep(200 * 1000);
-	put(fx->vhci, "status", status_free);
-	put(fx->vhci, "attach", "");
-	assert_int_equal(pthread_create(&kernel, NULL, fake_kernel, fx), 0);
-	stage = attach_run(&r, &res);
-	pthread_join(kernel, NULL);
-	assert_int_equal(stage, ATTACH_E_ENUMERATE);
+	assert_int_equal(run_with_fake_kernel(fx, &r, &res), ATTACH_E_ENUMERATE);
 	/* A port that reads free right after the attach: the server closed
 	 * (here: the fake kernel does nothing). */
-	put(fx->vhci, "status", status_free);
-	put(fx->vhci, "attach", "");
-	put(fx->vhci, "detach", "");
+	testfs_put(fx->vhci, "status", status_free);
+	testfs_put(fx->vhci, "attach", "");
+	testfs_put(fx->vhci, "detach", "");
 	usleep(200 * 1000);
 	r.enumerate_ms = 3000;
 	assert_int_equal(attach_run(&r, &res), ATTACH_E_GONE);
-	get(fx->vhci, "detach", got, sizeof(got));
+	testfs_get(fx->vhci, "detach", got, sizeof(got));
 	assert_string_equal(got, ""); /* nothing to detach */
 }
 
@@ -212,10 +191,10 @@ static void super_speed_needs_ss_port(void **state)
 	(void)state;
 	/* No free ss port left and a SuperSpeed device: the choice fails
 	 * before any write (the msc is high-speed, so ask vhci directly). */
-	put(fx->vhci, "status",
-	    "hs  0001 004 000 00000000 000000 0-0\n"
-	    "ss  0015 006 005 00020002 000003 4-1\n");
-	put(fx->vhci, "attach", "");
+	testfs_put(fx->vhci, "status",
+	           "hs  0001 004 000 00000000 000000 0-0\n"
+	           "ss  0015 006 005 00020002 000003 4-1\n");
+	testfs_put(fx->vhci, "attach", "");
 	{
 		struct vhci_port p[4];
 		int n = vhci_read_ports(fx->vhci, p, 4);
@@ -224,7 +203,7 @@ static void super_speed_needs_ss_port(void **state)
 		assert_int_equal(vhci_pick_port(p, 2, 5, UINT32_MAX), VHCI_E_NOPORT);
 		assert_int_equal(p[vhci_pick_port(p, 2, 3, UINT32_MAX)].port, 1);
 	}
-	get(fx->vhci, "attach", got, sizeof(got));
+	testfs_get(fx->vhci, "attach", got, sizeof(got));
 	assert_string_equal(got, "");
 }
 

@@ -23,6 +23,7 @@
 #include "attach.h"
 #include "attach_record.h"
 #include "devfiles.h"
+#include "testfs.h"
 
 /* The fake tree lives under a short /tmp name: the PATH_MAX buffers never
  * truncate, whatever GCC's range analysis fears. */
@@ -48,18 +49,6 @@ static void mkdirs(const char *root, const char *rel)
 	mkdir(path, 0755);
 }
 
-static void put(const char *root, const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void link_to(const char *root, const char *rel, const char *target)
 {
 	char path[PATH_MAX];
@@ -76,7 +65,7 @@ static void class_dev(const char *root, const char *rel, const char *cls, const 
 
 	mkdirs(root, rel);
 	snprintf(sub, sizeof(sub), "%s/uevent", rel);
-	put(root, sub, uevent);
+	testfs_put(root, sub, uevent);
 	snprintf(sub, sizeof(sub), "%s/subsystem", rel);
 	snprintf(target, sizeof(target), "../../../../class/%s", cls);
 	link_to(root, sub, target);
@@ -101,9 +90,9 @@ static int setup(void **state)
 
 	/* 3-1: a composite CDC-ACM + HID keyboard on the hs root hub. */
 	mkdirs(f->root, DEV3);
-	put(f->root, DEV3 "/uevent",
-	    "MAJOR=189\nMINOR=257\nDEVNAME=bus/usb/003/002\n"
-	    "DEVTYPE=usb_device\n");
+	testfs_put(f->root, DEV3 "/uevent",
+	           "MAJOR=189\nMINOR=257\nDEVNAME=bus/usb/003/002\n"
+	           "DEVTYPE=usb_device\n");
 	link_to(f->root, "bus/usb/devices/3-1", "../../../" DEV3);
 	mkdirs(f->root, DEV3 "/3-1:1.0");
 	mkdirs(f->root, DEV3 "/3-1:1.1");
@@ -125,7 +114,7 @@ static int setup(void **state)
 
 	/* 4-1: a SuperSpeed stick, usb-storage, disk sdb with partition sdb1. */
 	mkdirs(f->root, DEV4);
-	put(f->root, DEV4 "/uevent", "DEVNAME=bus/usb/004/002\nDEVTYPE=usb_device\n");
+	testfs_put(f->root, DEV4 "/uevent", "DEVNAME=bus/usb/004/002\nDEVTYPE=usb_device\n");
 	link_to(f->root, "bus/usb/devices/4-1", "../../../" DEV4);
 	mkdirs(f->root, DEV4 "/4-1:1.0");
 	link_to(f->root, DEV4 "/4-1:1.0/driver", "../../../../../../bus/usb/drivers/usb-storage");
@@ -256,7 +245,7 @@ static void links_update_and_remove(void **state)
 	/* A re-attach: the tty moved, the disk is gone, and a person's
 	 * file in the directory stays. */
 	snprintf(keep, sizeof(keep), "%s/notes.txt", dir);
-	put("/", keep + 1, "mine\n");
+	testfs_put("/", keep + 1, "mine\n");
 	assert_int_equal(devfiles_links_update(f->run, "esp-a", second, 1), 0);
 	read_link(dir, "tty", got, sizeof(got));
 	assert_string_equal(got, "/dev/ttyACM3");
@@ -347,9 +336,9 @@ static void records(void **state)
 		char rel[PATH_MAX];
 
 		snprintf(rel, sizeof(rel), "%s/attached/7.json", f->run + 1);
-		put("/", rel, "{\"port\":7,\"host\":");
+		testfs_put("/", rel, "{\"port\":7,\"host\":");
 		assert_int_equal(attach_record_load(f->run, 7, &back), -EINVAL);
-		put("/", rel, "{\"port\":7}");
+		testfs_put("/", rel, "{\"port\":7}");
 		assert_int_equal(attach_record_load(f->run, 7, &back), -EINVAL);
 	}
 	assert_int_equal(attach_record_list(f->run, all, 4), 1);

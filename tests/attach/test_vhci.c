@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "testfs.h"
 #include "vhci.h"
 
 /* vhci_hcd.0/status with port 15 (ss) in use by a super-speed stick, as
@@ -189,34 +190,6 @@ static void split_server(void **state)
 	assert_int_equal(attach_split_server("", h, sizeof(h), p, sizeof(p)), -1);
 }
 
-/* A fake vhci directory: status files, and attach/detach as plain files
- * that record what was written. */
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void read_file(const char *dir, const char *name, char *out, size_t cap)
-{
-	char path[512];
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(out, 1, cap - 1, f);
-	out[n] = 0;
-	fclose(f);
-}
-
 static void fake_vhci_dir(void **state)
 {
 	char dir[] = "/tmp/test-vhci-XXXXXX", got[64];
@@ -226,14 +199,14 @@ static void fake_vhci_dir(void **state)
 	assert_non_null(mkdtemp(dir));
 	assert_false(vhci_present(dir));
 	assert_int_equal(vhci_read_ports(dir, p, VHCI_MAX_PORTS), VHCI_E_MISSING);
-	write_file(dir, "status", status_6_1);
-	write_file(dir, "status.1",
+	testfs_put(dir, "status", status_6_1);
+	testfs_put(dir, "status.1",
 	           "hub port sta spd dev      sockfd local_busid\n"
 	           "hs  0030 004 000 00000000 000000 0-0\n"
 	           "ss  0045 004 000 00000000 000000 0-0\n");
-	write_file(dir, "status.10", "hs  0300 004 000 00000000 000000 0-0\n");
-	write_file(dir, "attach", "");
-	write_file(dir, "detach", "");
+	testfs_put(dir, "status.10", "hs  0300 004 000 00000000 000000 0-0\n");
+	testfs_put(dir, "attach", "");
+	testfs_put(dir, "detach", "");
 	assert_true(vhci_present(dir));
 	assert_int_equal(vhci_read_ports(dir, p, VHCI_MAX_PORTS), 9);
 	/* status, status.1, status.10 in numeric order. */
@@ -241,13 +214,13 @@ static void fake_vhci_dir(void **state)
 	assert_int_equal(p[7].port, 45);
 	assert_int_equal(p[8].port, 300);
 	assert_int_equal(vhci_attach(dir, 16, 3, 0x20002, 5), 0);
-	read_file(dir, "attach", got, sizeof(got));
+	testfs_get(dir, "attach", got, sizeof(got));
 	assert_string_equal(got, "16 3 131074 5");
 	assert_int_equal(vhci_detach(dir, 16), 0);
-	read_file(dir, "detach", got, sizeof(got));
+	testfs_get(dir, "detach", got, sizeof(got));
 	assert_string_equal(got, "16");
 	/* An unparsable status file is an error, not an empty table. */
-	write_file(dir, "status.1", "hs  zz\n");
+	testfs_put(dir, "status.1", "hs  zz\n");
 	assert_int_equal(vhci_read_ports(dir, p, VHCI_MAX_PORTS), VHCI_E_ARG);
 	/* A read-only attach file: permission (not when root, who may write). */
 	if (geteuid() != 0) {
