@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webtest import Daemon, Tap  # noqa: E402
+from webtest import Daemon, OpenAPI, Tap  # noqa: E402
 
 
 class WebSocket:
@@ -214,6 +214,30 @@ def start_chromium(tmp):
     return proc, None, "chromium did not open its DevTools port; see " + log.name
 
 
+def browser_responses_on_spec(cdp, spec):
+    """Checks the bodies of the /api responses the page got (Network domain);
+    (list of why nots, how many checked). The stream never ends: skipped."""
+    with cdp.cv:
+        evs = list(cdp.events)
+    done = {e["params"]["requestId"] for e in evs if e.get("method") == "Network.loadingFinished"}
+    bad, n = [], 0
+    for e in evs:
+        if e.get("method") != "Network.responseReceived":
+            continue
+        resp, rid = e["params"]["response"], e["params"]["requestId"]
+        path = urllib.parse.urlparse(resp["url"]).path
+        if not path.startswith("/api/") or path == "/api/events/stream" or rid not in done:
+            continue
+        method = "POST" if path.endswith(("checkout", "checkin", "renew")) else "GET"
+        body = cdp.call("Network.getResponseBody", {"requestId": rid})["body"]
+        why = spec.check_any(method, path, resp["status"], json.loads(body),
+                             resp["mimeType"])
+        n += 1
+        if why:
+            bad.append(why)
+    return bad, n
+
+
 BOARDS_JS = """JSON.stringify([...document.querySelectorAll('.board')].map(c => ({
   name: c.dataset.name, state: c.dataset.state, leased: c.dataset.leased,
   group: c.closest('.group').dataset.group,
@@ -230,7 +254,8 @@ def main():
     os.makedirs(shots, exist_ok=True)
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="usblab-chromium-")
-    d = Daemon(exe)
+    spec = OpenAPI()
+    d = Daemon(exe, spec=spec)
     browser = None
     try:
         if not tap.check(d.wait_ready(), "usblabd serves the virtual boards over HTTP",
@@ -240,7 +265,7 @@ def main():
         if not tap.check(ws_url is not None, "headless chromium answers on DevTools", why):
             return tap.done()
         cdp = CDP(ws_url)
-        for dom in ("Page", "Runtime", "Log"):
+        for dom in ("Page", "Runtime", "Log", "Network"):
             cdp.call(dom + ".enable")
         url = f"http://127.0.0.1:{d.http_port}/"
         cdp.call("Page.navigate", {"url": url})
@@ -316,6 +341,11 @@ def main():
         tap.check(took is not None, "closing the USB/IP connection shows msc exported again")
         tap.check(cdp.eval("window.usblabMarker") == 42, "the page was never reloaded")
         cdp.screenshot(os.path.join(shots, "3-final.png"))
+        why, n = browser_responses_on_spec(cdp, spec)
+        print(f"# {n} API responses the page got checked against openapi.yaml", flush=True)
+        tap.check(n >= 5 and not why and not d.off_spec,
+                  "every API response the page and the test got matched openapi.yaml",
+                  why + d.off_spec)
         errors = cdp.console_errors()
         tap.check(not errors, "no console error", errors)
     finally:

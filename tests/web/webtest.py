@@ -6,6 +6,7 @@ import, TAP lines, and checking every response against docs/openapi.yaml.
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -76,8 +77,11 @@ def free_port():
 class Daemon:
     """usblabd with the virtual boards, a registry, a store and a socket."""
 
-    def __init__(self, exe, extra=(), http_host="127.0.0.1"):
+    def __init__(self, exe, extra=(), http_host="127.0.0.1", spec=None):
         self.exe = exe
+        self.spec = spec  # an OpenAPI: every response is checked against it
+        self.off_spec = []  # (method, path, status, why) of responses that were not
+        self.seen_responses = []
         self.tmp = tempfile.mkdtemp(prefix="usblab-web-")
         self.reg = os.path.join(self.tmp, "devices.conf")
         self.sock = os.path.join(self.tmp, "run", "usblabd.sock")
@@ -124,9 +128,14 @@ class Daemon:
         text = r.read().decode()
         hd = {k.lower(): v for k, v in r.getheaders()}
         c.close()
-        if raw or not hd.get("content-type", "").startswith("application/json"):
-            return r.status, hd, text
-        return r.status, hd, json.loads(text)
+        ctype = hd.get("content-type", "").split(";")[0]
+        got = json.loads(text) if ctype == "application/json" else text
+        self.seen_responses.append((method, path, r.status))
+        if self.spec:
+            why = self.spec.check_any(method, path, r.status, got, ctype)
+            if why:
+                self.off_spec.append((method, path, r.status, why))
+        return r.status, hd, (text if raw else got)
 
     def control(self, method, params=None):
         """One control-socket call; the reply object."""
@@ -203,6 +212,19 @@ class OpenAPI:
             return f"{name}: {e.message} at {list(e.absolute_path)}"
         return None
 
+    def check_any(self, method, path, status, body, ctype):
+        """check() for a concrete path (query ignored): None, or why not. A
+        path or method the spec does not have must answer an ErrorReply."""
+        p = path.split("?")[0]
+        if status == 413:
+            return None  # evhttp's own page for a body over the limit (openapi: Error)
+        for tmpl, ops in self.spec["paths"].items():
+            if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", tmpl), p) and method.lower() in ops:
+                return self.check(tmpl, method, status, body, ctype)
+        if status >= 400 and ctype == "application/json":
+            return self.check_schema("ErrorReply", body)
+        return f"{method} {p} {status}: not in openapi.yaml"
+
     def check(self, template, method, status, body, ctype="application/json"):
         """None when body is what the spec says path template answers to
         method with status; else why not."""
@@ -216,11 +238,13 @@ class OpenAPI:
         content = resp.get("content", {})
         if ctype not in content:
             return f"{method} {template} {status}: {ctype} is not documented ({list(content)})"
+        self.seen.add((template, method.lower()))
+        if not ctype.endswith("json"):
+            return None if isinstance(body, str) else f"{method} {template}: not text"
         schema = dict(content[ctype]["schema"])
         schema["components"] = self.spec["components"]
         try:
             jsonschema.Draft202012Validator(schema).validate(body)
         except jsonschema.ValidationError as e:
             return f"{method} {template} {status}: {e.message} at {list(e.absolute_path)}"
-        self.seen.add((template, method.lower()))
         return None
