@@ -291,14 +291,18 @@ async function readStream(signal) {
   }
 }
 
+let streamGen = 0; // a newer stream() ends the older loop
+
 async function stream() {
-  for (;;) {
+  const gen = ++streamGen;
+  while (gen === streamGen) {
     streamAbort = new AbortController();
     try {
       await readStream(streamAbort.signal);
     } catch (e) {
       if (e.name === "AbortError") return;
     }
+    if (gen !== streamGen) return;
     setConn("down", "reconnecting");
     await new Promise((res) => setTimeout(res, 2000));
   }

@@ -7,8 +7,10 @@ which it drives over the DevTools protocol with a small WebSocket client
 (standard library only). The page must render every board as a card, show a
 lease taken through the control socket within a second without reloading,
 take and end a lease with its buttons, show an import done with a raw
-OP_REQ_IMPORT, filter its event timeline, and log no console error. The
-screenshots go to SHOTS_DIR. Prints TAP; fails (never skips) without
+OP_REQ_IMPORT, filter its event timeline, and log no console error; every
+API response it gets must match docs/openapi.yaml. Then, against a daemon
+on 0.0.0.0 with a token file, the page must ask for the token and work with
+it. The screenshots go to SHOTS_DIR. Prints TAP; fails (never skips) without
 Chromium: tools/deps.sh test installs it.
 """
 import base64
@@ -249,6 +251,57 @@ def card(name, what):
     return f"document.querySelector('.board[data-name=\"{name}\"]{what}')"
 
 
+TOKEN = "dashboard-token-0123456789"
+
+
+def token_scenario(tap, cdp, exe, tmp, shots):
+    """A daemon reachable from the LAN: the page asks for the token, then
+    works with it (the stream and the buttons send it)."""
+    path = os.path.join(tmp, "tokens")
+    with open(path, "w") as f:
+        f.write(f"{TOKEN} ann\n")
+    os.chmod(path, 0o600)
+    d = Daemon(exe, ["--http-token-file", path], http_host="0.0.0.0")
+    try:
+        with cdp.cv:
+            cdp.events.clear()
+        up = False
+        for _ in range(200):
+            try:
+                up = d.http("GET", "/api/status",
+                            headers={"Authorization": "Bearer " + TOKEN})[0] == 200
+                break
+            except OSError:
+                time.sleep(0.05)
+        cdp.call("Page.navigate", {"url": f"http://127.0.0.1:{d.http_port}/"})
+        took = cdp.wait_for("document.getElementById('token-dialog')?.open === true", 5)
+        tap.check(up and took is not None, "remote mode: the page asks for a token")
+        cdp.eval(f"document.getElementById('token-input').value = {json.dumps(TOKEN)}; "
+                 "document.querySelector('#token-dialog button[value=ok]').click()")
+        took = cdp.wait_for("document.querySelectorAll('.board').length === 4 && "
+                            "document.getElementById('conn').dataset.state === 'live'", 5)
+        tap.check(took is not None, "with the token the boards render and the stream is live",
+                  cdp.eval("document.body.innerText.slice(0, 200)"))
+        cdp.eval(card("cdc", " .checkout") + ".click()")
+        took = cdp.wait_for(card("cdc", " .holder") + "?.textContent === 'ann@127.0.0.1'", 3)
+        tap.check(took is not None, "the button's checkout carries the token (holder ann@...)",
+                  cdp.eval(card("cdc", "") + "?.innerText"))
+        cdp.screenshot(os.path.join(shots, "4-token.png"))
+        # The stream started once without a token (401), then once with it:
+        # not twice (the reconnect loop must not fork).
+        time.sleep(2.5)
+        with cdp.cv:
+            streams = [e for e in cdp.events if e.get("method") == "Network.requestWillBeSent"
+                       and e["params"]["request"]["url"].endswith("/api/events/stream")]
+        tap.check(len(streams) == 2, "one stream request without the token, one with it",
+                  len(streams))
+        errors = [e for e in cdp.console_errors() if "401" not in e]
+        tap.check(not errors, "no console error but the first 401", errors)
+    finally:
+        d.stop()
+        d.cleanup()
+
+
 def main():
     exe, shots = sys.argv[1], sys.argv[2]
     os.makedirs(shots, exist_ok=True)
@@ -348,6 +401,7 @@ def main():
                   why + d.off_spec)
         errors = cdp.console_errors()
         tap.check(not errors, "no console error", errors)
+        token_scenario(tap, cdp, exe, tmp, shots)
     finally:
         if browser:
             browser.terminate()
