@@ -75,8 +75,10 @@ unsigned fake_tuh_attach(uint8_t daddr, const uint8_t *dev_desc, const uint8_t *
 	d->cfg_len = cfg_len;
 	d->speed = speed;
 	d->opened = 1; /* the control pipe */
-	/* usbh's enum_parse_configuration_desc: each interface descriptor not
-	 * yet bound goes to the drivers with the rest of the configuration. */
+#if TUSB_VERSION_MINOR > 20
+	/* usbh 0.21's enum_parse_configuration_desc: each interface descriptor
+	 * not yet bound goes to the drivers with the rest of the configuration,
+	 * which answer how much they took. */
 	while (off + 2 <= cfg_len && cfg[off] != 0) {
 		const uint8_t *p = cfg + off;
 		uint16_t len;
@@ -94,12 +96,44 @@ unsigned fake_tuh_attach(uint8_t daddr, const uint8_t *dev_desc, const uint8_t *
 					d->itf_claimed |= 1u << p[i + 2];
 				i += p[i] ? p[i] : len;
 			}
-			claimed++;
 			off += len;
 		} else {
 			off += p[0];
 		}
 	}
+#else
+	/* usbh 0.19: an IAD sets how many interfaces go together; the driver
+	 * gets exactly their descriptors (tu_desc_get_interface_total_len)
+	 * and answers yes or no; the parser moves past them either way. */
+	uint8_t assoc = 1;
+
+	while (off + 2 <= cfg_len && cfg[off] != 0) {
+		const uint8_t *p = cfg + off;
+		uint16_t len = 0;
+
+		if (p[1] == TUSB_DESC_INTERFACE_ASSOCIATION) {
+			assoc = p[3];
+			off += p[0];
+			continue;
+		}
+		if (p[1] != TUSB_DESC_INTERFACE) {
+			off += p[0];
+			continue;
+		}
+		for (uint8_t n = assoc; n > 0 && off + len < cfg_len; n--) {
+			len = (uint16_t)(len + p[len]);
+			while (off + len + 2 <= cfg_len && p[len] != 0 &&
+			       p[len + 1] != TUSB_DESC_INTERFACE_ASSOCIATION &&
+			       !(p[len + 1] == TUSB_DESC_INTERFACE && p[len + 3] == 0))
+				len = (uint16_t)(len + p[len]);
+		}
+		if (fk.drv->open(0, daddr, (const tusb_desc_interface_t *)(const void *)p, len))
+			for (uint8_t i = 0; i < assoc; i++)
+				d->itf_claimed |= 1u << (p[2] + i);
+		off += len;
+		assoc = 1;
+	}
+#endif
 	/* set_config per bound interface; each must report completion. */
 	for (uint8_t itf = 0; itf < 32; itf++) {
 		if (!(d->itf_claimed & (1u << itf)))
@@ -109,6 +143,8 @@ unsigned fake_tuh_attach(uint8_t daddr, const uint8_t *dev_desc, const uint8_t *
 	}
 	d->mounted = true;
 	tuh_mount_cb(daddr);
+	for (unsigned i = 0; i < 32; i++)
+		claimed += (d->itf_claimed >> i) & 1u;
 	return claimed;
 }
 

@@ -38,8 +38,9 @@ typedef void (*fake_tuh_model_fn)(uint8_t daddr, uint8_t ep_addr, struct fake_xf
 /* Resets the fake and calls the application driver's init(). */
 void fake_tuh_init(fake_tuh_model_fn model);
 
-/* Plugs a device in and enumerates it as usbh does. The tables must stay
- * valid until unplug. Returns the number of interfaces the driver took. */
+/* Plugs a device in and enumerates it as usbh does (0.21's parser, or
+ * 0.19's when tusb_min says 0.19). The tables must stay valid until
+ * unplug. Returns the number of interfaces bound to the driver. */
 unsigned fake_tuh_attach(uint8_t daddr, const uint8_t *dev_desc, const uint8_t *cfg,
                          uint16_t cfg_len, tusb_speed_t speed);
 

@@ -516,6 +516,55 @@ static void test_backpressure(void **state)
 	}
 }
 
+static void test_urb_limit_pauses_and_resumes(void **state)
+{
+	enum { NURB = 3 * USBIP_FW_CFG_MAX_URBS };
+	uint8_t buf[64];
+	struct usbip_header h;
+	uint32_t st;
+	int s = cl_import("1-1", &st);
+
+	(void)state;
+	assert_int_equal(st, USBIP_ST_OK);
+	LOCK_TCPIP_CORE();
+	model.hold_in = true;
+	UNLOCK_TCPIP_CORE();
+	/* More IN URBs than the core takes at once: it stops reading at
+	 * USBIP_FW_CFG_MAX_URBS and must resume as each one completes
+	 * (usbip_fw_task feeds the paused connection again). */
+	for (uint32_t i = 0; i < NURB; i++)
+		cl_submit(s, 200 + i, 2, 1, 64, NULL, NULL);
+	for (uint32_t i = 0; i < NURB; i++) {
+		bool done = false;
+
+		for (int t = 0; t < 2000 && !done; t++) {
+			LOCK_TCPIP_CORE();
+			if (fake_tuh_pending(1, 0x82)) {
+				uint8_t d[4] = {'u', 'r', 'b', (uint8_t)i};
+
+				done = fake_tuh_complete(1, 0x82, XFER_RESULT_SUCCESS, d, 4);
+			}
+			UNLOCK_TCPIP_CORE();
+			if (!done)
+				usleep(1000);
+		}
+		assert_true(done);
+		cl_reply(s, &h, 1, buf);
+		assert_int_equal(h.base.seqnum, 200 + i);
+		assert_int_equal(h.u.ret_submit.actual_length, 4);
+		assert_int_equal(buf[3], (uint8_t)i);
+	}
+	lwip_close(s);
+	for (int i = 0; i < 2000; i++) {
+		LOCK_TCPIP_CORE();
+		unsigned n = usbip_lwip_conn_count();
+		UNLOCK_TCPIP_CORE();
+		if (n == 0)
+			break;
+		usleep(1000);
+	}
+}
+
 static void test_unplug_mid_transfer(void **state)
 {
 	uint8_t buf[64];
@@ -595,6 +644,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_devlist, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_control_bulk, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_urb_limit_pauses_and_resumes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unplug_mid_transfer, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_connection_limit, setup, teardown),
 	};

@@ -193,7 +193,9 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
 		        r == LIBUSB_ERROR_ACCESS
-		                ? " (run usblabd as root or give it the device node)"
+		                ? " (permission denied on its /dev/bus/usb node: run usblabd as "
+		                  "root, or add its user to group plugdev with a udev rule such as "
+		                  "SUBSYSTEM==\"usb\", MODE=\"0660\", GROUP=\"plugdev\")"
 		                : "");
 		goto fail;
 	}

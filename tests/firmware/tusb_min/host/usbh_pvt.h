@@ -12,8 +12,13 @@ typedef struct {
 	const char *name;
 	bool (*const init)(void);
 	bool (*const deinit)(void);
+#if TUSB_VERSION_MINOR > 20
 	uint16_t (*const open)(uint8_t rhport, uint8_t dev_addr,
 	                       const tusb_desc_interface_t *itf_desc, uint16_t max_len);
+#else
+	bool (*const open)(uint8_t rhport, uint8_t dev_addr, const tusb_desc_interface_t *itf_desc,
+	                   uint16_t max_len);
+#endif
 	bool (*const set_config)(uint8_t dev_addr, uint8_t itf_num);
 	bool (*const xfer_cb)(uint8_t dev_addr, uint8_t ep_addr, xfer_result_t result,
 	                      uint32_t xferred_bytes);
