@@ -7,13 +7,15 @@ docs/openapi.yaml (python3-jsonschema); the SSE stream (filters, the event
 JSON, a client that leaves); /metrics against the API's own numbers; the
 embedded files; and the security model: Host and Origin checks, JSON-only
 POSTs, tokens for changes on loopback, tokens for everything elsewhere, and
-a remote address refused without a token file. Prints TAP.
+a remote address refused without a token file; a stream nobody reads is
+dropped at its bound. Prints TAP.
 """
 import json
 import os
 import shutil
 import socket
 import tempfile
+import threading
 import sys
 import time
 
@@ -327,6 +329,55 @@ def token_tests(tap, exe, spec):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def stream_drop_test(tap, exe):
+    """A stream whose client reads nothing is dropped once 1 MiB waits in
+    usblabd (HTTP_STREAM_MAX_OUT), and the daemon goes on serving."""
+    d = Daemon(exe, ["--db", "none"])
+    try:
+        tap.check(d.wait_ready(), "usblabd without a store starts")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", d.http_port))
+        s.sendall(b"GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        time.sleep(0.2)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(d.sock)
+        replies = []
+
+        def reader():
+            try:
+                for line in c.makefile("rb"):
+                    replies.append(line)
+            except OSError:
+                pass
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        dropped = False
+        sent = 0
+        for _ in range(60):
+            batch = "".join(json.dumps({"id": i, "method": m, "params": {"name": "cdc"}}) + "\n"
+                            for i in range(200) for m in ("checkout", "checkin"))
+            c.sendall(batch.encode())
+            sent += 400
+            time.sleep(0.05)
+            if "does not read its event stream" in d.log_text():
+                dropped = True
+                break
+        m = metrics(d)[2]
+        print(f"# dropped after about {sent} events", flush=True)
+        tap.check(dropped and m.get("usblab_http_streams_dropped_total") == 1 and
+                  m.get("usblab_http_streams") == 0,
+                  "a stream that is not read is dropped past its bound", m)
+        st = d.http("GET", "/api/status")[0]
+        tap.check(st == 200, "and the daemon goes on serving")
+        s.close()
+        c.close()
+    finally:
+        d.stop()
+        d.cleanup()
+
+
 def main():
     exe = sys.argv[1]
     tap = Tap()
@@ -354,6 +405,7 @@ def main():
                   f"exit {rc}: " + d.log_text()[-800:])
         d.cleanup()
     token_tests(tap, exe, spec)
+    stream_drop_test(tap, exe)
     return tap.done()
 
 
