@@ -72,6 +72,34 @@ class Stream:
         self.s.close()
 
 
+def spec_tests(tap, spec):
+    """openapi.yaml itself: every $ref resolves, every operation answers."""
+    bad = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                cur = spec.spec
+                for part in ref.lstrip("#/").split("/"):
+                    cur = cur.get(part) if isinstance(cur, dict) else None
+                if cur is None:
+                    bad.append(f"{where}: {ref}")
+            for k, v in node.items():
+                walk(v, f"{where}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}/{i}")
+
+    walk(spec.spec, "")
+    for path, ops in spec.spec["paths"].items():
+        for m, op in ops.items():
+            if not op.get("responses"):
+                bad.append(f"{m} {path}: no responses")
+    tap.check(spec.spec.get("openapi", "").startswith("3.") and not bad,
+              "openapi.yaml: OpenAPI 3, every $ref resolves, every operation has responses", bad)
+
+
 def api_tests(tap, d, spec):
     def call(method, path, template, body=None, headers=None, want=200):
         st, hd, got = d.http(method, path, body, headers)
@@ -291,7 +319,7 @@ def token_tests(tap, exe, spec):
                 break
             except OSError:
                 time.sleep(0.05)
-        tap.check(ok, "remote mode answers a request with the token")
+        tap.check(ok, "remote mode answers a request with the token", d.log_text()[-400:])
         st, _, got = d.http("GET", "/api/boards")
         tap.check(st == 401, "remote mode: a read without the token is 401", got)
         st, _, got = d.http("GET", "/metrics")
@@ -382,6 +410,7 @@ def main():
     exe = sys.argv[1]
     tap = Tap()
     spec = OpenAPI()
+    spec_tests(tap, spec)
     d = Daemon(exe, spec=spec)
     try:
         if not tap.check(d.wait_ready(), "usblabd serves the virtual boards over HTTP",

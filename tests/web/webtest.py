@@ -66,12 +66,17 @@ class Tap:
         return 1 if self.failed or self.n == 0 else 0
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n):
+    """n distinct free TCP ports (held together while chosen, so they differ)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("0.0.0.0", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 class Daemon:
@@ -88,8 +93,7 @@ class Daemon:
         self.log = os.path.join(self.tmp, "usblabd.log")
         with open(self.reg, "w") as f:
             f.write(DEVICES_CONF)
-        self.port = free_port()
-        self.http_port = free_port()
+        self.port, self.http_port = free_ports(2)
         self.http_host = http_host
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.tmp, "cfg"),
                    XDG_STATE_HOME=os.path.join(self.tmp, "state"),
