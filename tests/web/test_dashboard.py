@@ -265,14 +265,7 @@ def token_scenario(tap, cdp, exe, tmp, shots):
     try:
         with cdp.cv:
             cdp.events.clear()
-        up = False
-        for _ in range(200):
-            try:
-                up = d.http("GET", "/api/status",
-                            headers={"Authorization": "Bearer " + TOKEN})[0] == 200
-                break
-            except OSError:
-                time.sleep(0.05)
+        up = d.wait_ready(headers={"Authorization": "Bearer " + TOKEN})
         cdp.call("Page.navigate", {"url": f"http://127.0.0.1:{d.http_port}/"})
         took = cdp.wait_for("document.getElementById('token-dialog')?.open === true", 5)
         tap.check(up and took is not None, "remote mode: the page asks for a token")

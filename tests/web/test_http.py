@@ -312,13 +312,7 @@ def token_tests(tap, exe, spec):
     d = Daemon(exe, ["--http-token-file", path], http_host="0.0.0.0", spec=spec)
     try:
         auth = {"Authorization": "Bearer " + TOKEN}
-        ok = False
-        for _ in range(200):
-            try:
-                ok = d.http("GET", "/api/status", headers=auth)[0] == 200
-                break
-            except OSError:
-                time.sleep(0.05)
+        ok = d.wait_ready(headers=auth)
         tap.check(ok, "remote mode answers a request with the token", d.log_text()[-400:])
         st, _, got = d.http("GET", "/api/boards")
         tap.check(st == 401, "remote mode: a read without the token is 401", got)
@@ -337,13 +331,7 @@ def token_tests(tap, exe, spec):
 
     d = Daemon(exe, ["--http", "none"])
     try:
-        status = None
-        for _ in range(200):
-            try:
-                status = d.control("status").get("result")
-                break
-            except OSError:
-                time.sleep(0.05)
+        status = d.wait_control()
         tap.check(d.proc.poll() is None and status is not None, "--http none: the daemon runs")
         try:
             d.http("GET", "/api/status")

@@ -105,19 +105,30 @@ class Daemon:
         self.proc = subprocess.Popen(self.args, env=env, stdout=open(self.log, "ab"),
                                      stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=15, headers=None):
+        """True once HTTP lists the three virtual boards exported."""
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
                 return False
             try:
-                st, _, body = self.http("GET", "/api/boards")
+                st, _, body = self.http("GET", "/api/boards", headers=headers)
                 if st == 200 and sum(b["state"] == "exported" for b in body["boards"]) == 3:
                     return True
             except (OSError, ValueError, http.client.HTTPException):
                 pass
             time.sleep(0.05)
         return False
+
+    def wait_control(self, timeout=15):
+        """The status reply once the control socket answers, or None."""
+        end = time.time() + timeout
+        while time.time() < end and self.proc.poll() is None:
+            try:
+                return self.control("status").get("result")
+            except OSError:
+                time.sleep(0.05)
+        return None
 
     def http(self, method, path, body=None, headers=None, raw=False):
         """(status, headers dict with lower-case names, JSON body or text)."""
