@@ -345,6 +345,42 @@ def token_tests(tap, exe, spec):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def busy_port_tests(tap, exe):
+    """The default port is a convenience: when it is busy the daemon runs
+    without HTTP and says so; a busy port given with --http is an error."""
+    hold = socket.socket()
+    held = False
+    for _ in range(20):
+        try:
+            hold.bind(("127.0.0.1", 3241))
+            hold.listen(1)
+            held = True
+            break
+        except OSError:
+            time.sleep(0.1)  # another test's daemon has it: wait for it to go
+    try:
+        d = Daemon(exe, http_host=None)
+        try:
+            status = d.wait_control()
+            tap.check(status is not None and (not held or "no HTTP API" in d.log_text()),
+                      "the default port busy: the daemon runs without HTTP and says so",
+                      d.log_text()[-300:])
+        finally:
+            d.stop()
+            d.cleanup()
+        if held:
+            d = Daemon(exe, ["--http", "127.0.0.1:3241"])
+            try:
+                rc = d.proc.wait(15)
+                tap.check(rc == 1 and "3241" in d.log_text(),
+                          "--http on a busy port: the daemon refuses to start",
+                          d.log_text()[-300:])
+            finally:
+                d.cleanup()
+    finally:
+        hold.close()
+
+
 def stream_drop_test(tap, exe):
     """A stream whose client reads nothing is dropped once 1 MiB waits in
     usblabd (HTTP_STREAM_MAX_OUT), and the daemon goes on serving."""
@@ -422,6 +458,7 @@ def main():
                   f"exit {rc}: " + d.log_text()[-800:])
         d.cleanup()
     token_tests(tap, exe, spec)
+    busy_port_tests(tap, exe)
     stream_drop_test(tap, exe)
     return tap.done()
 

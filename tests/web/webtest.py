@@ -100,8 +100,9 @@ class Daemon:
                    XDG_RUNTIME_DIR=os.path.join(self.tmp, "run"))
         self.args = [exe, "--listen", f"127.0.0.1:{self.port}", "--registry", self.reg,
                      "--db", os.path.join(self.tmp, "usblab.db"), "--control", self.sock,
-                     "--http", f"{http_host}:{self.http_port}", "--virtual", "cdc,hid,msc",
-                     "--no-inventory", *extra]
+                     "--virtual", "cdc,hid,msc", "--no-inventory", *extra]
+        if http_host:  # None: no --http, the default
+            self.args[1:1] = ["--http", f"{http_host}:{self.http_port}"]
         self.proc = subprocess.Popen(self.args, env=env, stdout=open(self.log, "ab"),
                                      stderr=subprocess.STDOUT)
 
