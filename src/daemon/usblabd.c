@@ -93,7 +93,8 @@ static const char usage[] =
         "repeat are limited to 5 lines per 10 s each, then counted in one line.\n"
         "Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error (a device or\n"
         "address that cannot be used), 2 on bad usage (a malformed --listen, a bad\n"
-        "--virtual item, a limit that cannot be met).\n";
+        "--virtual item, a limit that cannot be met). --list: 0 when it listed\n"
+        "devices, 1 when it found none or could not list them.\n";
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -418,7 +419,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (list) {
-		status = usbdev_print_list(d.usb) < 0 ? 1 : 0;
+		/* Nothing found is a failure, as for grep: scripts test it. */
+		status = usbdev_print_list(d.usb) > 0 ? 0 : 1;
 		goto out;
 	}
 	if (bench_start(&d.bench, &d, &bo, err, sizeof(err)) < 0) {

@@ -53,13 +53,13 @@ class Daemon:
         self.sock = os.path.join(top, "run", "usblab", "usblabd.sock")
         self.port = free_port()
 
-    def start(self):
+    def start(self, virtual="cdc,hid,msc"):
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.top, "cfg"),
                    XDG_STATE_HOME=os.path.join(self.top, "state"),
                    XDG_RUNTIME_DIR=os.path.join(self.top, "run"))
         self.log = open(os.path.join(self.top, "usblabd.log"), "ab")
         self.proc = subprocess.Popen([self.exe, "--listen", f"127.0.0.1:{self.port}",
-                                      "--no-inventory", "--virtual", "cdc,hid,msc"],
+                                      "--no-inventory", "--virtual", virtual],
                                      env=env, stdout=self.log, stderr=self.log)
         for _ in range(200):
             try:
@@ -216,6 +216,15 @@ def main():
         old = [e for e in events(d, limit=1000) if e["kind"] == "lease-taken"]
         tap(n_before > 10 and old and old[0]["board"] == "keyboard",
             "events from before the restart are in the store", (n_before, old[:1]))
+        d.stop()
+
+        # The location cache: a board that is not there now is still described.
+        tap(d.start(virtual="cdc,hid"), "usblabd restarts without the disk")
+        info = ctl(d, "info", name="disk").get("result", {})
+        board = info.get("board", info)
+        tap(board.get("state") == "absent" and board.get("busid") == "0-3" and
+            board.get("serial") == "USBLAB-MSC-3" and board.get("last_seen"),
+            "an offline board's info shows where it was last seen", board)
         d.stop()
     print(f"1..{len(results)}", flush=True)
     return 0 if all(results) else 1

@@ -541,6 +541,14 @@ static void test_any(void **state)
 	req(f, &f->carol, &f->who_bob,
 	    "{\"id\":6,\"method\":\"checkout\",\"params\":{\"any\":\"(\"}}");
 	assert_string_equal(last_error(&f->carol), "bad_regex");
+	/* Patterns names.h finds too costly are refused the same way. */
+	req(f, &f->carol, &f->who_bob,
+	    "{\"id\":7,\"method\":\"checkout\",\"params\":{\"any\":\"(c)\\\\1\"}}");
+	assert_string_equal(last_error(&f->carol), "bad_regex");
+	req(f, &f->carol, &f->who_bob,
+	    "{\"id\":8,\"method\":\"checkout\",\"params\":{\"any\":\"(m{1000}){1000}\"}}");
+	assert_string_equal(last_error(&f->carol), "bad_regex");
+	assert_false(tracker_find(f->t, "msc")->leased);
 }
 
 static void test_wait_woken_by_checkin(void **state)

@@ -5,8 +5,9 @@
  * whole, together and byte by byte; the caller's identity from
  * SO_PEERCRED; bad JSON; a line over 64 KiB; a follower that does not read
  * (dropped past 1 MiB); a client that pipelines requests without reading
- * (read paused, never dropped, every reply in order); a second daemon on the same path; a stale
- * socket file; the socket's mode; removal at close; a client leaving mid-wait.
+ * (read paused, never dropped, every reply in order); the client limit; a
+ * second daemon on the same path; a stale socket file; the socket's mode;
+ * removal at close; a client leaving mid-wait.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -374,6 +375,35 @@ static void test_client_leaves_mid_wait(void **state)
 	close(a);
 }
 
+/* Past CONTROL_MAX_CLIENTS, one more is told why and closed; the others
+ * are served. */
+static void test_client_limit(void **state)
+{
+	struct fixture *f = *state;
+	int fds[CONTROL_MAX_CLIENTS], extra;
+	json_t *m;
+
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		fds[i] = client(f);
+	assert_int_equal(control_clients(f->ctl), CONTROL_MAX_CLIENTS);
+	extra = client(f);
+	m = get(f, extra);
+	assert_non_null(m);
+	assert_string_equal(code_of(m), "internal");
+	json_decref(m);
+	assert_null(get(f, extra));
+	assert_int_equal(control_clients(f->ctl), CONTROL_MAX_CLIENTS);
+	put(fds[CONTROL_MAX_CLIENTS - 1], "{\"id\":1,\"method\":\"locks\"}\n");
+	m = get(f, fds[CONTROL_MAX_CLIENTS - 1]);
+	assert_non_null(json_object_get(m, "result"));
+	json_decref(m);
+	close(extra);
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		close(fds[i]);
+	pump(f, 5);
+	assert_int_equal(control_clients(f->ctl), 0);
+}
+
 static void test_socket_file(void **state)
 {
 	struct fixture *f = *state;
@@ -419,6 +449,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_pipelined_requests_pause_reading, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_client_leaves_mid_wait, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
 	};
 

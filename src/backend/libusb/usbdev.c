@@ -801,6 +801,7 @@ static void print_device(struct usbdev_ctx *ctx, const struct usbdev_facts *f)
 int usbdev_print_list(struct usbdev_ctx *ctx)
 {
 	struct present p;
+	int n;
 
 	if (present_collect(ctx, &p, true) < 0) {
 		present_free(&p);
@@ -816,8 +817,9 @@ int usbdev_print_list(struct usbdev_ctx *ctx)
 	qsort(p.v, p.n, sizeof(p.v[0]), compare_facts);
 	for (size_t i = 0; i < p.n; i++)
 		print_device(ctx, &p.v[i]);
+	n = (int)p.n;
 	present_free(&p);
-	return 0;
+	return n;
 }
 
 void usbdev_exit(struct usbdev_ctx *ctx)

@@ -22,7 +22,9 @@ int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_s
  * or -1 with a reason in err for a malformed identity. */
 int usbdev_watch(struct usbdev_ctx *ctx, const char *identity, char *err, size_t errlen);
 
-/* Prints the host's USB devices, one per line, to stdout (usblabd --list). */
+/* Prints the host's USB devices, one per line, to stdout (usblabd --list).
+ * Returns how many it printed (0: it said on stderr that it found none), or
+ * -1 when they cannot be listed. */
 int usbdev_print_list(struct usbdev_ctx *ctx);
 
 /* Unexports everything (kernel drivers re-attached) and stops libusb. */
