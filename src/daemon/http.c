@@ -463,6 +463,22 @@ static void reply_metrics(struct http *h, struct evhttp_request *req)
 	                    (long long)json_integer_value(json_object_get(status, "clients")));
 	metric_head(b, "usblab_leases", "gauge", "Leases in force.");
 	evbuffer_add_printf(b, "usblab_leases %u\n", leased);
+	metric_head(b, "usblab_lease_seconds_left", "gauge",
+	            "Seconds until each lease in force expires, by board and holder.");
+	json_array_foreach(boards, i, bd)
+	{
+		json_t *lease = json_object_get(bd, "lease");
+
+		if (!json_is_object(lease))
+			continue;
+		evbuffer_add_printf(b, "usblab_lease_seconds_left{board=\"");
+		add_label_value(b, json_string_value(json_object_get(bd, "name")) ?: "");
+		evbuffer_add_printf(b, "\",holder=\"");
+		add_label_value(b, json_string_value(json_object_get(lease, "holder")) ?: "");
+		evbuffer_add_printf(
+		        b, "\"} %lld\n",
+		        (long long)json_integer_value(json_object_get(lease, "seconds_left")));
+	}
 	metric_head(b, "usblab_registry_boards", "gauge", "Boards named by the registry.");
 	evbuffer_add_printf(b, "usblab_registry_boards %lld\n",
 	                    (long long)json_integer_value(json_object_get(status, "boards")));

@@ -254,6 +254,13 @@ def metrics_tests(tap, d):
     tap.check(m.get('usblab_events_total{kind="lease-taken"}') == len(evs) and
               m.get('usblab_events_total{kind="exported"}') == 3,
               "events_total by kind matches the store's history", m)
+    d.control("checkout", {"name": "msc", "duration": 90, "tag": "metrics"})
+    holder = d.control("locks")["result"]["locks"]
+    holder = next(l["holder"] for l in holder if l["name"] == "msc")
+    _, _, m3 = metrics(d)
+    left = m3.get(f'usblab_lease_seconds_left{{board="msc",holder="{holder}"}}')
+    tap.check(left is not None and 85 <= left <= 90, "usblab_lease_seconds_left per lease", m3)
+    d.control("checkin", {"name": "msc", "tag": "metrics"})
 
 
 def static_tests(tap, d, spec):
