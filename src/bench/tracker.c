@@ -120,6 +120,18 @@ int tracker_subscribe(struct tracker *t, const struct tracker_sub_ops *ops, void
 	return 0;
 }
 
+void tracker_unsubscribe(struct tracker *t, const struct tracker_sub_ops *ops, void *arg)
+{
+	for (unsigned i = 0; i < t->nsubs; i++) {
+		if (t->subs[i].ops == ops && t->subs[i].arg == arg) {
+			memmove(&t->subs[i], &t->subs[i + 1],
+			        (t->nsubs - i - 1) * sizeof(t->subs[0]));
+			t->nsubs--;
+			return;
+		}
+	}
+}
+
 /* Runs the waiters whose event is settled: committed up to `upto` (rc 0),
  * or failed up to `upto` (rc < 0). Waiters are unlinked before any runs,
  * since a callback may publish and wait again. */

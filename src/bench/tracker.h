@@ -66,6 +66,10 @@ void tracker_free(struct tracker *t);
 int tracker_subscribe(struct tracker *t, const struct tracker_sub_ops *ops, void *arg,
                       bool durable);
 
+/* Removes a non-durable subscriber (ops and arg as subscribed), keeping the
+ * others' order. Not from inside an event callback. No-op when absent. */
+void tracker_unsubscribe(struct tracker *t, const struct tracker_sub_ops *ops, void *arg);
+
 /* The durable subscriber has committed every event up to seq (and reports
  * rc < 0 if it failed to). Runs the waiters of tracker_when_committed(). */
 void tracker_committed(struct tracker *t, uint64_t seq, int rc);

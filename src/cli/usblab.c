@@ -660,7 +660,11 @@ static void print_lease(const struct args *a, json_t *r, const char *verb)
 	printf("%s: %s by %s until %s (%s)\n", str(r, "name"), verb, str(r, "holder"),
 	       str(r, "expires"), rel);
 	printf("token: %s\n", str(r, "token"));
-	printf("import it with: usbip attach -r HOST -b %s#%s\n", str(r, "name"), str(r, "token"));
+	if (json_is_string(json_object_get(r, "import_as")))
+		printf("import it with: usbip attach -r HOST -b %s\n", str(r, "import_as"));
+	else
+		printf("import it with: usblab attach (the name is too long for usbip's busid "
+		       "field)\n");
 }
 
 static void print_checkout(const struct args *a, json_t *r)

@@ -519,8 +519,19 @@ static json_t *lease_result(const struct api *api, const char *name, const struc
 {
 	json_t *o = lease_json(l, tracker_now(api->env.tracker));
 
+	const struct board *b = tracker_find(api->env.tracker, name);
+	char import_as[96];
+
 	json_object_set_new(o, "name", json_string(name));
 	json_object_set_new(o, "token", json_string(l->token));
+	/* What a stock client puts in OP_REQ_IMPORT's busid field (31 bytes):
+	 * NAME#TOKEN when it fits, else BUSID#TOKEN (the busid changes when
+	 * the board moves; the name does not). */
+	snprintf(import_as, sizeof(import_as), "%s#%s", name, l->token);
+	if (strlen(import_as) > 31 && b && b->dev.busid[0])
+		snprintf(import_as, sizeof(import_as), "%s#%s", b->dev.busid, l->token);
+	json_object_set_new(o, "import_as",
+	                    strlen(import_as) <= 31 ? json_string(import_as) : json_null());
 	return o;
 }
 

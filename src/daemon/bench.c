@@ -22,6 +22,7 @@
 #include "api.h"
 #include "control.h"
 #include "daemon.h"
+#include "http.h"
 #include "inventory.h"
 #include "paths.h"
 #include "registry.h"
@@ -43,6 +44,7 @@ struct bench {
 	struct inventory *inv;
 	struct api *api;
 	struct control *control;
+	struct http *http;
 	struct event *expiry;
 	struct event *sighup;
 	struct event *ev_inotify;
@@ -524,6 +526,17 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 			return -1;
 		ul_info("bench", "control socket %s", path);
 	}
+	if (!o->http || strcmp(o->http, "none") != 0) {
+		struct http_opts ho = {
+		        .listen = o->http, .token_file = o->http_token_file, .tracker = b->tracker};
+
+		if (http_start(&b->http, d->base, b->api, &ho, err, errlen) < 0) {
+			if (o->http)
+				return -1;
+			/* The default port is a convenience: another daemon may have it. */
+			ul_warn("bench", "no HTTP API: %s (give --http HOST:PORT or none)", err);
+		}
+	}
 	return 0;
 }
 
@@ -533,6 +546,7 @@ void bench_stop(struct bench *b)
 		return;
 	if (b->control)
 		control_close(b->control);
+	http_stop(b->http);
 	inventory_stop(b->inv);
 	if (b->ev_inotify)
 		event_free(b->ev_inotify);

@@ -20,6 +20,8 @@ struct bench_opts {
 	const char *db;       /* database path; NULL: the XDG default; "none": no store */
 	const char *control;  /* socket path; NULL: the XDG default; "none": no socket */
 	bool inventory;       /* follow the machine's USB devices through udev */
+	const char *http;     /* HTTP API HOST:PORT; NULL: the default (busy: a warning); "none" */
+	const char *http_token_file; /* bearer tokens for the HTTP API; NULL: none */
 };
 
 /* Starts everything; before the loop runs (it reads the registry and the

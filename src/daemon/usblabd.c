@@ -57,6 +57,11 @@ static const char usage[] =
         "                           $XDG_RUNTIME_DIR/usblab/usblabd.sock,\n"
         "                           /run/usblab/usblabd.sock for root)\n"
         "      --no-inventory       do not follow this machine's USB devices (udev)\n"
+        "      --http ADDR|none     the HTTP API and dashboard on HOST:PORT (default\n"
+        "                           127.0.0.1:3241, skipped with a warning when busy);\n"
+        "                           a non-loopback address needs --http-token-file\n"
+        "      --http-token-file F  bearer tokens, lines `TOKEN [LABEL]`: remote clients\n"
+        "                           need one for everything, local ones for changes\n"
         "\n"
         "Limits (a client that breaks one is closed or paused, never another client):\n"
         "  -c, --max-clients N      connections at once (default 64); must fit the\n"
@@ -253,6 +258,8 @@ int main(int argc, char **argv)
 		OPT_DB,
 		OPT_CONTROL,
 		OPT_NO_INVENTORY,
+		OPT_HTTP,
+		OPT_HTTP_TOKEN_FILE,
 	};
 	static const struct option opts[] = {
 	        {"listen", required_argument, NULL, 'l'},
@@ -273,6 +280,8 @@ int main(int argc, char **argv)
 	        {"db", required_argument, NULL, OPT_DB},
 	        {"control", required_argument, NULL, OPT_CONTROL},
 	        {"no-inventory", no_argument, NULL, OPT_NO_INVENTORY},
+	        {"http", required_argument, NULL, OPT_HTTP},
+	        {"http-token-file", required_argument, NULL, OPT_HTTP_TOKEN_FILE},
 	        {NULL, 0, NULL, 0},
 	};
 	struct usblabd d;
@@ -383,6 +392,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_INVENTORY:
 			bo.inventory = false;
+			break;
+		case OPT_HTTP:
+			bo.http = optarg;
+			break;
+		case OPT_HTTP_TOKEN_FILE:
+			bo.http_token_file = optarg;
 			break;
 		default:
 			fputs("Try 'usblabd --help'.\n", stderr);

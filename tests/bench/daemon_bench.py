@@ -18,73 +18,15 @@ USB/IP what a stock client would see:
   - events survive a restart (the store).
 Prints TAP.
 """
-import json
 import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 
-results = []
-
-
-def tap(ok, name, why=""):
-    results.append(bool(ok))
-    line = f"{'ok' if ok else 'not ok'} {len(results)} - {name}"
-    if not ok and why:
-        line += f" # {str(why)[:300]}"
-    print(line, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Daemon:
-    def __init__(self, exe, top):
-        self.exe, self.top = exe, top
-        self.sock = os.path.join(top, "run", "usblab", "usblabd.sock")
-        self.port = free_port()
-
-    def start(self, virtual="cdc,hid,msc"):
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.top, "cfg"),
-                   XDG_STATE_HOME=os.path.join(self.top, "state"),
-                   XDG_RUNTIME_DIR=os.path.join(self.top, "run"))
-        self.log = open(os.path.join(self.top, "usblabd.log"), "ab")
-        self.proc = subprocess.Popen([self.exe, "--listen", f"127.0.0.1:{self.port}",
-                                      "--no-inventory", "--virtual", virtual],
-                                     env=env, stdout=self.log, stderr=self.log)
-        for _ in range(200):
-            try:
-                ctl(self, "status")
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def ctl(d, method, **params):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(d.sock)
-    f = s.makefile("rw")
-    f.write(json.dumps({"id": 1, "method": method, "params": params}) + "\n")
-    f.flush()
-    r = json.loads(f.readline())
-    s.close()
-    return r
-
+from benchlib import Daemon, ctl, finish, tap
 
 def op_import(d, busid):
     """Returns (status, busid echoed, the socket) of an OP_REQ_IMPORT."""
@@ -137,7 +79,7 @@ def main():
                     "[keyboard]\nserial = USBLAB-HID-2\n"
                     "[shelf-board]\nserial = NOT-PLUGGED\n")
         d = Daemon(exe, top)
-        tap(d.start(), "usblabd starts with a registry, a store and a control socket")
+        tap(d.start("--virtual", "cdc,hid,msc"), "usblabd starts with a registry, a store and a control socket")
         b = boards(d)
         tap(b.get("serial-a", {}).get("state") == "exported" and b["serial-a"]["busid"] == "0-1",
             "a registry board is named and exported", b.get("serial-a"))
@@ -212,22 +154,21 @@ def main():
         # Events survive a restart.
         n_before = len(events(d, limit=1000))
         d.stop()
-        tap(d.start(), "usblabd restarts on the same database")
+        tap(d.start("--virtual", "cdc,hid,msc"), "usblabd restarts on the same database")
         old = [e for e in events(d, limit=1000) if e["kind"] == "lease-taken"]
         tap(n_before > 10 and old and old[0]["board"] == "keyboard",
             "events from before the restart are in the store", (n_before, old[:1]))
         d.stop()
 
         # The location cache: a board that is not there now is still described.
-        tap(d.start(virtual="cdc,hid"), "usblabd restarts without the disk")
+        tap(d.start("--virtual", "cdc,hid"), "usblabd restarts without the disk")
         info = ctl(d, "info", name="disk").get("result", {})
         board = info.get("board", info)
         tap(board.get("state") == "absent" and board.get("busid") == "0-3" and
             board.get("serial") == "USBLAB-MSC-3" and board.get("last_seen"),
             "an offline board's info shows where it was last seen", board)
         d.stop()
-    print(f"1..{len(results)}", flush=True)
-    return 0 if all(results) else 1
+    return finish()
 
 
 if __name__ == "__main__":

@@ -14,84 +14,18 @@ doubled, and a surviving lease keeps the token its holder was given.
 A second round checks 50 concurrent checkouts of one board: exactly one wins.
 Prints TAP.
 """
-import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from benchlib import Client, Daemon, finish, tap
+
 BOARDS = [f"b{i:02d}" for i in range(12)]
 THREADS = 24
 TARGET_OPS = 1000
-
-results = []
-
-
-def tap(ok, name, why=""):
-    results.append(ok)
-    line = f"{'ok' if ok else 'not ok'} {len(results)} - {name}"
-    if not ok and why:
-        line += f" # {why}"
-    print(line, flush=True)
-
-
-class Daemon:
-    def __init__(self, exe, top):
-        self.exe, self.top = exe, top
-        self.sock = os.path.join(top, "run", "usblab", "usblabd.sock")
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.top, "cfg"),
-                   XDG_STATE_HOME=os.path.join(self.top, "state"),
-                   XDG_RUNTIME_DIR=os.path.join(self.top, "run"))
-        log = open(os.path.join(self.top, "usblabd.log"), "ab")
-        self.proc = subprocess.Popen([self.exe, "--listen", "127.0.0.1:0", "--no-inventory",
-                                      "-q"], env=env, stdout=log, stderr=log)
-        for _ in range(200):
-            try:
-                c = Client(self.sock)
-                c.call("status")
-                c.close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-class Client:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.f = self.s.makefile("rw")
-        self.n = 0
-
-    def call(self, method, **params):
-        self.n += 1
-        self.f.write(json.dumps({"id": self.n, "method": method, "params": params}) + "\n")
-        self.f.flush()
-        line = self.f.readline()
-        if not line:
-            raise OSError("daemon closed the connection")
-        return json.loads(line)
-
-    def close(self):
-        self.s.close()
-
 
 class Worker(threading.Thread):
     """Checks a random board out, then in, again and again."""
@@ -191,7 +125,7 @@ def main():
             for i, b in enumerate(BOARDS):
                 f.write(f"[{b}]\nserial = USBLAB-TEST-{i}\n")
         d = Daemon(exe, top)
-        tap(d.start(), "usblabd starts with a store and a control socket")
+        tap(d.start("-q"), "usblabd starts with a store and a control socket")
         counter = []
         workers = [Worker(d, i, counter) for i in range(THREADS)]
         for w in workers:
@@ -212,7 +146,7 @@ def main():
         tap(allowed is not None, "answered operations are consistent",
             why if isinstance(why, str) else "")
         acked_state = why if isinstance(why, dict) else {}
-        tap(d.start(), "usblabd restarts on the same database")
+        tap(d.start("-q"), "usblabd restarts on the same database")
         c = Client(d.sock)
         locks = c.call("locks").get("result", {}).get("locks", [])
         got = {}
@@ -270,8 +204,7 @@ def main():
             f"{len(wins)} won, errors {codes}")
         c.close()
         d.stop()
-    print(f"1..{len(results)}", flush=True)
-    return 0 if all(results) else 1
+    return finish()
 
 
 if __name__ == "__main__":

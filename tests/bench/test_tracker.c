@@ -305,6 +305,26 @@ static void test_import_allowed(void **state)
 	assert_false(tracker_import_allowed(b, "10.0.0.50:41234", NULL));
 }
 
+/* The HTTP server's event counter leaves before the tracker: after
+ * tracker_unsubscribe it sees nothing, and the others still see everything. */
+static void test_unsubscribe(void **state)
+{
+	struct fixture *f = *state;
+	struct fixture other;
+	struct ul_devfacts d = device("1-2", 0x303a, 0x1001, "AAAA1111");
+
+	memset(&other, 0, sizeof(other));
+	assert_int_equal(tracker_subscribe(f->t, &recorder, &other, false), 0);
+	tracker_device_arrived(f->t, &d, NULL);
+	assert_int_equal(other.nseen, 1);
+	tracker_unsubscribe(f->t, &recorder, &other);
+	tracker_unsubscribe(f->t, &recorder, &other); /* absent: nothing */
+	tracker_device_departed(f->t, "1-2");
+	assert_int_equal(other.nseen, 1);
+	assert_int_equal(f->nseen, 2);
+	assert_int_equal(last(f)->kind, UL_EV_DEPARTED);
+}
+
 static void committed_cb(void *arg, int rc)
 {
 	int *out = arg;
@@ -394,6 +414,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_lease_release_rules, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_allowed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_unsubscribe, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_durable_waits, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_registry_reload, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
