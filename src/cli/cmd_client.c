@@ -367,9 +367,30 @@ out:
 	return found;
 }
 
+/* The busid of a board the local usblabd knows by name (for a NAME#TOKEN
+ * too long for the import's busid field). Returns 0 or -1. */
+static int long_name_busid(const struct client_opts *o, const char *host, const char *name,
+                           char *out, size_t cap)
+{
+	json_t *r;
+	const char *busid;
+	int rc = -1;
+
+	if (!host_is_local(host) && !o->socket_given)
+		return -1;
+	r = daemon_call(o, "info", json_pack("{s:s}", "name", name));
+	busid = json_string_value(json_object_get(json_object_get(r, "board"), "busid"));
+	if (busid && *busid && strlen(busid) < cap) {
+		strcpy(out, busid);
+		rc = 0;
+	}
+	json_decref(r);
+	return rc;
+}
+
 int client_attach(const struct client_opts *o, const char *server, const char *what)
 {
-	char host[256], port[16], name[64];
+	char host[256], port[16], name[64], busid[USBIP_BUSID_SIZE], field[96];
 	struct attach_req req = {0};
 	struct attach_result res;
 	struct attach_record rec = {0};
@@ -408,6 +429,11 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	req.what = name;
 	req.vhci_dir = vhci_dir();
 	req.token = hash ? hash + 1 : o->token;
+	/* NAME#TOKEN over 31 bytes: BUSID#TOKEN, as checkout's import_as
+	 * says, when the daemon that serves it is ours to ask. */
+	if (req.token && attach_busid_field(field, sizeof(field), name, req.token) < 0 &&
+	    long_name_busid(o, host, name, busid, sizeof(busid)) == 0)
+		req.what = busid;
 	/* Signals are taken synchronously (sigtimedwait): a follower
 	 * finishes the step it is in, then records that it stopped. */
 	sigemptyset(&set);

@@ -320,7 +320,9 @@ void attach_describe(const struct attach_req *req, int stage, const struct attac
 	switch (stage) {
 	case ATTACH_E_ARG:
 		snprintf(out, cap,
-		         "'%s%s%s' does not fit the import's busid field (31 bytes at most)",
+		         "'%s%s%s' does not fit the import's busid field (31 bytes at most): "
+		         "give the board's busid instead of its name (`usblab checkout` prints "
+		         "it as import_as)",
 		         req->what ? req->what : "", req->token ? "#" : "",
 		         req->token ? req->token : "");
 		return;
