@@ -5,8 +5,9 @@
 # (usblabd exports it again by itself; the follower sees the vhci port freed,
 # imports it again by name with backoff, remakes /run/usblab/stick/disk and
 # prints the time: a BENCH line), then `usblab attach` against the kernel's
-# own usbipd + usbip-host by busid. Split from attach.sh: each scenario has
-# 100 s in the guest under TCG.
+# own usbipd + usbip-host by busid, a board name too long for NAME#TOKEN
+# (BUSID#TOKEN), and the error without vhci-hcd. Split from attach.sh: each
+# scenario has 100 s in the guest under TCG.
 
 . /lab/scenarios/attach-lib.sh
 attach_setup || return 0
@@ -63,8 +64,29 @@ else
 	fail usbipd-start "usbip bind / usbipd: $(tr '\n' ' ' </tmp/bind.out)"
 fi
 
-# 3. No vhci-hcd on this machine: the error says which module and how.
+# 3. A name too long for NAME#TOKEN in the 31-byte busid field: BUSID#TOKEN.
 usbipd_stop
+usbip unbind -b "$STICK_BUSID" >/dev/null 2>&1
+LONG=stick-with-a-rather-long-name
+printf '[%s]\nserial = %s\n' $LONG "$STICK_SERIAL" >/tmp/devices-long.conf
+if wait_until 15 direct_disk &&
+	usblabd_start --registry /tmp/devices-long.conf --db none --control $SOCK; then
+	wait_until 10 remote_has "$STICK_BUSID"
+	token=$(ul checkout $LONG --json | tr -d ' \n' | sed -n 's/.*"token":"\([a-z0-9]*\)".*/\1/p')
+	if ul attach $SERVER $LONG --token "$token" >/tmp/long.out 2>&1; then
+		pass long-name-token
+		check long-name-link "no disk link in $RUN/$LONG: $(tr '\n' ' ' </tmp/long.out)" \
+			[ -b "$(readlink $RUN/$LONG/disk)" ]
+		ul detach $LONG >/dev/null 2>&1
+	else
+		fail long-name-token "usblab attach $LONG --token: $(tr '\n' ' ' </tmp/long.out)"
+	fi
+	usblabd_stop
+else
+	fail long-name-token "usblabd with the long name did not start"
+fi
+
+# 4. No vhci-hcd on this machine: the error says which module and how.
 if rmmod vhci_hcd 2>/tmp/rmmod.err; then
 	ul attach $SERVER "$STICK_BUSID" >/tmp/novhci.out 2>&1
 	rc=$?
