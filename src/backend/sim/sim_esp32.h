@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim_esp32.h - a virtual ESP32 behind its native USB-Serial/JTAG port
+ * (303a:1001, a CDC-ACM port: sim_cdc.h).
+ *
+ * Two modes, as the chip has:
+ *   app  the firmware runs: opening the port (DTR up) prints a boot banner
+ *        ending "main_task: Calling app_main()", and what the host writes
+ *        is echoed. SYNC gets no answer.
+ *   rom  the ROM bootloader ("waiting for download"): SLIP-framed commands
+ *        (bench/esp32.h) are answered at once, as the host polls (no
+ *        timers): SYNC with the ROM's 8 replies, READ_REG with the MAC
+ *        eFuse words (MAC 3c:61:05:aa:bb:NN for index NN) and 0 for other
+ *        registers, anything else with status 1, error 0x05.
+ * The lines act through the classic auto-reset circuit (DTR drives IO0,
+ * RTS drives EN, both inverted; bench-facts.md): EN is held low while
+ * RTS=1 DTR=0. When it leaves that state for DTR=1 RTS=0 the chip boots
+ * the ROM (IO0 low); for DTR=0 RTS=0 it boots the app. DTR=1 RTS=1 keeps
+ * it in reset (on a board, EN's RC bridges that instant of esptool's
+ * sequence). So esptool's classic reset (DTR=0 RTS=1, DTR=1 RTS=0,
+ * DTR=0) enters the ROM, and an RTS pulse with DTR=0 returns to the app.
+ * Import and port reset power it on in app mode.
+ */
+#ifndef SIM_ESP32_H
+#define SIM_ESP32_H
+
+#include <stddef.h>
+
+#include "sim_dev.h"
+
+#define SIM_ESP32_VID 0x303a
+#define SIM_ESP32_PID 0x1001
+
+/* Makes dev a virtual ESP32. Returns 0, or -1 with a reason in err. */
+int sim_esp32_init(struct sim_dev *dev, char *err, size_t errlen);
+
+#endif /* SIM_ESP32_H */
