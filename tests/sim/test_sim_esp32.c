@@ -134,6 +134,55 @@ static void test_banner_on_open_and_echo(void **state)
 	simh_destroy(exp);
 }
 
+/* esptool's USBJTAGSerialReset (reset.py), each call one line, from an
+ * open port (DTR=1 RTS=1): the reset is entered from DTR=1 RTS=1. */
+static void test_usb_jtag_reset_enters_rom(void **state)
+{
+	struct usbip_export *exp = simh_create("esp32", 1);
+	char text[1024];
+
+	(void)state;
+	set_lines(exp, DTR | RTS); /* open */
+	read_text(exp, text, sizeof(text));
+	set_lines(exp, DTR);       /* setRTS(False) */
+	set_lines(exp, 0);         /* setDTR(False) */
+	set_lines(exp, DTR);       /* setDTR(True); setRTS(False) changes nothing */
+	set_lines(exp, DTR | RTS); /* setRTS(True) */
+	set_lines(exp, RTS);       /* setDTR(False): reset, ROM asked for */
+	/* DTR rising again showed the app's banner; the ROM has said nothing. */
+	read_text(exp, text, sizeof(text));
+	assert_null(strstr(text, "waiting for download"));
+	set_lines(exp, 0); /* setRTS(False): out of reset */
+	read_text(exp, text, sizeof(text));
+	assert_non_null(strstr(text, "waiting for download\r\n"));
+	send_sync(exp);
+	uint8_t back[256];
+
+	assert_int_equal(read_all(exp, back, sizeof(back)), ESP32_ROM_SYNC_REPLIES * 14);
+	assert_int_equal(back[1], 0x01); /* a response */
+	simh_destroy(exp);
+}
+
+/* The classic sequence from an open port (DTR=1 RTS=1 first), as pyserial
+ * runs it after opening: the ROM too. */
+static void test_classic_reset_from_open_port(void **state)
+{
+	struct usbip_export *exp = simh_create("esp32", 1);
+	char text[1024];
+
+	(void)state;
+	set_lines(exp, DTR | RTS);
+	read_text(exp, text, sizeof(text));
+	set_lines(exp, RTS);       /* setDTR(False) */
+	set_lines(exp, DTR | RTS); /* setDTR(True) */
+	set_lines(exp, DTR);       /* setRTS(False) */
+	set_lines(exp, 0);         /* setDTR(False) */
+	read_text(exp, text, sizeof(text));
+	assert_non_null(strstr(text, "waiting for download"));
+	assert_null(strstr(text, "app_main"));
+	simh_destroy(exp);
+}
+
 static void test_app_ignores_sync(void **state)
 {
 	struct usbip_export *exp = simh_create("esp32", 1);
@@ -316,6 +365,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_identity),
 	        cmocka_unit_test(test_banner_on_open_and_echo),
+	        cmocka_unit_test(test_usb_jtag_reset_enters_rom),
+	        cmocka_unit_test(test_classic_reset_from_open_port),
 	        cmocka_unit_test(test_app_ignores_sync),
 	        cmocka_unit_test(test_reset_sequence_enters_rom_and_syncs),
 	        cmocka_unit_test(test_read_reg_mac),

@@ -35,6 +35,7 @@ enum esp32_mode {
 struct sim_esp32 {
 	enum esp32_mode mode;
 	bool in_reset; /* EN held low */
+	bool download; /* ... and the ROM was asked for (USB-Serial/JTAG) */
 	uint8_t mac[6];
 	struct esp32_slip_rx rx;
 };
@@ -56,6 +57,7 @@ static void esp32_restart(struct sim_dev *dev, void *ctx)
 	(void)dev;
 	e->mode = ESP32_MODE_APP;
 	e->in_reset = false;
+	e->download = false;
 	esp32_slip_rx_init(&e->rx);
 }
 
@@ -63,21 +65,27 @@ static void esp32_lines(struct sim_dev *dev, void *ctx, uint16_t old, uint16_t n
 {
 	struct sim_esp32 *e = ctx;
 	bool dtr = now & SIM_CDC_DTR, rts = now & SIM_CDC_RTS;
+	bool old_dtr = old & SIM_CDC_DTR, old_rts = old & SIM_CDC_RTS;
 
 	if (rts && !dtr) {
+		/* USB-Serial/JTAG: reaching reset from DTR=1 RTS=1 asks for the
+		 * ROM (esptool's USBJTAGSerialReset goes that way). */
+		if (!e->in_reset)
+			e->download = old_dtr && old_rts;
 		e->in_reset = true;
 		return;
 	}
 	if (e->in_reset) {
-		if (dtr && rts)
-			return; /* esptool's intermediate state: EN's RC holds the reset */
+		if (dtr && rts && !e->download)
+			return; /* classic circuit: EN's RC bridges esptool's DTR=1 RTS=1 */
 		e->in_reset = false;
-		esp32_boot(dev, e, dtr ? ESP32_MODE_ROM : ESP32_MODE_APP);
+		/* IO0 low (DTR=1 RTS=0) as EN rises, or the download request. */
+		esp32_boot(dev, e, (dtr && !rts) || e->download ? ESP32_MODE_ROM : ESP32_MODE_APP);
 		return;
 	}
 	/* Opening the port of a running app: it prints its banner (the
 	 * USB-Serial/JTAG keeps what the app printed until a host reads). */
-	if (e->mode == ESP32_MODE_APP && !(old & SIM_CDC_DTR) && dtr)
+	if (e->mode == ESP32_MODE_APP && !old_dtr && dtr)
 		sim_cdc_write(dev, esp32_banner, sizeof(esp32_banner) - 1);
 }
 

@@ -6,19 +6,23 @@
  * Two modes, as the chip has:
  *   app  the firmware runs: opening the port (DTR up) prints a boot banner
  *        ending "main_task: Calling app_main()", and what the host writes
- *        is echoed. SYNC gets no answer.
+ *        is echoed (a SYNC too: echoed, never answered).
  *   rom  the ROM bootloader ("waiting for download"): SLIP-framed commands
  *        (bench/esp32.h) are answered at once, as the host polls (no
  *        timers): SYNC with the ROM's 8 replies, READ_REG with the MAC
  *        eFuse words (MAC 3c:61:05:aa:bb:NN for index NN) and 0 for other
  *        registers, anything else with status 1, error 0x05.
- * The lines act through the classic auto-reset circuit (DTR drives IO0,
- * RTS drives EN, both inverted; bench-facts.md): EN is held low while
- * RTS=1 DTR=0. When it leaves that state for DTR=1 RTS=0 the chip boots
- * the ROM (IO0 low); for DTR=0 RTS=0 it boots the app. DTR=1 RTS=1 keeps
- * it in reset (on a board, EN's RC bridges that instant of esptool's
- * sequence). So esptool's classic reset (DTR=0 RTS=1, DTR=1 RTS=0,
- * DTR=0) enters the ROM, and an RTS pulse with DTR=0 returns to the app.
+ * The lines act as on a board (bench-facts.md): DTR=0 RTS=1 holds the
+ * chip in reset (EN low). It comes out of reset
+ *   - into the ROM when the lines go to DTR=1 RTS=0 (the classic
+ *     auto-reset circuit: IO0 low as EN rises), or when the reset was
+ *     entered from DTR=1 RTS=1 (the USB-Serial/JTAG's download request);
+ *   - into the app when they go to DTR=0 RTS=0 without that request;
+ *   - DTR=1 RTS=1 keeps it in reset otherwise (on a board, EN's RC
+ *     bridges that instant of esptool's classic sequence).
+ * So esptool's ClassicReset (DTR=0 RTS=1, DTR=1 RTS=0, DTR=0) and its
+ * USBJTAGSerialReset both enter the ROM, from an open port or a closed
+ * one, and an RTS pulse with DTR=0 (HardReset) returns to the app.
  * Import and port reset power it on in app mode.
  */
 #ifndef SIM_ESP32_H
