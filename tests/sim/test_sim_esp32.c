@@ -134,53 +134,51 @@ static void test_banner_on_open_and_echo(void **state)
 	simh_destroy(exp);
 }
 
-/* esptool's USBJTAGSerialReset (reset.py), each call one line, from an
- * open port (DTR=1 RTS=1): the reset is entered from DTR=1 RTS=1. */
-static void test_usb_jtag_reset_enters_rom(void **state)
+/* Line sequences as esptool's reset strategies (reset.py) run them, one
+ * pyserial call per change (calls that change nothing are left out), and
+ * where each leaves the chip. */
+static const struct {
+	const char *what;
+	uint16_t lines[8];
+	size_t n;
+	bool rom;
+} line_seqs[] = {
+        {"ClassicReset, port closed", {RTS, DTR | RTS, DTR, 0}, 4, true},
+        {"ClassicReset after open", {DTR | RTS, RTS, DTR | RTS, DTR, 0}, 5, true},
+        /* setRTS(0) setDTR(0) setDTR(1) setRTS(1) setDTR(0) setRTS(0): the
+         * reset is entered from DTR=1 RTS=1, the download request. */
+        {"USBJTAGSerialReset after open", {DTR | RTS, DTR, 0, DTR, DTR | RTS, RTS, 0}, 7, true},
+        {"HardReset (RTS pulse, DTR=0)", {RTS, 0}, 2, false},
+        {"RTS pulse after open: no reset", {DTR | RTS, DTR, DTR | RTS}, 3, false},
+};
+
+static void test_reset_sequences(void **state)
 {
-	struct usbip_export *exp = simh_create("esp32", 1);
 	char text[1024];
 
 	(void)state;
-	set_lines(exp, DTR | RTS); /* open */
-	read_text(exp, text, sizeof(text));
-	set_lines(exp, DTR);       /* setRTS(False) */
-	set_lines(exp, 0);         /* setDTR(False) */
-	set_lines(exp, DTR);       /* setDTR(True); setRTS(False) changes nothing */
-	set_lines(exp, DTR | RTS); /* setRTS(True) */
-	set_lines(exp, RTS);       /* setDTR(False): reset, ROM asked for */
-	/* DTR rising again showed the app's banner; the ROM has said nothing. */
-	read_text(exp, text, sizeof(text));
-	assert_null(strstr(text, "waiting for download"));
-	set_lines(exp, 0); /* setRTS(False): out of reset */
-	read_text(exp, text, sizeof(text));
-	assert_non_null(strstr(text, "waiting for download\r\n"));
-	send_sync(exp);
-	uint8_t back[256];
+	for (size_t i = 0; i < sizeof(line_seqs) / sizeof(line_seqs[0]); i++) {
+		struct usbip_export *exp = simh_create("esp32", 1);
+		bool rom;
 
-	assert_int_equal(read_all(exp, back, sizeof(back)), ESP32_ROM_SYNC_REPLIES * 14);
-	assert_int_equal(back[1], 0x01); /* a response */
-	simh_destroy(exp);
-}
+		for (size_t k = 0; k < line_seqs[i].n; k++)
+			set_lines(exp, line_seqs[i].lines[k]);
+		read_text(exp, text, sizeof(text));
+		rom = strstr(text, "waiting for download\r\n") != NULL;
+		if (rom != line_seqs[i].rom)
+			fail_msg("%s: in %s, want %s", line_seqs[i].what,
+			         rom ? "the ROM" : "the app",
+			         line_seqs[i].rom ? "the ROM" : "the app");
+		/* The ROM answers SYNC; the app echoes it (a request, 0x00). */
+		uint8_t back[1024];
 
-/* The classic sequence from an open port (DTR=1 RTS=1 first), as pyserial
- * runs it after opening: the ROM too. */
-static void test_classic_reset_from_open_port(void **state)
-{
-	struct usbip_export *exp = simh_create("esp32", 1);
-	char text[1024];
+		send_sync(exp);
+		size_t n = read_all(exp, back, sizeof(back));
 
-	(void)state;
-	set_lines(exp, DTR | RTS);
-	read_text(exp, text, sizeof(text));
-	set_lines(exp, RTS);       /* setDTR(False) */
-	set_lines(exp, DTR | RTS); /* setDTR(True) */
-	set_lines(exp, DTR);       /* setRTS(False) */
-	set_lines(exp, 0);         /* setDTR(False) */
-	read_text(exp, text, sizeof(text));
-	assert_non_null(strstr(text, "waiting for download"));
-	assert_null(strstr(text, "app_main"));
-	simh_destroy(exp);
+		assert_true(n > 2);
+		assert_int_equal(back[1], line_seqs[i].rom ? 0x01 : 0x00);
+		simh_destroy(exp);
+	}
 }
 
 static void test_app_ignores_sync(void **state)
@@ -229,13 +227,15 @@ static void test_reset_sequence_enters_rom_and_syncs(void **state)
 	simh_destroy(exp);
 }
 
-/* Reads register addr through the ROM; returns the reply's value. */
-static uint32_t read_reg(struct usbip_export *exp, uint32_t addr)
+/* Sends request packet req in ROM mode and expects exactly one reply
+ * frame, to op req->op with ROM status want_status; returns its value. */
+static uint32_t rom_command(struct usbip_export *exp, const struct esp32_packet *req,
+                            uint8_t want_status)
 {
 	uint8_t frame[64], back[256];
-	long n = esp32_frame_read_reg(addr, frame, sizeof(frame));
+	long n = esp32_frame(0, req, frame, sizeof(frame));
 	struct esp32_slip_rx rx;
-	struct esp32_packet p;
+	struct esp32_packet p = {0};
 	int frames = 0;
 
 	assert_true(n > 0);
@@ -247,12 +247,22 @@ static uint32_t read_reg(struct usbip_export *exp, uint32_t addr)
 		if (esp32_slip_rx_byte(&rx, back[i]) == 1) {
 			frames++;
 			assert_int_equal(esp32_parse(1, rx.buf, rx.len, &p), ESP32_OK);
-			assert_int_equal(p.op, ESP32_OP_READ_REG);
-			assert_int_equal(esp32_rom_status(&p), 0);
+			assert_int_equal(p.op, req->op);
+			assert_int_equal(esp32_rom_status(&p), want_status);
 		}
 	}
 	assert_int_equal(frames, 1);
 	return p.word;
+}
+
+/* Reads register addr through the ROM; returns the reply's value. */
+static uint32_t read_reg(struct usbip_export *exp, uint32_t addr)
+{
+	const uint8_t data[4] = {(uint8_t)addr, (uint8_t)(addr >> 8), (uint8_t)(addr >> 16),
+	                         (uint8_t)(addr >> 24)};
+	const struct esp32_packet req = {.op = ESP32_OP_READ_REG, .data = data, .len = 4};
+
+	return rom_command(exp, &req, 0);
 }
 
 static void test_read_reg_mac(void **state)
@@ -286,28 +296,13 @@ static void test_unknown_command_fails(void **state)
 {
 	struct usbip_export *exp = simh_create("esp32", 1);
 	const uint8_t data[4] = {0};
-	const struct esp32_packet req = {.op = 0x99, .data = data, .len = 4};
-	uint8_t frame[64], back[256];
-	long n = esp32_frame(0, &req, frame, sizeof(frame));
-	struct esp32_slip_rx rx;
-	struct esp32_packet p;
-	int frames = 0;
+	const struct esp32_packet unknown = {.op = 0x99, .data = data, .len = 4};
+	const struct esp32_packet short_read = {.op = ESP32_OP_READ_REG, .data = data, .len = 3};
 
 	(void)state;
 	to_rom(exp);
-	send_bytes(exp, frame, (size_t)n);
-	size_t got = read_all(exp, back, sizeof(back));
-
-	esp32_slip_rx_init(&rx);
-	for (size_t i = 0; i < got; i++) {
-		if (esp32_slip_rx_byte(&rx, back[i]) == 1) {
-			frames++;
-			assert_int_equal(esp32_parse(1, rx.buf, rx.len, &p), ESP32_OK);
-			assert_int_equal(p.op, 0x99);
-			assert_int_equal(esp32_rom_status(&p), ESP32_ERR_INVALID);
-		}
-	}
-	assert_int_equal(frames, 1);
+	rom_command(exp, &unknown, ESP32_ERR_INVALID);
+	rom_command(exp, &short_read, ESP32_ERR_INVALID); /* READ_REG wants 4 bytes */
 	simh_destroy(exp);
 }
 
@@ -365,8 +360,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_identity),
 	        cmocka_unit_test(test_banner_on_open_and_echo),
-	        cmocka_unit_test(test_usb_jtag_reset_enters_rom),
-	        cmocka_unit_test(test_classic_reset_from_open_port),
+	        cmocka_unit_test(test_reset_sequences),
 	        cmocka_unit_test(test_app_ignores_sync),
 	        cmocka_unit_test(test_reset_sequence_enters_rom_and_syncs),
 	        cmocka_unit_test(test_read_reg_mac),
