@@ -329,16 +329,56 @@ static void test_plain_reset_returns_to_app(void **state)
 	simh_destroy(exp);
 }
 
-static void test_port_reset_powers_on_in_app(void **state)
+/* Imports and USB port resets reset the USB side, not the chip: the ROM
+ * stays for the next client; the app stays the app. */
+static void test_mode_survives_import_and_port_reset(void **state)
+{
+	struct usbip_export *exp = simh_create("esp32", 1);
+	uint8_t back[1024];
+
+	(void)state;
+	to_rom(exp);
+	assert_int_equal(exp->ops->reset(exp), 0);
+	send_sync(exp);
+	assert_int_equal(read_all(exp, back, sizeof(back)), ESP32_ROM_SYNC_REPLIES * 14);
+	exp->ops->close(exp); /* the client detaches, another imports */
+	assert_int_equal(exp->ops->open(exp), USBIP_ST_OK);
+	send_sync(exp);
+	assert_int_equal(read_all(exp, back, sizeof(back)), ESP32_ROM_SYNC_REPLIES * 14);
+	assert_int_equal(back[1], 0x01);
+	simh_destroy(exp);
+
+	/* The app across an import: opening shows its banner, SYNC echoes. */
+	exp = simh_create("esp32", 1);
+	exp->ops->close(exp);
+	assert_int_equal(exp->ops->open(exp), USBIP_ST_OK);
+	set_lines(exp, DTR | RTS);
+	read_all(exp, back, sizeof(back));
+	send_sync(exp);
+	assert_true(read_all(exp, back, sizeof(back)) > 2);
+	assert_int_equal(back[1], 0x00);
+	simh_destroy(exp);
+}
+
+/* A port reset while the lines hold the chip in reset: the lines drop, the
+ * chip boots (into the ROM when it was asked for). */
+static void test_port_reset_releases_reset(void **state)
 {
 	struct usbip_export *exp = simh_create("esp32", 1);
 	char text[1024];
 
 	(void)state;
-	to_rom(exp);
-	assert_int_equal(exp->ops->reset(exp), 0);
-	/* Back in the app: opening shows the app's banner, SYNC is echoed. */
 	set_lines(exp, DTR | RTS);
+	read_text(exp, text, sizeof(text));
+	set_lines(exp, RTS); /* held in reset, entered from DTR=1 RTS=1 */
+	assert_int_equal(exp->ops->reset(exp), 0);
+	read_text(exp, text, sizeof(text));
+	assert_non_null(strstr(text, "waiting for download"));
+	simh_destroy(exp);
+
+	exp = simh_create("esp32", 1);
+	set_lines(exp, RTS); /* held in reset from closed: no request */
+	assert_int_equal(exp->ops->reset(exp), 0);
 	read_text(exp, text, sizeof(text));
 	assert_non_null(strstr(text, "app_main()"));
 	simh_destroy(exp);
@@ -366,7 +406,8 @@ int main(void)
 	        cmocka_unit_test(test_read_reg_mac),
 	        cmocka_unit_test(test_unknown_command_fails),
 	        cmocka_unit_test(test_plain_reset_returns_to_app),
-	        cmocka_unit_test(test_port_reset_powers_on_in_app),
+	        cmocka_unit_test(test_mode_survives_import_and_port_reset),
+	        cmocka_unit_test(test_port_reset_releases_reset),
 	        cmocka_unit_test(test_spec_rejects_argument),
 	};
 

@@ -50,15 +50,18 @@ static void esp32_boot(struct sim_dev *dev, struct sim_esp32 *e, enum esp32_mode
 		sim_cdc_write(dev, esp32_banner, sizeof(esp32_banner) - 1);
 }
 
+/* An import or a USB port reset resets the USB side, not the chip: the mode
+ * stays. The lines drop to 0 with it, which releases a chip held in reset. */
 static void esp32_restart(struct sim_dev *dev, void *ctx)
 {
 	struct sim_esp32 *e = ctx;
 
-	(void)dev;
-	e->mode = ESP32_MODE_APP;
-	e->in_reset = false;
-	e->download = false;
 	esp32_slip_rx_init(&e->rx);
+	if (e->in_reset) {
+		e->in_reset = false;
+		esp32_boot(dev, e, e->download ? ESP32_MODE_ROM : ESP32_MODE_APP);
+	}
+	e->download = false;
 }
 
 static void esp32_lines(struct sim_dev *dev, void *ctx, uint16_t old, uint16_t now)
@@ -190,6 +193,7 @@ int sim_esp32_init(struct sim_dev *dev, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	e->mode = ESP32_MODE_APP; /* powered on running its app */
 	memcpy(e->mac, oui, sizeof(oui));
 	e->mac[5] = (uint8_t)dev->index;
 	if (sim_cdc_init_firmware(dev, &id, &esp32_firmware, e, err, errlen) < 0) {

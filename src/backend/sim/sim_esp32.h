@@ -23,7 +23,10 @@
  * So esptool's ClassicReset (DTR=0 RTS=1, DTR=1 RTS=0, DTR=0) and its
  * USBJTAGSerialReset both enter the ROM, from an open port or a closed
  * one, and an RTS pulse with DTR=0 (HardReset) returns to the app.
- * Import and port reset power it on in app mode.
+ * It is created running the app. An import or a USB port reset resets the
+ * USB side only: the chip keeps its mode (a board in the ROM stays there
+ * for the next client), and one held in reset comes out of it as the
+ * lines drop.
  */
 #ifndef SIM_ESP32_H
 #define SIM_ESP32_H
