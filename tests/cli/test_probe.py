@@ -7,8 +7,9 @@ The ROM side is written here from Espressif's serial protocol (SLIP, SYNC
   rom-mac  ... with a MAC holding 0xC0 and 0xDB (escaped both ways)
   rom-noreg  answers SYNC, fails READ_REG (status 1, error 5)
   app      prints a banner and echoes everything (SYNC included)
-Then the daemon path: `probe NAME` for a board that is not type esp32, and
-for an esp32 board with no serial port, against a real usblabd.
+Then the daemon path against a real `usblabd --virtual cdc,esp32`: `probe
+NAME` for a board that is not type esp32, for an absent esp32 board, and for
+the virtual ESP32 (exported as 303a:1001, but with no tty on this machine).
 
 Prints TAP. Environment: USBLAB, USBLABD.
 """
@@ -199,6 +200,11 @@ type = virtual
 [esp-a]
 serial = 3C6105AABBCC
 type = esp32
+
+# usblabd's own virtual ESP32: present, exported, but no tty here
+[esp-virt]
+serial = USBLAB-ESP32-2
+type = esp32
 """
 
 
@@ -214,7 +220,7 @@ def test_daemon():
     s.close()
     env = dict(os.environ, XDG_RUNTIME_DIR=tmp, XDG_STATE_HOME=tmp, XDG_CONFIG_HOME=tmp)
     log = open(os.path.join(tmp, "usblabd.log"), "w")
-    d = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{port}", "--virtual", "cdc",
+    d = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{port}", "--virtual", "cdc,esp32",
                           "--registry", conf, "--db", "none", "--control", sock,
                           "--no-inventory", "--http", "none"], stdout=log, stderr=log, env=env)
     try:
@@ -228,6 +234,14 @@ def test_daemon():
         rc, out, err, _ = usblab("--socket", sock, "probe", "esp-a", env=env)
         tap(rc == 1 and "esp-a has no serial port (state absent)" in err,
             "probe of an absent esp32: exit 1, no serial port", (rc, out, err))
+        rc, out, err, _ = usblab("--socket", sock, "info", "esp-virt", "--json", env=env)
+        b = json.loads(out)["board"] if rc == 0 else {}
+        tap(b.get("vid") == "303a" and b.get("pid") == "1001" and b.get("state") == "exported",
+            "usblabd --virtual esp32: the registry's esp-virt, 303a:1001, exported",
+            (rc, out, err))
+        rc, out, err, _ = usblab("--socket", sock, "probe", "esp-virt", env=env)
+        tap(rc == 1 and "esp-virt has no serial port (state exported)" in err,
+            "probe of the virtual ESP32 not attached here: no serial port", (rc, out, err))
         rc, out, err, _ = usblab("--socket", sock, "probe", "nosuch", env=env)
         tap(rc == 1 and err.startswith("usblab: "), "probe of an unknown name: exit 1",
             (rc, out, err))
