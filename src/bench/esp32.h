@@ -3,8 +3,12 @@
  * esp32.h - the ESP32 ROM bootloader's serial protocol, pure: SLIP
  * framing, commands and responses, the MAC in its eFuse words
  * (docs: bench-facts.md "ESP32 ROM bootloader"; esptool's loader.py).
- * No I/O, no allocation. The virtual ESP32 (sim_esp32) answers with it;
- * the probe asks with it.
+ * No I/O, no allocation, no includes of ours. The virtual ESP32
+ * (backend/sim/sim_esp32.c) answers with it and the probe (esp32_probe.c)
+ * asks with it: one codec for both sides. That makes it the one src/bench
+ * header a backend includes (docs/architecture.md: backends include
+ * lib/usbip and src/log only); it is its own library, ul_esp32, so the sim
+ * links nothing else of the bench.
  *
  * A packet (before SLIP): request 0x00, op, length LE16, checksum LE32,
  * data; response 0x01, op, length LE16, value LE32, data ending in the
