@@ -1072,8 +1072,10 @@ static const char help_probe[] =
         "Asks an ESP32 (a board of type = esp32 in devices.conf) on its serial port\n"
         "whether its ROM bootloader listens: sends SYNC and waits 150 ms. Prints\n"
         "`bootloader` and the MAC read from its eFuse (READ_REG 0x3FF5A004/8), or\n"
-        "`running` when nothing answers (the app runs, or the chip is off). Moves no\n"
-        "line: the board stays in its mode. The board's tty must be on this machine.\n\n"
+        "`running` when nothing answers (the app runs, or the chip is off). It sets no\n"
+        "line itself (opening the port raises DTR and RTS together, which esptool's\n"
+        "auto-reset circuits ignore): the board stays in its mode. The board's tty must\n"
+        "be on this machine.\n\n"
         "Options:\n"
         "  --tty PATH        probe PATH directly, without asking usblabd\n" HELP_GLOBAL
         "\n" HELP_EXIT
