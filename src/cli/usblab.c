@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cmd_client.h"
 #include "ctl.h"
+#include "esp32_probe.h"
 #include "event.h"
 #include "paths.h"
 
@@ -55,6 +58,7 @@ static const char usage_text[] =
         "  checkin NAME [--force]   end your lease (--force: anyone's)\n"
         "  locks                    the leases in force\n"
         "  reload                   re-read the registry (devices.conf)\n"
+        "  probe NAME | --tty PATH  an ESP32's state: bootloader (and its MAC) or running\n"
         "\n"
         "The client side (this machine imports boards through vhci-hcd; needs root):\n"
         "  attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]] [--follow]\n"
@@ -106,6 +110,7 @@ struct args {
 	bool follow, wait, force;
 	const char *since, *until, *device, *kind, *limit;
 	const char *for_, *reason, *timeout, *any, *token;
+	const char *tty;
 	const char *pos[8];
 	int npos;
 };
@@ -127,6 +132,7 @@ enum {
 	OPT_ANY,
 	OPT_FORCE,
 	OPT_TOKEN,
+	OPT_TTY,
 };
 
 /* Bits of the options a command takes beyond the global ones. */
@@ -143,6 +149,7 @@ enum {
 #define A_ANY     (1u << 10)
 #define A_FORCE   (1u << 11)
 #define A_TOKEN   (1u << 12)
+#define A_TTY     (1u << 13)
 
 struct cmd {
 	const char *name;
@@ -735,6 +742,107 @@ static int run_info(const struct cmd *cmd, const struct args *a)
 	              print_info);
 }
 
+/* The first of a board's device files that is a tty ("/dev/ttyACM0"), or NULL. */
+static const char *first_tty(const json_t *devnodes)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(devnodes, i, v)
+	{
+		const char *s = json_string_value(v);
+
+		if (s && strncmp(s, "/dev/tty", 8) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Finds NAME's serial port through the daemon: the board must be of type
+ * esp32 and its tty on this machine. Copies the tty's path and the
+ * board's name out. */
+static int probe_find_tty(const struct args *a, char *tty, size_t ttycap, char *name,
+                          size_t namecap)
+{
+	struct ctl c = {.fd = -1};
+	json_t *r;
+	int rc = call(a, &c, "info", json_pack("{s:s}", "name", a->pos[0]), USBLAB_REPLY_TIMEOUT_MS,
+	              &r);
+
+	if (rc != EXIT_OK)
+		goto out;
+	json_t *b = json_object_get(r, "board");
+	const char *path = first_tty(json_object_get(b, "devnodes"));
+
+	snprintf(name, namecap, "%s", str(b, "name"));
+	rc = EXIT_FAILED;
+	if (strcasecmp(str(b, "type"), "esp32") != 0) {
+		fprintf(stderr,
+		        "usblab: %s is of type '%s': probe knows ESP32s (type = esp32 in "
+		        "devices.conf)\n",
+		        name, str(b, "type"));
+	} else if (path == NULL) {
+		fprintf(stderr, "usblab: %s has no serial port (state %s)\n", name,
+		        str(b, "state"));
+	} else if (access(path, F_OK) < 0) {
+		fprintf(stderr,
+		        "usblab: %s's %s is not on this machine: run probe where the board is "
+		        "plugged in, or give --tty PATH\n",
+		        name, path);
+	} else {
+		snprintf(tty, ttycap, "%s", path);
+		rc = EXIT_OK;
+	}
+out:
+	json_decref(r);
+	ctl_close(&c);
+	return rc;
+}
+
+static int run_probe(const struct cmd *cmd, const struct args *a)
+{
+	char tty[512] = "", name[256] = "", err[600], mac[18] = "";
+	struct esp32_probe_result res;
+	int rc;
+
+	if (a->tty == NULL && a->npos == 0)
+		return usage_error(cmd->name, "probe needs a board NAME or --tty PATH");
+	if (a->tty != NULL) {
+		snprintf(tty, sizeof(tty), "%s", a->tty);
+		snprintf(name, sizeof(name), "%s", a->npos ? a->pos[0] : "");
+	} else if ((rc = probe_find_tty(a, tty, sizeof(tty), name, sizeof(name))) != EXIT_OK) {
+		return rc;
+	}
+	if (esp32_probe_tty(tty, ESP32_PROBE_TIMEOUT_MS, &res, err, sizeof(err)) < 0) {
+		fprintf(stderr, "usblab: %s\n", err);
+		if (strstr(err, "ermission"))
+			fputs("usblab: add yourself to the port's group (dialout)\n", stderr);
+		return EXIT_FAILED;
+	}
+	if (res.have_mac)
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", res.mac[0], res.mac[1],
+		         res.mac[2], res.mac[3], res.mac[4], res.mac[5]);
+	const char *state = res.bootloader ? "bootloader" : "running";
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s?,s:s,s:s,s:s?}", "board", *name ? name : NULL, "tty",
+		                      tty, "state", state, "mac", *mac ? mac : NULL);
+
+		print_json(o);
+		json_decref(o);
+		return EXIT_OK;
+	}
+	printf("%s%s%s: %s", name, *name ? " " : "", tty, state);
+	if (*mac)
+		printf(", MAC %s", mac);
+	else if (res.bootloader)
+		fputs(", MAC unread (no reply to READ_REG)", stdout);
+	else
+		printf(" (no reply to SYNC in %d ms)", ESP32_PROBE_TIMEOUT_MS);
+	putchar('\n');
+	return EXIT_OK;
+}
+
 static int follow(const struct args *a, json_t *params)
 {
 	struct ctl c = {.fd = -1};
@@ -1084,6 +1192,20 @@ static const char help_remote[] =
         "Lists the devices each server offers (OP_REQ_DEVLIST): busid, VID:PID, speed,\n"
         "class, path. A usblabd on this machine names its busids.\n\n" HELP_CLIENT_EXIT
         "\nExample:\n  usblab remote list bench1 bench2:3241\n";
+static const char help_probe[] =
+        "Usage: usblab probe NAME [--json]\n"
+        "       usblab probe --tty PATH [--json]\n\n"
+        "Asks an ESP32 (a board of type = esp32 in devices.conf) on its serial port\n"
+        "whether its ROM bootloader listens: sends SYNC and waits 150 ms. Prints\n"
+        "`bootloader` and the MAC read from its eFuse (READ_REG 0x3FF5A004/8), or\n"
+        "`running` when nothing answers (the app runs, or the chip is off). It sets no\n"
+        "line itself (opening the port raises DTR and RTS together, which esptool's\n"
+        "auto-reset circuits ignore): the board stays in its mode. The board's tty must\n"
+        "be on this machine.\n\n"
+        "Options:\n"
+        "  --tty PATH        probe PATH directly, without asking usblabd\n" HELP_GLOBAL
+        "\n" HELP_EXIT
+        "\nExamples:\n  usblab probe esp-a\n  usblab probe --tty /dev/ttyACM0 --json\n";
 
 static const struct cmd cmds[] = {
         {"status", 0, 0, 0, run_status, help_status},
@@ -1101,6 +1223,7 @@ static const struct cmd cmds[] = {
         {"detach", 0, 1, 1, run_detach, help_detach},
         {"attached", 0, 0, 0, run_attached, help_attached},
         {"remote", 0, 0, 8, run_remote, help_remote},
+        {"probe", A_TTY, 0, 1, run_probe, help_probe},
 };
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -1124,6 +1247,7 @@ static const struct option long_opts[] = {
         {"any", required_argument, NULL, OPT_ANY},
         {"force", no_argument, NULL, OPT_FORCE},
         {"token", required_argument, NULL, OPT_TOKEN},
+        {"tty", required_argument, NULL, OPT_TTY},
         {NULL, 0, NULL, 0},
 };
 
@@ -1135,7 +1259,7 @@ static const struct {
         {OPT_DEVICE, A_DEVICE},   {OPT_KIND, A_KIND},     {OPT_LIMIT, A_LIMIT},
         {OPT_FOR, A_FOR},         {OPT_REASON, A_REASON}, {OPT_WAIT, A_WAIT},
         {OPT_TIMEOUT, A_TIMEOUT}, {OPT_ANY, A_ANY},       {OPT_FORCE, A_FORCE},
-        {OPT_TOKEN, A_TOKEN},
+        {OPT_TOKEN, A_TOKEN},     {OPT_TTY, A_TTY},
 };
 
 int main(int argc, char **argv)
@@ -1207,6 +1331,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TOKEN:
 			a.token = optarg;
+			break;
+		case OPT_TTY:
+			a.tty = optarg;
 			break;
 		case ':':
 			return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);

@@ -50,7 +50,7 @@ class Daemon:
         self.proc = subprocess.Popen([self.exe, "--listen", f"127.0.0.1:{self.port}",
                                       "--no-inventory", "--http", "none", *args],
                                      env=env, stdout=log, stderr=log)
-        for _ in range(200):
+        for _ in range(600):  # 30 s: the suite runs on a loaded machine
             try:
                 Client(self.sock).call("status")
                 return True

@@ -4,6 +4,7 @@
  * (lib/usbip/usbip_server.c): OP_REQ_DEVLIST and OP_REQ_IMPORT bytes in,
  * CMD_SUBMIT and CMD_UNLINK built with the codec, replies decoded from what
  * the core hands to its transport. No sockets: the transport is a buffer.
+ * The ESP32 has its own bench: esptool's reset and SYNC through the core.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "esp32.h"
 #include "sim.h"
 #include "sim_hid.h"
 #include "usbip.h"
@@ -543,6 +545,95 @@ static void test_cdc_unlink_storm(void **state)
 	wire_close(&w);
 }
 
+/* The ESP32 alone, exported as 0-1. */
+static int esp32_setup(void **state)
+{
+	struct bench *b = calloc(1, sizeof(*b));
+	char err[256];
+
+	assert_non_null(b);
+	usbip_server_init(&b->srv, &wire_ops, NULL);
+	assert_int_equal(sim_create("esp32", 1, &b->dev[0], err, sizeof(err)), 0);
+	assert_int_equal(usbip_server_add_export(&b->srv, b->dev[0]), 0);
+	*state = b;
+	return 0;
+}
+
+static int esp32_teardown(void **state)
+{
+	struct bench *b = *state;
+
+	usbip_server_remove_export(&b->srv, b->dev[0]);
+	sim_destroy(b->dev[0]);
+	free(b);
+	return 0;
+}
+
+/* SET_CONTROL_LINE_STATE through the core: completes at once, no data. */
+static void wire_lines(struct wire *w, uint32_t seq, uint16_t lines)
+{
+	uint8_t s[8];
+
+	setup_packet(s, 0x21, 0x22, lines, 0, 0);
+	wire_submit(w, seq, 0x00, 0, s, NULL);
+	expect_ret_submit(w, seq, 0, 0);
+	assert_int_equal(wire_pending(w), 0);
+}
+
+/* esptool against the virtual ESP32 through the real core: its identity
+ * in OP_REP_IMPORT, the classic reset as control URBs, SYNC over bulk OUT
+ * and the ROM's 8 replies on bulk IN. */
+static void test_esp32_over_wire(void **state)
+{
+	struct bench *b = *state;
+	struct usbip_usb_device dev;
+	struct wire w;
+	uint8_t s[8], frame[128];
+	const uint8_t *p;
+	static const uint8_t reply[] = {0xc0, 0x01, 0x08, 0x04, 0x00, 0x07, 0x07,
+	                                0x12, 0x20, 0x00, 0x00, 0x00, 0x00, 0xc0};
+	static const char rom_says[] = "waiting for download\r\n";
+
+	wire_open(&w, b);
+	wire_import(&w, "0-1", &dev);
+	assert_int_equal(dev.idVendor, 0x303a);
+	assert_int_equal(dev.idProduct, 0x1001);
+	setup_packet(s, 0x00, 9, 1, 0, 0);
+	wire_submit(&w, 1, 0x00, 0, s, NULL);
+	expect_ret_submit(&w, 1, 0, 0);
+
+	wire_lines(&w, 2, 0x0002); /* DTR=0 RTS=1: EN low */
+	wire_lines(&w, 3, 0x0003); /* DTR=1 */
+	wire_lines(&w, 4, 0x0001); /* RTS=0: EN rises with IO0 low */
+	wire_lines(&w, 5, 0x0000); /* DTR=0 */
+
+	/* The ROM's greeting is waiting: a read URB takes it at once. */
+	wire_submit(&w, 6, 0x82, 512, NULL, NULL);
+	struct usbip_header h;
+
+	p = wire_reply(&w, &h);
+	assert_int_equal(h.base.seqnum, 6);
+	assert_int_equal(h.u.ret_submit.status, 0);
+	assert_true(h.u.ret_submit.actual_length >= (int32_t)sizeof(rom_says) - 1);
+	assert_memory_equal(p + h.u.ret_submit.actual_length - (sizeof(rom_says) - 1), rom_says,
+	                    sizeof(rom_says) - 1);
+
+	/* A read waits; SYNC goes out; the OUT completes, then the read
+	 * returns the 8 replies. */
+	wire_submit(&w, 7, 0x82, 512, NULL, NULL);
+	assert_int_equal(wire_pending(&w), 0);
+	long n = esp32_frame_sync(frame, sizeof(frame));
+
+	assert_true(n > 0);
+	wire_submit(&w, 8, 0x02, (int32_t)n, NULL, frame);
+	expect_ret_submit(&w, 8, 0, (int32_t)n);
+	p = expect_ret_submit(&w, 7, 0, 8 * (int32_t)sizeof(reply));
+	for (unsigned i = 0; i < 8; i++)
+		assert_memory_equal(p + i * sizeof(reply), reply, sizeof(reply));
+	assert_int_equal(wire_pending(&w), 0);
+	wire_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -551,6 +642,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_hid_over_wire, bench_setup, bench_teardown),
 	        cmocka_unit_test_setup_teardown(test_msc_over_wire, bench_setup, bench_teardown),
 	        cmocka_unit_test_setup_teardown(test_cdc_unlink_storm, bench_setup, bench_teardown),
+	        cmocka_unit_test_setup_teardown(test_esp32_over_wire, esp32_setup, esp32_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
  *   msc              mass storage on a 16 MiB RAM disk
  *   msc:ram:SIZE     ... on a RAM disk of SIZE bytes, suffix K, M or G (1024s)
  *   msc:FILE         ... on FILE (write "./ram:x" for a file named ram:x)
+ *   esp32            ESP32 on its USB-Serial/JTAG port: app or ROM bootloader
+ *                    (sim_esp32.h)
  *   delay:MS:SPEC    SPEC whose open, SET_CONFIGURATION and reset take MS ms
  *                    (test aid, see sim.h)
  */
@@ -22,6 +24,7 @@
 
 #include "sim_cdc.h"
 #include "sim_dev.h"
+#include "sim_esp32.h"
 #include "sim_hid.h"
 #include "sim_msc.h"
 
@@ -154,8 +157,15 @@ int sim_create(const char *spec, unsigned index, struct usbip_export **out, char
 		rc = sim_hid_init(dev, arg, why, sizeof(why));
 	} else if (kind_len == 3 && strncmp(spec, "msc", 3) == 0) {
 		rc = create_msc(dev, arg, why, sizeof(why));
+	} else if (kind_len == 5 && strncmp(spec, "esp32", 5) == 0) {
+		if (arg != NULL) {
+			snprintf(why, sizeof(why), "esp32 takes no argument");
+			goto fail;
+		}
+		rc = sim_esp32_init(dev, why, sizeof(why));
 	} else {
-		snprintf(why, sizeof(why), "unknown device kind '%.*s' (expected cdc, hid or msc)",
+		snprintf(why, sizeof(why),
+		         "unknown device kind '%.*s' (expected cdc, hid, msc or esp32)",
 		         (int)(kind_len > 32 ? 32 : kind_len), spec);
 	}
 	if (rc < 0)

@@ -15,6 +15,9 @@
  *   msc:FILE       ... on FILE (read and written in place; its size must be
  *                  a non-zero multiple of 512; "./ram:x" for a file named
  *                  ram:x)
+ *   esp32          ESP32 on its USB-Serial/JTAG port (303a:1001, serial
+ *                  "USBLAB-ESP32-N"): a running app that echoes, or the
+ *                  ROM bootloader after esptool's reset (sim_esp32.h)
  *   delay:MS:SPEC  a test aid: the device SPEC, whose open (import),
  *                  SET_CONFIGURATION, port reset and (msc:FILE) each
  *                  medium read or write take MS milliseconds (1..60000)

@@ -29,7 +29,7 @@
 #define CDC_SET_CONTROL_LINE_STATE 0x22
 #define CDC_SEND_BREAK             0x23
 #define CDC_LINE_CODING_SIZE       7
-#define CDC_DTR                    0x0001
+#define CDC_DTR                    SIM_CDC_DTR
 
 struct cdc_rule {
 	char *when; /* NUL-terminated; "" for a greeting */
@@ -39,6 +39,10 @@ struct cdc_rule {
 };
 
 struct sim_cdc {
+	const struct sim_cdc_firmware *fw; /* NULL: echo or script */
+	void *fw_ctx;
+	struct sim_dev *fw_dev; /* the device, for fw's calls */
+
 	struct cdc_rule *rules;
 	size_t nrules;
 	size_t max_out; /* most bytes one input byte can make the script say */
@@ -174,6 +178,8 @@ static size_t cdc_consume(struct sim_cdc *cdc, const uint8_t *data, size_t n)
 {
 	size_t i = 0;
 
+	if (cdc->fw != NULL)
+		return cdc->fw->input(cdc->fw_dev, cdc->fw_ctx, data, n);
 	if (cdc->nrules == 0) {
 		i = n < ring_free(cdc) ? n : ring_free(cdc);
 		ring_put(cdc, data, i);
@@ -256,9 +262,13 @@ static int cdc_control(struct sim_dev *dev, const struct sim_ctrl *c)
 		if (c->bmRequestType != 0x21)
 			return -USBIP_EPIPE;
 		bool rising = !(cdc->line_state & CDC_DTR) && (c->wValue & CDC_DTR);
+		uint16_t old = cdc->line_state;
 
 		cdc->line_state = c->wValue;
-		if (rising) {
+		if (cdc->fw != NULL) {
+			cdc->fw->lines(dev, cdc->fw_ctx, old, c->wValue);
+			cdc_pump(dev);
+		} else if (rising) {
 			cdc_greet(cdc);
 			cdc_pump(dev);
 		}
@@ -285,6 +295,8 @@ static void cdc_restart(struct sim_dev *dev)
 	line_reset(cdc);
 	cdc->after_cr = false;
 	cdc->cr_matched = false;
+	if (cdc->fw != NULL)
+		cdc->fw->restart(dev, cdc->fw_ctx);
 }
 
 static void rules_free(struct cdc_rule *rules, size_t n)
@@ -300,8 +312,11 @@ static void cdc_destroy(struct sim_dev *dev)
 {
 	struct sim_cdc *cdc = cdc_of(dev);
 
-	if (cdc != NULL)
+	if (cdc != NULL) {
 		rules_free(cdc->rules, cdc->nrules);
+		if (cdc->fw != NULL)
+			cdc->fw->destroy(cdc->fw_ctx);
+	}
 	free(cdc);
 	dev->cls_state = NULL;
 }
@@ -510,4 +525,41 @@ int sim_cdc_init(struct sim_dev *dev, const char *script_path, char *err, size_t
 	cdc_build_config(dev);
 	cdc_restart(dev);
 	return 0;
+}
+
+int sim_cdc_init_firmware(struct sim_dev *dev, const struct sim_identity *id,
+                          const struct sim_cdc_firmware *fw, void *ctx, char *err, size_t errlen)
+{
+	struct sim_cdc *cdc = calloc(1, sizeof(*cdc));
+
+	if (cdc == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	cdc->fw = fw;
+	cdc->fw_ctx = ctx;
+	cdc->fw_dev = dev;
+	dev->cls = &cdc_class;
+	dev->cls_state = cdc;
+	sim_dev_set_identity(dev, id);
+	cdc_build_config(dev);
+	cdc_restart(dev);
+	return 0;
+}
+
+size_t sim_cdc_write(struct sim_dev *dev, const void *data, size_t n)
+{
+	struct sim_cdc *cdc = cdc_of(dev);
+
+	if (n > ring_free(cdc))
+		n = ring_free(cdc);
+	ring_put(cdc, data, n);
+	return n;
+}
+
+size_t sim_cdc_room(const struct sim_dev *dev)
+{
+	const struct sim_cdc *cdc = dev->cls_state;
+
+	return ring_free(cdc);
 }

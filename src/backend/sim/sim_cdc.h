@@ -22,6 +22,7 @@
 #define SIM_CDC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sim_dev.h"
 
@@ -31,5 +32,41 @@
  * script read from that file. Returns 0, or -1 with a one-line reason in
  * err (the file's line number for syntax errors). */
 int sim_cdc_init(struct sim_dev *dev, const char *script_path, char *err, size_t errlen);
+
+/*
+ * Firmware behind the port (sim_esp32): a device that is a CDC-ACM port
+ * to the host but decides itself what to answer, instead of echo or a
+ * script. Every member runs on the core's thread and must not block; ctx
+ * is sim_cdc_init_firmware()'s.
+ */
+struct sim_cdc_firmware {
+	/* Back to power-on: at import and at a port reset, after the port's
+	 * own state (lines down, IN buffer empty). */
+	void (*restart)(struct sim_dev *dev, void *ctx);
+	/* SET_CONTROL_LINE_STATE moved the lines from old to now (bit 0 DTR,
+	 * bit 1 RTS: SIM_CDC_DTR, SIM_CDC_RTS). Output goes through
+	 * sim_cdc_write(); the port sends it when the host reads. */
+	void (*lines)(struct sim_dev *dev, void *ctx, uint16_t old, uint16_t now);
+	/* n bytes the host wrote. Returns how many it took; the rest stay in
+	 * the OUT URB (the device NAKs) until the host has read some. */
+	size_t (*input)(struct sim_dev *dev, void *ctx, const uint8_t *data, size_t n);
+	/* Frees ctx. */
+	void (*destroy)(void *ctx);
+};
+
+#define SIM_CDC_DTR 0x0001
+#define SIM_CDC_RTS 0x0002
+
+/* Makes dev a CDC-ACM port with identity id, driven by fw. On success the
+ * port owns ctx (fw->destroy frees it); on failure the caller keeps it.
+ * Returns 0, or -1 with a reason in err. */
+int sim_cdc_init_firmware(struct sim_dev *dev, const struct sim_identity *id,
+                          const struct sim_cdc_firmware *fw, void *ctx, char *err, size_t errlen);
+
+/* Queues up to n bytes for bulk IN (a port made by sim_cdc_init_firmware);
+ * returns how many fit. */
+size_t sim_cdc_write(struct sim_dev *dev, const void *data, size_t n);
+/* Bytes sim_cdc_write() can take now. */
+size_t sim_cdc_room(const struct sim_dev *dev);
 
 #endif /* SIM_CDC_H */

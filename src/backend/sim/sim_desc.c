@@ -18,7 +18,7 @@ void sim_desc_device(uint8_t out[SIM_DEVICE_DESC_SIZE], const struct sim_desc_id
 	out[5] = ids->bDeviceSubClass;
 	out[6] = ids->bDeviceProtocol;
 	out[7] = SIM_EP0_MAX_PACKET;
-	usbip_put_le16(out + 8, SIM_VENDOR_ID);
+	usbip_put_le16(out + 8, ids->idVendor != 0 ? ids->idVendor : SIM_VENDOR_ID);
 	usbip_put_le16(out + 10, ids->idProduct);
 	usbip_put_le16(out + 12, ids->bcdDevice);
 	out[14] = 1; /* iManufacturer */

@@ -39,6 +39,7 @@ struct sim_desc_ids {
 	uint8_t bDeviceClass;
 	uint8_t bDeviceSubClass;
 	uint8_t bDeviceProtocol;
+	uint16_t idVendor; /* 0: SIM_VENDOR_ID */
 };
 
 #define SIM_VENDOR_ID 0x1209 /* pid.codes test VID */
