@@ -422,6 +422,22 @@ static int handle_special_request(struct usbip_export *exp, const struct usbip_u
 	return -1;
 }
 
+/* Whether urb's non-empty ISO packets come in buffer order, as the kernel
+ * sends them (offset i * maxpacket). */
+static bool iso_in_buffer_order(const struct usbip_urb *urb)
+{
+	uint32_t end = 0;
+
+	for (uint32_t i = 0; i < urb->niso; i++) {
+		if (urb->iso[i].length == 0)
+			continue;
+		if (urb->iso[i].offset < end)
+			return false;
+		end = urb->iso[i].offset + urb->iso[i].length;
+	}
+	return true;
+}
+
 /* The payload of conn->rx_urb is complete: hand it to the backend. */
 static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 {
@@ -438,6 +454,13 @@ static void urb_dispatch(struct usbip_conn *conn, struct usbip_urb *urb)
 			 * or overlapping (so their lengths could sum past it). */
 			usbip_urb_free(urb);
 			conn_end(conn, rc, "ISO descriptors outside the buffer or overlapping");
+			return;
+		}
+		if (!iso_in_buffer_order(urb) &&
+		    (uint64_t)urb->niso * (uint64_t)urb->length > USBIP_CFG_MAX_ISO_REORDER) {
+			usbip_urb_free(urb);
+			conn_end(conn, USBIP_E_INVALID,
+			         "ISO packets out of buffer order in a set too large to reorder");
 			return;
 		}
 		for (uint32_t i = 0; i < urb->niso; i++) {

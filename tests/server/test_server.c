@@ -821,11 +821,11 @@ static void test_iso_in_packing(void **state)
 static long submit_iso(struct fx *x, uint32_t seq, int dir_in, int32_t len,
                        const struct usbip_iso_packet *iso, unsigned np)
 {
-	static uint8_t buf[USBIP_HEADER_SIZE + 4096 + 16 * 16];
+	static uint8_t buf[USBIP_HEADER_SIZE + 131072 + 64 * 16];
 	struct usbip_header h;
 	size_t n = USBIP_HEADER_SIZE;
 
-	assert_true(len <= 4096 && np <= 16);
+	assert_true(len <= 131072 && np <= 64);
 	memset(buf, 0, sizeof(buf));
 	memset(&h, 0, sizeof(h));
 	h.base.command = USBIP_CMD_SUBMIT;
@@ -889,6 +889,29 @@ static void test_iso_in_descending_packed(void **state)
 	assert_int_equal(h.u.ret_submit.actual_length, 60);
 	for (int i = 0; i < 60; i++)
 		assert_int_equal(p[i], i < 10 ? 3 : i < 30 ? 2 : 1);
+}
+
+/* A set out of buffer order costs packets x buffer to pack in place: above
+ * USBIP_CFG_MAX_ISO_REORDER it is refused before the backend sees it, so no
+ * client can stall the server (the same set in order is served). */
+static void test_iso_reorder_bounded(void **state)
+{
+	struct fx *x = *state;
+	static struct usbip_iso_packet desc[32], asc[32];
+	const int32_t len = 131072;
+
+	for (unsigned i = 0; i < 32; i++) {
+		desc[i] = (struct usbip_iso_packet){(31 - i) * 4096, 4096, 0, 0};
+		asc[i] = (struct usbip_iso_packet){i * 4096, 4096, 0, 0};
+	}
+	_Static_assert(32u * 131072u > USBIP_CFG_MAX_ISO_REORDER, "the test needs a larger set");
+	do_import(x, "1-2");
+	assert_int_equal(submit_iso(x, 1, 1, len, asc, 32), 1);
+	assert_int_equal(x->fake[0].submits, 1);
+	assert_int_equal(submit_iso(x, 2, 1, len, desc, 32), USBIP_E_CLOSED);
+	assert_int_equal(x->fake[0].submits, 1);
+	assert_int_equal(x->rec.closed, 1);
+	assert_int_equal(x->rec.close_reason, USBIP_E_INVALID);
 }
 
 static void test_unknown_endpoint_stalls_and_keeps_framing(void **state)
@@ -1059,6 +1082,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_iso_overlap_refused_before_backend, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_iso_in_descending_packed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_iso_reorder_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unknown_endpoint_stalls_and_keeps_framing,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_malformed_closes_only_that_connection, setup,

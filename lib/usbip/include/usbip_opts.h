@@ -30,6 +30,15 @@
 #define USBIP_CFG_MAX_INTERFACES 32
 #endif
 
+/* An ISO set whose packets are not in buffer order is packed in place at a
+ * cost of up to packets x buffer bytes moved (usbip_iso_pack). The kernel
+ * always sends them in order; a set out of order whose packets x buffer
+ * exceeds this is refused (the connection closes) so that no client can
+ * stall the server with it. */
+#ifndef USBIP_CFG_MAX_ISO_REORDER
+#define USBIP_CFG_MAX_ISO_REORDER (1024u * 1024u)
+#endif
+
 /* URBs one connection may have in flight before the core stops reading. */
 #ifndef USBIP_CFG_MAX_URBS_IN_FLIGHT
 #define USBIP_CFG_MAX_URBS_IN_FLIGHT 256
@@ -49,6 +58,7 @@ _Static_assert(USBIP_CFG_MAX_ISO_PACKETS >= 1 && USBIP_CFG_MAX_ISO_PACKETS <= 10
 _Static_assert(USBIP_CFG_MAX_DEVLIST >= 1, "USBIP_CFG_MAX_DEVLIST must be positive");
 _Static_assert(USBIP_CFG_MAX_INTERFACES >= 1 && USBIP_CFG_MAX_INTERFACES <= 255,
                "USBIP_CFG_MAX_INTERFACES must be 1..255");
+_Static_assert(USBIP_CFG_MAX_ISO_REORDER >= 4096, "USBIP_CFG_MAX_ISO_REORDER is too small");
 _Static_assert(USBIP_CFG_MAX_URBS_IN_FLIGHT >= 1, "USBIP_CFG_MAX_URBS_IN_FLIGHT must be positive");
 
 #endif /* USBIP_OPTS_H */
