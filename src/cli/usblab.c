@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "cmd_client.h"
+#include "cmd_service.h"
 #include "ctl.h"
 #include "esp32_probe.h"
 #include "event.h"
@@ -67,6 +68,9 @@ static const char usage_text[] =
         "  attached                 what is imported here, from where, its device files\n"
         "  remote list HOST[:PORT]...\n"
         "                           what servers offer\n"
+        "\nRunning usblabd from boot:\n"
+        "  service install|uninstall [--user] [--group GROUP]\n"
+        "                           the systemd unit and the boards' udev rule\n"
         "\n"
         "NAME may be a board's full name, a part of it, or a regex: `usblab info cd`\n"
         "finds cdc when nothing else contains \"cd\".\n"
@@ -111,6 +115,8 @@ struct args {
 	const char *since, *until, *device, *kind, *limit;
 	const char *for_, *reason, *timeout, *any, *token;
 	const char *tty;
+	const char *group, *root, *exec;
+	bool user, no_start;
 	const char *pos[8];
 	int npos;
 };
@@ -133,6 +139,11 @@ enum {
 	OPT_FORCE,
 	OPT_TOKEN,
 	OPT_TTY,
+	OPT_USER,
+	OPT_GROUP,
+	OPT_ROOT,
+	OPT_EXEC,
+	OPT_NO_START,
 };
 
 /* Bits of the options a command takes beyond the global ones. */
@@ -150,6 +161,7 @@ enum {
 #define A_FORCE   (1u << 11)
 #define A_TOKEN   (1u << 12)
 #define A_TTY     (1u << 13)
+#define A_SERVICE (1u << 14) /* --user --group --root --exec --no-start */
 
 struct cmd {
 	const char *name;
@@ -1207,6 +1219,46 @@ static const char help_probe[] =
         "\n" HELP_EXIT
         "\nExamples:\n  usblab probe esp-a\n  usblab probe --tty /dev/ttyACM0 --json\n";
 
+static int run_service(const struct cmd *cmd, const struct args *a)
+{
+	struct service_opts o = {.user = a->user,
+	                         .group = a->group,
+	                         .root = a->root,
+	                         .exec = a->exec,
+	                         .no_start = a->no_start};
+
+	if (a->user && a->group)
+		return usage_error(cmd->name, "--group is for the system service's udev rule");
+	if (strcmp(a->pos[0], "install") == 0)
+		return service_install(&o);
+	if (strcmp(a->pos[0], "uninstall") == 0)
+		return service_uninstall(&o);
+	return usage_error(cmd->name, "want 'install' or 'uninstall', not '%s'", a->pos[0]);
+}
+
+static const char help_service[] =
+        "Usage: usblab service install [--user] [--group GROUP] [--exec PATH] [--no-start]\n"
+        "                              [--root DIR]\n"
+        "       usblab service uninstall [--user] [--no-start] [--root DIR]\n\n"
+        "Runs usblabd as a systemd service from boot. The system service (root) gets\n"
+        "/etc/systemd/system/usblabd.service, with the bench's files in /etc/usblab,\n"
+        "/var/lib/usblab and /run/usblab, sandboxed (ProtectSystem=strict), restarted on\n"
+        "failure; and /etc/udev/rules.d/70-usblab.rules, which gives members of GROUP the\n"
+        "USB devices and USB serial ports, so they use the boards without root. Then it\n"
+        "reloads udev and systemd and enables and starts usblabd. --user installs\n"
+        "~/.config/systemd/user/usblabd.service instead (no udev rule; your files stay\n"
+        "in ~/.config/usblab and ~/.local/state/usblab). uninstall stops and disables\n"
+        "the service and removes what install wrote; the bench's files stay.\n\n"
+        "Options:\n"
+        "  --user            a user service instead of the system one\n"
+        "  --group GROUP     the group the udev rule gives the boards (default plugdev)\n"
+        "  --exec PATH       the usblabd to run (absolute; default: the one beside usblab)\n"
+        "  --no-start        write (or remove) the files only; run no systemctl/udevadm\n"
+        "  --root DIR        write under DIR (packaging, tests); implies --no-start\n"
+        "\nExit status: 0 done; 1 failed (see the message); 2 bad usage.\n"
+        "\nExamples:\n  sudo usblab service install --group plugdev\n"
+        "  usblab service install --user\n  sudo usblab service uninstall\n";
+
 static const struct cmd cmds[] = {
         {"status", 0, 0, 0, run_status, help_status},
         {"list", 0, 0, 0, run_list, help_list},
@@ -1224,6 +1276,7 @@ static const struct cmd cmds[] = {
         {"attached", 0, 0, 0, run_attached, help_attached},
         {"remote", 0, 0, 8, run_remote, help_remote},
         {"probe", A_TTY, 0, 1, run_probe, help_probe},
+        {"service", A_SERVICE, 1, 1, run_service, help_service},
 };
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -1248,6 +1301,11 @@ static const struct option long_opts[] = {
         {"force", no_argument, NULL, OPT_FORCE},
         {"token", required_argument, NULL, OPT_TOKEN},
         {"tty", required_argument, NULL, OPT_TTY},
+        {"user", no_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"exec", required_argument, NULL, OPT_EXEC},
+        {"no-start", no_argument, NULL, OPT_NO_START},
         {NULL, 0, NULL, 0},
 };
 
@@ -1255,11 +1313,13 @@ static const struct {
 	int opt;
 	unsigned bit;
 } opt_bits[] = {
-        {'f', A_FOLLOW},          {OPT_SINCE, A_SINCE},   {OPT_UNTIL, A_UNTIL},
-        {OPT_DEVICE, A_DEVICE},   {OPT_KIND, A_KIND},     {OPT_LIMIT, A_LIMIT},
-        {OPT_FOR, A_FOR},         {OPT_REASON, A_REASON}, {OPT_WAIT, A_WAIT},
-        {OPT_TIMEOUT, A_TIMEOUT}, {OPT_ANY, A_ANY},       {OPT_FORCE, A_FORCE},
-        {OPT_TOKEN, A_TOKEN},     {OPT_TTY, A_TTY},
+        {'f', A_FOLLOW},           {OPT_SINCE, A_SINCE},   {OPT_UNTIL, A_UNTIL},
+        {OPT_DEVICE, A_DEVICE},    {OPT_KIND, A_KIND},     {OPT_LIMIT, A_LIMIT},
+        {OPT_FOR, A_FOR},          {OPT_REASON, A_REASON}, {OPT_WAIT, A_WAIT},
+        {OPT_TIMEOUT, A_TIMEOUT},  {OPT_ANY, A_ANY},       {OPT_FORCE, A_FORCE},
+        {OPT_TOKEN, A_TOKEN},      {OPT_TTY, A_TTY},       {OPT_USER, A_SERVICE},
+        {OPT_GROUP, A_SERVICE},    {OPT_ROOT, A_SERVICE},  {OPT_EXEC, A_SERVICE},
+        {OPT_NO_START, A_SERVICE},
 };
 
 int main(int argc, char **argv)
@@ -1334,6 +1394,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TTY:
 			a.tty = optarg;
+			break;
+		case OPT_USER:
+			a.user = true;
+			break;
+		case OPT_GROUP:
+			a.group = optarg;
+			break;
+		case OPT_ROOT:
+			a.root = optarg;
+			break;
+		case OPT_EXEC:
+			a.exec = optarg;
+			break;
+		case OPT_NO_START:
+			a.no_start = true;
 			break;
 		case ':':
 			return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
