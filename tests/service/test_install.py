@@ -15,16 +15,8 @@ import subprocess
 import sys
 import tempfile
 
-results = []
-
-
-def tap(ok, name, why=""):
-    results.append(bool(ok))
-    line = f"{'ok' if ok else 'not ok'} {len(results)} - {name}"
-    if not ok and why:
-        line += f" # {str(why)[:300]}"
-    print(line, flush=True)
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from benchlib import finish, tap  # noqa: E402
 
 def main():
     usblab, usblabd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -78,8 +70,7 @@ def main():
             "a usblabd that is not there: exit 1, the message says --exec", r.stderr)
         r = run("frob")
         tap(r.returncode == 2 and "install" in r.stderr, "an unknown word: exit 2", r.stderr)
-    print(f"1..{len(results)}", flush=True)
-    return 0 if all(results) else 1
+    return finish()
 
 
 if __name__ == "__main__":
