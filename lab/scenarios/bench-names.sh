@@ -41,6 +41,10 @@ list=$(ul list --json 2>&1)
 check list-named "usblab list --json: $list" \
 	eval 'echo "$list" | tr -d " \n" | grep -q "\"name\":\"stick\".*\"state\":\"exported\""'
 
+out=$(timeout 10 usbip list -r "$SERVER" 2>&1)
+check devlist-named "usbip list -r does not show the name: $out" \
+	eval 'echo "$out" | grep -q ": stick "'
+
 # Stock client, by name.
 if vhci_attach stick; then
 	pass attach-by-name

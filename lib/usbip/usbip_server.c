@@ -635,10 +635,18 @@ static void op_devlist(struct usbip_conn *conn)
 	if (conn_send(conn, rec, (size_t)n, NULL) < 0)
 		return;
 	for (struct usbip_export *e = srv->exports; e; e = e->next) {
+		struct usbip_usb_device shown;
+
 		if (e->conn || e->closing)
 			continue;
-		n = usbip_encode_usb_device(rec, sizeof(rec), &e->info, e->ifs,
-		                            e->info.bNumInterfaces);
+		shown = e->info;
+		if (srv->ops->devlist_entry)
+			srv->ops->devlist_entry(conn, e, &shown);
+		/* The owner may rewrite text, never the framing. */
+		shown.bNumInterfaces = e->info.bNumInterfaces;
+		shown.path[sizeof(shown.path) - 1] = 0;
+		shown.busid[sizeof(shown.busid) - 1] = 0;
+		n = usbip_encode_usb_device(rec, sizeof(rec), &shown, e->ifs, shown.bNumInterfaces);
 		if (n < 0) {
 			conn_end(conn, n, "export record does not encode");
 			return;

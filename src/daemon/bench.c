@@ -376,6 +376,23 @@ void bench_import_refused(struct bench *b, const char *peer, const char *request
 	                                                     : "the device refused the import");
 }
 
+void bench_devlist_entry(struct bench *b, const struct usbip_export *exp,
+                         struct usbip_usb_device *shown)
+{
+	const struct board *bd = tracker_find_busid(b->tracker, exp->info.busid);
+	char path[sizeof(shown->path)];
+
+	if (!bd || !bd->reg)
+		return;
+	/* `usbip list -r` prints path on its own line under the busid. */
+	if (bd->leased)
+		snprintf(path, sizeof(path), "%s (leased by %s) ", bd->name, bd->lease.holder);
+	else
+		snprintf(path, sizeof(path), "%s ", bd->name);
+	strncat(path, exp->info.path, sizeof(path) - strlen(path) - 1);
+	memcpy(shown->path, path, sizeof(path));
+}
+
 /* ---- status -------------------------------------------------------------------------- */
 
 static json_t *api_status(void *arg)

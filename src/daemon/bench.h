@@ -42,6 +42,11 @@ void bench_released(struct bench *b, const char *peer, struct usbip_export *exp,
 void bench_exported(struct bench *b, struct usbip_export *exp);
 void bench_unexported(struct bench *b, struct usbip_export *exp);
 
+/* usbip_server_ops.devlist_entry: a named board's path starts with its
+ * name (and its lease holder), the only free text a stock client prints. */
+void bench_devlist_entry(struct bench *b, const struct usbip_export *exp,
+                         struct usbip_usb_device *shown);
+
 /* Re-reads the registry (SIGHUP, inotify, the reload verb). */
 int bench_reload(struct bench *b, char *err, size_t errlen);
 

@@ -775,6 +775,15 @@ static void srv_import_refused(struct usbip_conn *conn, const char *requested, i
 		bench_import_refused(d->bench, c->peer, requested, status);
 }
 
+static void srv_devlist_entry(struct usbip_conn *conn, const struct usbip_export *exp,
+                              struct usbip_usb_device *shown)
+{
+	struct dconn *c = conn->transport;
+
+	if (c->d->bench)
+		bench_devlist_entry(c->d->bench, exp, shown);
+}
+
 static void srv_exported(struct usbip_export *exp)
 {
 	struct usblabd *d = exp->srv->ctx;
@@ -800,6 +809,7 @@ const struct usbip_server_ops dconn_server_ops = {
         .unimported = srv_unimported,
         .import_lookup = srv_import_lookup,
         .import_refused = srv_import_refused,
+        .devlist_entry = srv_devlist_entry,
         .exported = srv_exported,
         .unexported = srv_unexported,
 };

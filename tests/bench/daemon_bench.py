@@ -48,6 +48,28 @@ def op_import(d, busid):
     return st, echoed, s
 
 
+def devlist_paths(d):
+    """busid -> path of each device in an OP_REP_DEVLIST."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(struct.pack(">HHI", 0x0111, 0x8005, 0))
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    n = struct.unpack(">I", data[8:12])[0]
+    off, out = 12, {}
+    for _ in range(n):
+        path = data[off:off + 256].split(b"\0")[0].decode()
+        busid = data[off + 256:off + 288].split(b"\0")[0].decode()
+        nifs = data[off + 311]
+        out[busid] = path
+        off += 312 + 4 * nifs
+    return out
+
+
 def events(d, **q):
     return ctl(d, "events", **q).get("result", {}).get("events", [])
 
@@ -86,6 +108,11 @@ def main():
         tap(b.get("0-3", {}).get("state") == "exported", "an unnamed device is listed by busid",
             sorted(b))
         tap(b.get("shelf-board", {}).get("state") == "absent", "an absent registry board is listed")
+
+        paths = devlist_paths(d)
+        tap(paths.get("0-1", "").startswith("serial-a ") and paths.get("0-3") is not None
+            and not paths["0-3"].startswith("0-3 "),
+            "DEVLIST shows a named board's name at the start of its path", paths)
 
         st, echoed, s = op_import(d, "serial-a")
         tap(st == 0 and echoed == "serial-a",

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -464,6 +465,50 @@ static const struct usbip_server_ops t_ops_lookup = {
         .import_lookup = t_import_lookup,
         .import_refused = t_import_refused,
 };
+
+static void t_devlist_entry(struct usbip_conn *conn, const struct usbip_export *exp,
+                            struct usbip_usb_device *shown)
+{
+	(void)conn;
+	snprintf(shown->path, sizeof(shown->path), "named-%s", exp->info.busid);
+	shown->bNumInterfaces = 99; /* the core must keep the real count */
+}
+
+static const struct usbip_server_ops t_ops_devlist = {
+        .alloc = t_alloc,
+        .free = t_free,
+        .send = t_send,
+        .close = t_close,
+        .devlist_entry = t_devlist_entry,
+};
+
+/* The owner may rename what DEVLIST shows (usblabd: board names in path),
+ * never change its framing; the export itself is not touched. */
+static void test_devlist_entry_hook(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_conn c2;
+	struct rec r2;
+	uint8_t req[8];
+	uint32_t ndev;
+	struct usbip_usb_device dev;
+	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
+
+	x->srv.ops = &t_ops_devlist;
+	usbip_encode_op_req_devlist(req, sizeof(req));
+	memset(&r2, 0, sizeof(r2));
+	usbip_conn_init(&x->srv, &c2, &r2);
+	feed_all(&c2, req, sizeof(req));
+	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
+	assert_int_equal(ndev, 2);
+	assert_int_equal(usbip_frame_size(r2.out, r2.outlen, 0), (long)r2.outlen);
+	assert_true(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true) > 0);
+	assert_string_equal(dev.path, "named-1-2");
+	assert_string_equal(dev.busid, "1-2");
+	assert_int_not_equal(dev.bNumInterfaces, 99);
+	assert_string_not_equal(x->exp[0].info.path, "named-1-2");
+	usbip_conn_destroy(&c2);
+}
 
 static const struct usbip_server_ops t_ops_refused = {
         .alloc = t_alloc,
@@ -1066,6 +1111,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_devlist_hides_imported, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_devlist_entry_hook, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_busy_nodev, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_lookup_maps_name, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_import_lookup_refuses, setup, teardown),

@@ -231,6 +231,12 @@ struct usbip_server_ops {
 	 * before its client is closed). Optional. */
 	void (*exported)(struct usbip_export *exp);
 	void (*unexported)(struct usbip_export *exp);
+
+	/* OP_REP_DEVLIST is about to describe exp: shown is a copy of
+	 * exp->info the owner may change (usblabd puts the board's name in
+	 * `path`, the only free text a stock client prints). Optional. */
+	void (*devlist_entry)(struct usbip_conn *conn, const struct usbip_export *exp,
+	                      struct usbip_usb_device *shown);
 };
 
 struct usbip_server {
