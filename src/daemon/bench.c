@@ -23,6 +23,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "http.h"
+#include "insight.h"
 #include "inventory.h"
 #include "paths.h"
 #include "registry.h"
@@ -45,6 +46,7 @@ struct bench {
 	struct api *api;
 	struct control *control;
 	struct http *http;
+	struct insight *insight;
 	struct event *expiry;
 	struct event *sighup;
 	struct event *ev_inotify;
@@ -554,6 +556,16 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 			ul_warn("bench", "no HTTP API: %s (give --http HOST:PORT or none)", err);
 		}
 	}
+	if (o->insight_hub) {
+		char tty[PATH_MAX], *at;
+
+		snprintf(tty, sizeof(tty), "%s", o->insight_hub);
+		at = strrchr(tty, '@');
+		if (at)
+			*at++ = 0;
+		if (insight_start(&b->insight, d->base, b->tracker, tty, at, err, errlen) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -564,6 +576,7 @@ void bench_stop(struct bench *b)
 	if (b->control)
 		control_close(b->control);
 	http_stop(b->http);
+	insight_stop(b->insight);
 	inventory_stop(b->inv);
 	if (b->ev_inotify)
 		event_free(b->ev_inotify);

@@ -22,6 +22,7 @@ struct bench_opts {
 	bool inventory;       /* follow the machine's USB devices through udev */
 	const char *http;     /* HTTP API HOST:PORT; NULL: the default (busy: a warning); "none" */
 	const char *http_token_file; /* bearer tokens for the HTTP API; NULL: none */
+	const char *insight_hub;     /* USB Insight Hub TTY[@LOCATION]; NULL: none */
 };
 
 /* Starts everything; before the loop runs (it reads the registry and the

@@ -65,6 +65,9 @@ static const char usage[] =
         "                           a non-loopback address needs --http-token-file\n"
         "      --http-token-file F  bearer tokens, lines `TOKEN [LABEL]`: remote clients\n"
         "                           need one for everything, local ones for changes\n"
+        "      --insight-hub TTY[@LOC]  show the boards on a USB Insight Hub's displays\n"
+        "                           through its controller's TTY; LOC is the hub's\n"
+        "                           port path (default 0: virtual devices 0-1..0-3)\n"
         "\n"
         "Limits (a client that breaks one is closed or paused, never another client):\n"
         "  -c, --max-clients N      connections at once (default 64); must fit the\n"
@@ -263,6 +266,7 @@ int main(int argc, char **argv)
 		OPT_NO_INVENTORY,
 		OPT_HTTP,
 		OPT_HTTP_TOKEN_FILE,
+		OPT_INSIGHT_HUB,
 	};
 	static const struct option opts[] = {
 	        {"listen", required_argument, NULL, 'l'},
@@ -285,6 +289,7 @@ int main(int argc, char **argv)
 	        {"no-inventory", no_argument, NULL, OPT_NO_INVENTORY},
 	        {"http", required_argument, NULL, OPT_HTTP},
 	        {"http-token-file", required_argument, NULL, OPT_HTTP_TOKEN_FILE},
+	        {"insight-hub", required_argument, NULL, OPT_INSIGHT_HUB},
 	        {NULL, 0, NULL, 0},
 	};
 	struct usblabd d;
@@ -401,6 +406,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HTTP_TOKEN_FILE:
 			bo.http_token_file = optarg;
+			break;
+		case OPT_INSIGHT_HUB:
+			bo.insight_hub = optarg;
 			break;
 		default:
 			fputs("Try 'usblabd --help'.\n", stderr);
