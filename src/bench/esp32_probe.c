@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <termios.h>
@@ -92,6 +93,60 @@ static int await_reply(int fd, struct esp32_slip_rx *rx, uint8_t op, int timeout
 static int send_frame(int fd, const uint8_t *frame, long n)
 {
 	return n > 0 ? write_all(fd, frame, (size_t)n) : -1;
+}
+
+/* Sets DTR and RTS together (true: asserted, the line low at the chip). */
+static int set_lines(int fd, bool dtr, bool rts)
+{
+	int bits;
+
+	if (ioctl(fd, TIOCMGET, &bits) < 0)
+		return -1;
+	bits = (bits & ~(TIOCM_DTR | TIOCM_RTS)) | (dtr ? TIOCM_DTR : 0) | (rts ? TIOCM_RTS : 0);
+	return ioctl(fd, TIOCMSET, &bits);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int esp32_reset_tty(const char *path, bool bootloader, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* esptool's ClassicReset; a hard reset is its first and last step.
+	 * Opening the port asserted both lines: release them first, so that
+	 * the reset is not reached from DTR=1 RTS=1, which a USB-Serial/JTAG
+	 * chip takes as a request for its download mode. */
+	rc = set_lines(fd, false, false);
+	if (rc == 0) {
+		sleep_ms(10);
+		rc = set_lines(fd, false, true); /* EN low: the chip is held in reset */
+	}
+	if (rc == 0) {
+		sleep_ms(100);
+		if (bootloader) {
+			rc = set_lines(fd, true, false); /* IO0 low as EN rises */
+			sleep_ms(50);
+			if (rc == 0)
+				rc = set_lines(fd, false, false); /* IO0 released */
+		} else {
+			rc = set_lines(fd, false, false); /* EN rises with IO0 high */
+		}
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "cannot set DTR/RTS on %s: %s", path, strerror(errno));
+	close(fd);
+	return rc < 0 ? -1 : 0;
 }
 
 int esp32_probe_tty(const char *path, int timeout_ms, struct esp32_probe_result *r, char *err,

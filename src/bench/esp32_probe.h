@@ -31,4 +31,15 @@ struct esp32_probe_result {
 int esp32_probe_tty(const char *path, int timeout_ms, struct esp32_probe_result *r, char *err,
                     size_t errlen);
 
+/*
+ * Resets the ESP32 on the port at path with esptool's classic DTR/RTS
+ * sequence (DTR drives IO0, RTS drives EN, both inverted; bench-facts.md):
+ * into its ROM bootloader (bootloader true: EN low 100 ms, then IO0 low as
+ * EN rises, 50 ms, IO0 released) or into its app (EN pulsed low 100 ms with
+ * IO0 high). Both lines change in one TIOCMSET, as one CDC
+ * SET_CONTROL_LINE_STATE on a USB serial port. Returns 0, or -1 with a
+ * reason in err.
+ */
+int esp32_reset_tty(const char *path, bool bootloader, char *err, size_t errlen);
+
 #endif /* UL_ESP32_PROBE_H */

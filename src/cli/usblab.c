@@ -60,6 +60,8 @@ static const char usage_text[] =
         "  locks                    the leases in force\n"
         "  reload                   re-read the registry (devices.conf)\n"
         "  probe NAME | --tty PATH  an ESP32's state: bootloader (and its MAC) or running\n"
+        "  bootloader|boot NAME | --tty PATH\n"
+        "                           reset an ESP32 into its ROM bootloader, or its app\n"
         "\n"
         "The client side (this machine imports boards through vhci-hcd; needs root):\n"
         "  attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]] [--follow]\n"
@@ -855,6 +857,71 @@ static int run_probe(const struct cmd *cmd, const struct args *a)
 	return EXIT_OK;
 }
 
+/* usblab bootloader / boot: esptool's DTR/RTS reset, then a probe says
+ * whether the chip is where it was sent. */
+static int run_reset(const struct cmd *cmd, const struct args *a, bool bootloader)
+{
+	char tty[512] = "", name[256] = "", err[600], mac[18] = "";
+	struct esp32_probe_result res;
+	const char *want = bootloader ? "bootloader" : "running";
+	int rc;
+
+	if (a->tty == NULL && a->npos == 0)
+		return usage_error(cmd->name, "%s needs a board NAME or --tty PATH", cmd->name);
+	if (a->tty != NULL) {
+		snprintf(tty, sizeof(tty), "%s", a->tty);
+		snprintf(name, sizeof(name), "%s", a->npos ? a->pos[0] : "");
+	} else if ((rc = probe_find_tty(a, tty, sizeof(tty), name, sizeof(name))) != EXIT_OK) {
+		return rc;
+	}
+	if (esp32_reset_tty(tty, bootloader, err, sizeof(err)) < 0) {
+		fprintf(stderr, "usblab: %s\n", err);
+		return EXIT_FAILED;
+	}
+	/* The ROM prints its banner and listens within a few ms; an app takes
+	 * longer to boot, but then SYNC gets no answer either way. */
+	usleep(100 * 1000);
+	if (esp32_probe_tty(tty, ESP32_PROBE_TIMEOUT_MS, &res, err, sizeof(err)) < 0) {
+		fprintf(stderr,
+		        "usblab: reset sent; %s (a board with native USB re-enumerates on reset: "
+		        "`usblab probe %s` once it is back)\n",
+		        err, *name ? name : "NAME");
+		return EXIT_FAILED;
+	}
+	if (res.have_mac)
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", res.mac[0], res.mac[1],
+		         res.mac[2], res.mac[3], res.mac[4], res.mac[5]);
+	if (a->json) {
+		json_t *o = json_pack("{s:s?,s:s,s:s,s:s?}", "board", *name ? name : NULL, "tty",
+		                      tty, "state", res.bootloader ? "bootloader" : "running",
+		                      "mac", *mac ? mac : NULL);
+
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s%s%s: %s%s%s\n", name, *name ? " " : "", tty,
+		       res.bootloader ? "bootloader" : "running", *mac ? ", MAC " : "", mac);
+	}
+	if (res.bootloader != bootloader) {
+		fprintf(stderr,
+		        "usblab: the chip is not %s after the reset: are its DTR/RTS lines wired "
+		        "to IO0/EN (an auto-reset circuit)?\n",
+		        want);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static int run_bootloader(const struct cmd *cmd, const struct args *a)
+{
+	return run_reset(cmd, a, true);
+}
+
+static int run_boot(const struct cmd *cmd, const struct args *a)
+{
+	return run_reset(cmd, a, false);
+}
+
 static int follow(const struct args *a, json_t *params)
 {
 	struct ctl c = {.fd = -1};
@@ -1236,6 +1303,27 @@ static int run_service(const struct cmd *cmd, const struct args *a)
 	return usage_error(cmd->name, "want 'install' or 'uninstall', not '%s'", a->pos[0]);
 }
 
+static const char help_bootloader[] =
+        "Usage: usblab bootloader NAME [--json]\n"
+        "       usblab bootloader --tty PATH [--json]\n\n"
+        "Resets an ESP32 into its ROM bootloader with esptool's classic DTR/RTS\n"
+        "sequence (EN low 100 ms, then IO0 low as EN rises, 50 ms, IO0 released), then\n"
+        "probes it as `usblab probe` does and prints its state and MAC. Exit status 1\n"
+        "when the ROM does not answer afterwards (no auto-reset circuit, or the port\n"
+        "re-enumerated: probe again once it is back).\n\n"
+        "Options:\n"
+        "  --tty PATH        the port, without asking usblabd\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExamples:\n  usblab bootloader esp-a\n  usblab bootloader --tty /dev/ttyACM0\n";
+
+static const char help_boot[] =
+        "Usage: usblab boot NAME [--json]\n"
+        "       usblab boot --tty PATH [--json]\n\n"
+        "Resets an ESP32 into its application (EN pulsed low 100 ms with IO0 high), then\n"
+        "probes it: exit status 1 when its ROM still answers.\n\n"
+        "Options:\n"
+        "  --tty PATH        the port, without asking usblabd\n" HELP_GLOBAL "\n" HELP_EXIT
+        "\nExamples:\n  usblab boot esp-a\n";
+
 static const char help_service[] =
         "Usage: usblab service install [--user] [--group GROUP] [--exec PATH] [--no-start]\n"
         "                              [--root DIR]\n"
@@ -1276,6 +1364,8 @@ static const struct cmd cmds[] = {
         {"attached", 0, 0, 0, run_attached, help_attached},
         {"remote", 0, 0, 8, run_remote, help_remote},
         {"probe", A_TTY, 0, 1, run_probe, help_probe},
+        {"bootloader", A_TTY, 0, 1, run_bootloader, help_bootloader},
+        {"boot", A_TTY, 0, 1, run_boot, help_boot},
         {"service", A_SERVICE, 1, 1, run_service, help_service},
 };
 
