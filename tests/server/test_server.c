@@ -357,6 +357,26 @@ static int next_reply(struct fx *x, struct usbip_header *h, const uint8_t **payl
 	return 1;
 }
 
+/* Sends OP_REQ_DEVLIST on a new connection c (replies recorded in r) and
+ * decodes the reply's first device. Returns the device count. */
+static uint32_t devlist_first(struct fx *x, struct usbip_conn *c, struct rec *r,
+                              struct usbip_usb_device *dev, struct usbip_usb_interface *ifs)
+{
+	uint8_t req[8];
+	uint32_t ndev;
+
+	usbip_encode_op_req_devlist(req, sizeof(req));
+	memset(r, 0, sizeof(*r));
+	usbip_conn_init(&x->srv, c, r);
+	feed_all(c, req, sizeof(req));
+	assert_int_equal(r->closed, 1);
+	assert_int_equal(r->close_reason, 0);
+	assert_int_equal(usbip_decode_op_rep_devlist_header(r->out, r->outlen, &ndev), 12);
+	assert_int_equal(usbip_frame_size(r->out, r->outlen, 0), (long)r->outlen);
+	assert_true(usbip_decode_usb_device(r->out + 12, r->outlen - 12, dev, ifs, true) > 0);
+	return ndev;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void test_devlist_hides_imported(void **state)
@@ -369,21 +389,12 @@ static void test_devlist_hides_imported(void **state)
 	struct usbip_usb_device dev;
 	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
 
-	usbip_encode_op_req_devlist(req, sizeof(req));
-	memset(&r2, 0, sizeof(r2));
-	usbip_conn_init(&x->srv, &c2, &r2);
-	feed_all(&c2, req, sizeof(req));
-	assert_int_equal(r2.closed, 1);
-	assert_int_equal(r2.close_reason, 0);
-	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
-	assert_int_equal(ndev, 2);
-	assert_int_equal(usbip_frame_size(r2.out, r2.outlen, 0), (long)r2.outlen);
-	assert_int_equal(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true),
-	                 312 + 8);
+	assert_int_equal(devlist_first(x, &c2, &r2, &dev, ifs), 2);
 	assert_int_equal(ifs[1].bInterfaceClass, 0x0a);
 	usbip_conn_destroy(&c2);
 
 	/* Imported devices disappear from the list, as with usbipd. */
+	usbip_encode_op_req_devlist(req, sizeof(req));
 	do_import(x, "1-3");
 	memset(&r2, 0, sizeof(r2));
 	usbip_conn_init(&x->srv, &c2, &r2);
@@ -489,20 +500,11 @@ static void test_devlist_entry_hook(void **state)
 	struct fx *x = *state;
 	struct usbip_conn c2;
 	struct rec r2;
-	uint8_t req[8];
-	uint32_t ndev;
 	struct usbip_usb_device dev;
 	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
 
 	x->srv.ops = &t_ops_devlist;
-	usbip_encode_op_req_devlist(req, sizeof(req));
-	memset(&r2, 0, sizeof(r2));
-	usbip_conn_init(&x->srv, &c2, &r2);
-	feed_all(&c2, req, sizeof(req));
-	assert_int_equal(usbip_decode_op_rep_devlist_header(r2.out, r2.outlen, &ndev), 12);
-	assert_int_equal(ndev, 2);
-	assert_int_equal(usbip_frame_size(r2.out, r2.outlen, 0), (long)r2.outlen);
-	assert_true(usbip_decode_usb_device(r2.out + 12, r2.outlen - 12, &dev, ifs, true) > 0);
+	assert_int_equal(devlist_first(x, &c2, &r2, &dev, ifs), 2);
 	assert_string_equal(dev.path, "named-1-2");
 	assert_string_equal(dev.busid, "1-2");
 	assert_int_not_equal(dev.bNumInterfaces, 99);
