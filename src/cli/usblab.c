@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "cmd_client.h"
+#include "cmd_monitor.h"
+#include "cmd_plugin.h"
 #include "cmd_service.h"
 #include "ctl.h"
 #include "esp32_probe.h"
@@ -62,6 +64,10 @@ static const char usage_text[] =
         "  probe NAME | --tty PATH  an ESP32's state: bootloader (and its MAC) or running\n"
         "  bootloader|boot NAME | --tty PATH\n"
         "                           reset an ESP32 into its ROM bootloader, or its app\n"
+        "  monitor NAME | --tty PATH [--baud N] [--timestamps] [--log FILE] [--timeout S]\n"
+        "                           a serial monitor that follows the board (Ctrl-T h: keys)\n"
+        "  run NAME VERB [ARGS]     a verb of the board's type plugin (types.d/); an\n"
+        "                           unknown `usblab VERB NAME` goes there too\n"
         "\n"
         "The client side (this machine imports boards through vhci-hcd; needs root):\n"
         "  attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]] [--follow]\n"
@@ -99,6 +105,7 @@ static const char usage_text[] =
         "  4  checkout --wait --timeout ran out\n"
         "  5  attach: the server refused (absent, leased by someone else, busy)\n"
         "  6  attach: this machine cannot attach (no vhci-hcd, not root, no free port)\n"
+        "  run, and a plugin's VERB: the plugin's own status (`usblab run --help`)\n"
         "\n"
         "Examples:\n"
         "  usblab list\n"
@@ -1371,6 +1378,47 @@ static const struct cmd cmds[] = {
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+/* monitor and the plugin verbs parse their own arguments (cmd_monitor.h,
+ * cmd_plugin.h): a plugin's must reach it untouched. Finds the verb past
+ * the global options; returns -1 when it is one of ours (getopt goes on). */
+static int run_own_parser(int argc, char **argv)
+{
+	struct args a;
+	char path[512];
+	int i = 1;
+
+	memset(&a, 0, sizeof(a));
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if ((strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "--tag") == 0) &&
+		    i + 1 < argc) {
+			if (argv[i][2] == 's')
+				a.socket = argv[i + 1];
+			i++;
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			a.socket = argv[i] + 9;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			a.json = true;
+		} else if (strncmp(argv[i], "--tag=", 6) != 0) {
+			return -1;
+		}
+	}
+	if (i == argc)
+		return -1;
+	const char *sock = default_socket(&a, path, sizeof(path)) == 0 ? path : NULL;
+
+	if (strcmp(argv[i], "monitor") == 0)
+		return monitor_main(argc - i, argv + i, sock);
+	if (strcmp(argv[i], "run") == 0)
+		return plugin_main(argc - i, argv + i, sock, a.json, false);
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+		if (strcmp(cmds[k].name, argv[i]) == 0)
+			return -1;
+	/* An unknown VERB followed by a NAME: the board's plugin may have it. */
+	if (i + 1 < argc && argv[i + 1][0] != '-')
+		return plugin_main(argc - i, argv + i, sock, a.json, true);
+	return -1;
+}
+
 static const struct option long_opts[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"json", no_argument, NULL, OPT_JSON},
@@ -1420,6 +1468,8 @@ int main(int argc, char **argv)
 	unsigned given = 0;
 	int c, idx = 0;
 
+	if ((c = run_own_parser(argc, argv)) >= 0)
+		return c;
 	memset(&a, 0, sizeof(a));
 	/* getopt_long permutes: options may come before or after the command. */
 	opterr = 0;

@@ -268,6 +268,9 @@ def test_usage():
         r = usblab(cmd, "--help")
         expect(f"usblab {cmd} --help", r, 0, out_has=f"Usage: usblab {cmd}",
                golden=f"help-{cmd}.txt")
+    for cmd in ["monitor", "run"]:  # they parse their own options (cmd_monitor.c, cmd_plugin.c)
+        expect(f"usblab {cmd} --help", usblab(cmd, "--help"), 0, out_has="Usage: usblab",
+               golden=f"help-{cmd}.txt")
     expect("--version", usblab("--version"), 0, out_has="usblab ")
     expect("no command: usage on stderr, status 2", usblab(), 2, err_has="Usage: usblab")
     expect("unknown command", usblab("frob"), 2, golden="usage-unknown-command.txt")
