@@ -717,7 +717,13 @@ static void stdin_raw(struct monitor *m)
 {
 	struct termios t;
 
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &m->saved) < 0)
+	pid_t fg;
+
+	/* Not in a background job: one that sets its terminal's mode is
+	 * stopped (SIGTTOU), and its keys are the shell's anyway. A terminal
+	 * that is not our controlling one has no foreground for us (-1). */
+	if (!isatty(STDIN_FILENO) || ((fg = tcgetpgrp(STDIN_FILENO)) >= 0 && fg != getpgrp()) ||
+	    tcgetattr(STDIN_FILENO, &m->saved) < 0)
 		return;
 	t = m->saved;
 	/* Keys go to the board as typed; ISIG stays, so Ctrl-C stops us. */
