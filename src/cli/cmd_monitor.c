@@ -47,6 +47,9 @@
 #define MONITOR_EXIT_OK    0
 #define MONITOR_EXIT_USAGE 2
 
+/* Reads of the port per wake-up (4 KiB each). */
+#define MONITOR_READS_PER_WAKE 64
+
 /* How long one `info` to usblabd may take while following. */
 #define MONITOR_INFO_TIMEOUT_MS 5000
 
@@ -134,7 +137,7 @@ struct monitor {
 	bool done;
 };
 
-/* ---- output ------------------------------------------------------------------------------- */
+/* ---- output -------------------------------------------------------------------------------- */
 
 static void write_fd_all(int fd, const char *p, size_t n)
 {
@@ -373,7 +376,7 @@ static int decode_send(const char *text, char **out, size_t *len, const char **b
 	return 0;
 }
 
-/* ---- finding the port ------------------------------------------------------------------------ */
+/* ---- finding the port ---------------------------------------------------------------------- */
 
 /* Asks usblabd where NAME's tty is: copies the first /dev/tty* of its
  * devnodes into m->path ("" when it has none now) and its full name into
@@ -480,8 +483,7 @@ static void watch_dirs(struct monitor *m)
 	}
 }
 
-/* ---- the port -----------------------------------------------------------------------------------
- */
+/* ---- the port ------------------------------------------------------------------------------ */
 
 enum open_result {
 	OPEN_OK,
@@ -503,12 +505,13 @@ static enum open_result port_open(struct monitor *m)
 	if (fd < 0) {
 		e = errno;
 		if (e == ENOENT || e == ENXIO || e == ENODEV || e == EIO || e == ENOTDIR ||
-		    e == EBUSY || (e == EACCES && m->ever_connected))
+		    ((e == EACCES || e == EBUSY) && m->ever_connected))
 			return OPEN_ABSENT;
 		fprintf(stderr, "usblab: cannot open %s: %s%s\n", m->path, strerror(e),
-		        e == EACCES ? " (add yourself to the port's group, dialout; see `usblab "
-		                      "service install`)"
-		                    : "");
+		        e == EACCES  ? " (add yourself to the port's group, dialout; see `usblab "
+		                       "service install`)"
+		        : e == EBUSY ? " (another program holds it exclusively)"
+		                     : "");
 		return OPEN_FATAL;
 	}
 	/* No tcflush: what the board printed before we came is its output. */
@@ -621,12 +624,14 @@ static bool port_try(struct monitor *m)
 }
 
 /* Reads what the port has. On a hangup it reads on until the kernel says
- * end (EIO or 0), so that nothing buffered is left behind. */
+ * end (EIO or 0), so that nothing buffered is left behind; a board that
+ * never stops talking gets MONITOR_READS_PER_WAKE reads, then the other
+ * fds (a signal, the timer) have their turn and poll brings us back. */
 static void port_readable(struct monitor *m)
 {
 	char buf[4096];
 
-	for (;;) {
+	for (int reads = 0; reads < MONITOR_READS_PER_WAKE; reads++) {
 		ssize_t n = read(m->fd, buf, sizeof(buf));
 
 		if (n > 0) {
@@ -642,8 +647,7 @@ static void port_readable(struct monitor *m)
 	}
 }
 
-/* ---- the keys
- * ------------------------------------------------------------------------------------ */
+/* ---- the keys ------------------------------------------------------------------------------ */
 
 static void key_reset(struct monitor *m, bool bootloader)
 {
@@ -735,8 +739,7 @@ static void stdin_raw(struct monitor *m)
 		m->interactive = true;
 }
 
-/* ---- the loop
- * ------------------------------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------------------------ */
 
 static void ino_readable(struct monitor *m)
 {
@@ -848,8 +851,7 @@ static int monitor_loop(struct monitor *m)
 	return m->status;
 }
 
-/* ---- main
- * ------------------------------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------------------------- */
 
 enum {
 	OPT_TTY = 1000,

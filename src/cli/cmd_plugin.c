@@ -109,8 +109,7 @@ static void copy_str(char *out, size_t cap, const json_t *o, const char *key)
 	snprintf(out, cap, "%s", s ? s : "");
 }
 
-/* ---- the board ---------------------------------------------------------------------------------
- */
+/* ---- the board ----------------------------------------------------------------------------- */
 
 /* Fills b from usblabd's info. Returns 0, or an exit status (printed). */
 static int board_from_daemon(const char *socket_path, const char *name, struct plugin_board *b)
@@ -211,8 +210,7 @@ static bool board_from_links(const char *name, struct plugin_board *b)
 	return true;
 }
 
-/* ---- where plugins are
- * --------------------------------------------------------------------------- */
+/* ---- where plugins are --------------------------------------------------------------------- */
 
 /* The project's types.d: see cmd_plugin.h. */
 static void project_dir(char *out, size_t cap)
@@ -254,8 +252,7 @@ static int plugin_dirs(struct plugin_dir *d)
 	return n;
 }
 
-/* ---- running them
- * --------------------------------------------------------------------------------- */
+/* ---- running them -------------------------------------------------------------------------- */
 
 static void set_env(const struct plugin_board *b, const char *socket_path)
 {
