@@ -14,6 +14,7 @@ board found by name under $USBLAB_RUN_DIR, and the errors.
 Prints TAP. Environment: USBLAB (the program), USBLABD (for the daemon case).
 """
 import fcntl
+import json
 import os
 import pty
 import re
@@ -372,10 +373,118 @@ def test_daemon(tmp):
         d.wait(10)
 
 
+class FakeDaemon:
+    """usblabd's control API as far as the monitor uses it (docs/control-api.md):
+    `info` answers the board with the devnodes set here, `events.follow`
+    answers and then gets every event pushed. Counts the info calls."""
+
+    def __init__(self, path, name):
+        import threading
+        self.name, self.devnodes, self.infos = name, [], 0
+        self.followers = []
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(8)
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        f = c.makefile("rwb")
+        for line in f:
+            req = json.loads(line)
+            if req["method"] == "info":
+                with self.lock:
+                    self.infos += 1
+                    board = {"name": self.name, "type": "esp32", "state": "present",
+                             "devnodes": list(self.devnodes)}
+                f.write(json.dumps({"id": req["id"], "result": {"board": board, "events": [],
+                                                               "history": False}}).encode() + b"\n")
+                f.flush()
+            elif req["method"] == "events.follow":
+                ok = req.get("params", {}).get("device") == self.name
+                f.write(json.dumps({"id": req["id"], "result": {"following": ok}}).encode() + b"\n")
+                f.flush()
+                with self.lock:
+                    self.followers.append(f)
+
+    def event(self, kind):
+        with self.lock:
+            for f in self.followers:
+                try:
+                    f.write(json.dumps({"event": {"kind": kind, "board": self.name}}).encode()
+                            + b"\n")
+                    f.flush()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.srv.close()
+
+
+def test_daemon_follow(tmp):
+    """A board on this machine's usblabd: found by `info`, followed through
+    the event stream to its next node. usblabd names ttys /dev/tty*, so the
+    ptys get links there: root only."""
+    if os.geteuid() != 0:
+        tap(True, "# SKIP daemon follow: needs root for its /dev/tty* links to ptys")
+        return
+    sock = os.path.join(tmp, "fake.sock")
+    d = FakeDaemon(sock, "esp-x")
+    env = dict(os.environ, USBLAB_RUN_DIR=os.path.join(tmp, "empty-run"))
+    links = [f"/dev/ttyUSBLABTEST{os.getpid()}{c}" for c in "ab"]
+    b = None
+    try:
+        b = Board(links[0])
+        b.publish()
+        d.devnodes = [links[0]]
+        m = Proc(["--socket", sock, "monitor", "esp-x"], env=env)
+        tap(m.wait_err(f"connected to {b.path} (esp-x)"),
+            "NAME through usblabd's info: its /dev/tty* opened", m.err)
+        b.write(lines(0, 100))
+        m.wait("out", "line-0099")
+        nb = Board(links[1])
+        b.vanish()
+        os.unlink(links[0])
+        d.devnodes = []
+        d.event("departed")
+        m.wait_err("disconnected from")
+        b = nb
+        b.write(lines(100, 200))
+        b.publish()
+        d.devnodes = [links[1]]
+        infos = d.infos
+        # The node appears in usblabd's info only; the event says when to look.
+        d.event("arrived")
+        ok = m.wait_err(f"connected to {b.path} (esp-x)")
+        tap(ok, "after an event of the board, info names another node: followed", m.err)
+        b.write(lines(200, 300))
+        m.wait("out", "line-0299")
+        rc, out, err = m.finish(signal.SIGTERM)
+        tap(out == lines(0, 300), "every line once across the move", (len(out), err))
+        tap(d.infos - infos <= 3, "no polling: at most a few info calls per event",
+            d.infos - infos)
+    finally:
+        if b:
+            b.vanish()
+        for link in links:
+            if os.path.lexists(link):
+                os.unlink(link)
+        d.close()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="usblab-monitor-")
     for t in (test_follow, test_link_by_name, test_timeout_send, test_terminal, test_errors,
-              test_daemon):
+              test_daemon, test_daemon_follow):
         try:
             t(tmp)
         except Exception as e:  # a harness error is a failure, not a crash
