@@ -1384,13 +1384,16 @@ static const struct cmd cmds[] = {
 static int run_own_parser(int argc, char **argv)
 {
 	struct args a;
-	char path[512];
+	char path[512], help_arg[] = "--help";
+	bool help = false;
 	int i = 1;
 
 	memset(&a, 0, sizeof(a));
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if ((strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "--tag") == 0) &&
-		    i + 1 < argc) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			help = true;
+		} else if ((strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "--tag") == 0) &&
+		           i + 1 < argc) {
 			if (argv[i][2] == 's')
 				a.socket = argv[i + 1];
 			i++;
@@ -1405,11 +1408,17 @@ static int run_own_parser(int argc, char **argv)
 	if (i == argc)
 		return -1;
 	const char *sock = default_socket(&a, path, sizeof(path)) == 0 ? path : NULL;
+	char *help_argv[] = {argv[i], help_arg, NULL};
 
+	/* `usblab --help monitor` is `usblab monitor --help`. */
 	if (strcmp(argv[i], "monitor") == 0)
-		return monitor_main(argc - i, argv + i, sock);
+		return help ? monitor_main(2, help_argv, sock)
+		            : monitor_main(argc - i, argv + i, sock);
 	if (strcmp(argv[i], "run") == 0)
-		return plugin_main(argc - i, argv + i, sock, a.json, false);
+		return help ? plugin_main(2, help_argv, sock, a.json, false)
+		            : plugin_main(argc - i, argv + i, sock, a.json, false);
+	if (help)
+		return -1;
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		if (strcmp(cmds[k].name, argv[i]) == 0)
 			return -1;
