@@ -43,6 +43,7 @@
 #include "attach_record.h"
 #include "ctl.h"
 #include "esp32_probe.h"
+#include "sim_text.h"
 
 #define MONITOR_EXIT_OK    0
 #define MONITOR_EXIT_USAGE 2
@@ -83,7 +84,7 @@ static const char monitor_help[] =
         "                 (with --timestamps, stamped too)\n"
         "  --timeout S    stop after S (30, 90s, 10m, 1h; 0.5 works): exit status 0\n"
         "  --send TEXT    write TEXT to the port once, when it is first opened;\n"
-        "                 \\n \\r \\t \\\\ and \\xHH are understood\n"
+        "                 \\n \\r \\t \\b \\e (ESC) \\\\ and \\xHH are understood\n"
         "  --socket PATH  the control socket of the local usblabd\n\n"
         "Keys (when stdin is a terminal; what you type goes to the board):\n"
         "  Ctrl-T r       reset the board into its app (esptool's DTR/RTS sequence,\n"
@@ -316,63 +317,6 @@ static int parse_timeout(const char *text, long long *ms)
 	if (v < 1 || v > 30.0 * 86400 * 1000)
 		return -1;
 	*ms = (long long)v;
-	return 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes --send's escapes into a new buffer. Returns 0, or -1 for a bad
- * escape (what is left of it in *bad). */
-static int decode_send(const char *text, char **out, size_t *len, const char **bad)
-{
-	size_t n = strlen(text), k = 0;
-	char *p = malloc(n + 1);
-
-	if (!p)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (text[i] != '\\') {
-			p[k++] = text[i];
-			continue;
-		}
-		*bad = text + i;
-		switch (text[++i]) {
-		case 'n':
-			p[k++] = '\n';
-			break;
-		case 'r':
-			p[k++] = '\r';
-			break;
-		case 't':
-			p[k++] = '\t';
-			break;
-		case '\\':
-			p[k++] = '\\';
-			break;
-		case 'x':
-			if (hexval(text[i + 1]) < 0 || hexval(text[i + 2]) < 0) {
-				free(p);
-				return -1;
-			}
-			p[k++] = (char)(hexval(text[i + 1]) * 16 + hexval(text[i + 2]));
-			i += 2;
-			break;
-		default:
-			free(p);
-			return -1;
-		}
-	}
-	*out = p;
-	*len = k;
 	return 0;
 }
 
@@ -986,10 +930,21 @@ int monitor_main(int argc, char **argv, const char *socket_path)
 		return usage("no runtime directory is known (set XDG_RUNTIME_DIR, or give "
 		             "--socket PATH)");
 	if (send_text) {
-		const char *bad = "";
+		size_t n = strlen(send_text), bad = 0;
+		long len;
 
-		if (decode_send(send_text, &m.send, &m.send_len, &bad) < 0)
-			return usage("--send: bad escape at '%.4s' (\\n \\r \\t \\\\ \\xHH)", bad);
+		/* The escapes of the virtual devices' scripts (sim_text.h). */
+		m.send = malloc(n + 1);
+		if (!m.send)
+			return MONITOR_EXIT_FAILED;
+		len = sim_text_unescape(send_text, n, (uint8_t *)m.send, &bad);
+		if (len < 0) {
+			free(m.send);
+			return usage(
+			        "--send: bad escape at '%.4s' (\\n \\r \\t \\b \\e \\\\ \\xHH)",
+			        send_text + bad);
+		}
+		m.send_len = (size_t)len;
 	}
 
 	rc = MONITOR_EXIT_FAILED;
