@@ -508,6 +508,19 @@ int plugin_main(int argc, char **argv, const char *socket_path, bool json, bool 
 	rc = board_from_daemon(socket_path, name, &b);
 	bool linked = board_from_links(b.name[0] ? b.name : name, &b);
 
+	/* `usblab VERB NAME` with no board to ask a plugin for is, first of
+	 * all, an unknown command (a typo of a built-in, most likely). */
+	if (fallthrough && rc != 0) {
+		fprintf(stderr,
+		        "usblab: unknown command '%s': not a built-in, and no plugin can be "
+		        "asked: %s\n"
+		        "Try 'usblab --help'.\n",
+		        verb,
+		        rc == PLUGIN_EXIT_NOT_RUNNING
+		                ? "usblabd, which knows boards' types, is not running"
+		                : "usblabd does not know that board (above)");
+		return PLUGIN_EXIT_NO_VERB;
+	}
 	if (rc == PLUGIN_EXIT_NOT_RUNNING && !(type && linked)) {
 		fprintf(stderr,
 		        "usblab: usblabd is not running (nothing answers on %s)%s\n"
@@ -517,14 +530,8 @@ int plugin_main(int argc, char **argv, const char *socket_path, bool json, bool 
 		        linked ? "" : ", and no board of that name is attached here", name);
 		return rc;
 	}
-	if (rc == PLUGIN_EXIT_FAILED) {
-		if (fallthrough)
-			fprintf(stderr,
-			        "usblab: and '%s' is not a built-in command: `usblab --help` "
-			        "lists them\n",
-			        verb);
+	if (rc == PLUGIN_EXIT_FAILED)
 		return rc;
-	}
 	if (type)
 		snprintf(b.type, sizeof(b.type), "%s", type);
 	if (!b.type[0]) {

@@ -136,6 +136,12 @@ def tests(tmp, sock, env):
     tap(rc == 2 and "unknown command 'nosuch'" in err and os.path.join(proj, "esp32") in err,
         "an unknown `usblab VERB NAME`: unknown command, and where plugins were looked for",
         (rc, err))
+    rc, out, err = usblab(*ul, "lst", "ghost", env=env)
+    tap(rc == 2 and "unknown command 'lst'" in err and "does not know that board" in err,
+        "`usblab VERB NAME` with an unknown board: an unknown command, exit 2", (rc, err))
+    rc, out, err = usblab("--socket", os.path.join(tmp, "none.sock"), "lst", "esp-a", env=env)
+    tap(rc == 2 and "unknown command 'lst'" in err and "not running" in err,
+        "`usblab VERB NAME` without usblabd: an unknown command, exit 2", (rc, err))
     rc, out, err = usblab(*ul, "run", "cdc", "flash", env=env)
     tap(rc == 2 and err.count("no such executable") == 2 and "type virtual" in err,
         "a type with no plugin: exit 2, both places named", (rc, err))
