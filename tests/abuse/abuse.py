@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from usblabtest import (CMD_SUBMIT, GET_DEVICE_DESCRIPTOR, OP_REQ_DEVLIST, OP_REQ_IMPORT,  # noqa: E402
-                        VERSION, Tap, Usblabd, connect, devlist, figure, free_port)
+                        VERSION, Tap, Usblabd, connect, devlist, figure, free_port, ss_keepalive_s)
 from usblabtest import UsbipClient as Client  # noqa: E402
 
 USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
@@ -346,9 +346,9 @@ def scenario_refusals(d):
     except ConnectionError:
         refused_busy = True
     port = holder.s.getsockname()[1]
-    ss = subprocess.run(["ss", "-tno", "state", "established", "( dport = :%d )" % port],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
-    check("refusals: an imported connection has TCP keepalive armed", "keepalive" in ss, ss.strip())
+    timers, ss = ss_keepalive_s("( dport = :%d )" % port)
+    check("refusals: an imported connection has TCP keepalive armed with a 10 s idle",
+          len(timers) == 1 and timers[0] <= 10.5, ss.strip())
     holder.close()
     time.sleep(0.2)
     log = d.log_text()

@@ -31,7 +31,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from usblabtest import GET_DEVICE_DESCRIPTOR, Tap, UsbipClient, Usblabd, figure, skip_all  # noqa: E402
+from usblabtest import (GET_DEVICE_DESCRIPTOR, Tap, UsbipClient, Usblabd, figure, skip_all,  # noqa: E402
+                        ss_keepalive_s)
 
 USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
 NAME = "vanished client"
@@ -150,9 +151,9 @@ def run(tap, tmp):
         status, data = idle.control_in(GET_DEVICE_DESCRIPTOR, 18)
         tap.check(status == 0 and len(data) == 18, "idle: the client imported 0-1 and got its descriptor")
         unacked = side.client(cases["unacked"])
-        ss = sh("ss", "-tno", "state", "established", "( sport = :%d )" % PORT)
-        armed = [l for l in ss.splitlines() if CLIENT_IP + ":" in l and "keepalive" in l]
-        tap.check(len(armed) == 2, "both imported connections have keepalive armed", ss)
+        timers, ss = ss_keepalive_s("( sport = :%d and dst %s )" % (PORT, CLIENT_IP))
+        tap.check(len(timers) == 2 and max(timers) <= 10.5,
+                  "both imported connections have keepalive armed with a 10 s idle", ss)
         # The reply comes DELAY_MS after this, over a link that is down by then.
         unacked.set_configuration(1, wait=False)
         side.vanish()

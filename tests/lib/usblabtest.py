@@ -9,6 +9,7 @@ A test adds this folder to its path first:
 """
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -189,6 +190,22 @@ class Usblabd:
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
+
+
+def ss_keepalive_s(ss_filter):
+    """The keepalive timers (seconds left) of the established TCP sockets
+    matching ss_filter (as `ss` takes it, e.g. "( sport = :3240 )"), and
+    ss's output. libevent's listener sets SO_KEEPALIVE on every accepted
+    socket with the system's 2 h idle: only a timer within usblabd's own
+    10 s idle shows that an imported connection got its options."""
+    out = subprocess.run(["ss", "-tno", "state", "established", ss_filter], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT).stdout.decode(errors="replace")
+    timers = []
+    # iproute2's print_ms_timer(): "119min", "1min30sec", "12sec", "9.991ms", "991ms".
+    for m in re.finditer(r"timer:\(keepalive,(?:(\d+)min)?(?:(\d+)(?:sec|\.))?(?:(\d+)ms)?,", out):
+        mins, secs, ms = (int(g) if g else 0 for g in m.groups())
+        timers.append(mins * 60 + secs + ms / 1000.0)
+    return timers, out
 
 
 # ---- the control socket (docs/control-api.md) -------------------------------------
