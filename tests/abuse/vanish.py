@@ -19,11 +19,14 @@ must be in usblabd's log, and the time from the link going down to that
 import must be under 35 s (the 30 s bound, plus the delay and the polling).
 The measured times are printed as `# figure:` lines.
 
-Needs root, `unshare` and veth (skips, saying why, otherwise). Prints TAP.
+Needs root and a kernel that lets it make network namespaces and veth pairs
+(skips, saying why, otherwise), and unshare, nsenter (util-linux), ip and ss
+(iproute2): fails naming them when they are missing. Prints TAP.
 The daemon is $USBLABD or argv[1].
 """
 import ctypes
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,9 +51,17 @@ CLONE_NEWNET = 0x40000000
 libc = ctypes.CDLL(None, use_errno=True)
 
 
+class Missing(Exception):
+    """A program the test needs is not installed."""
+
+
 def sh(*args):
-    """Runs a command; its output, or raises RuntimeError with it."""
-    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """Runs a command; its output, or raises RuntimeError with it (Missing
+    when the program is not installed)."""
+    try:
+        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        raise Missing("%s is not installed (tools/deps.sh test installs iproute2 and util-linux)" % args[0])
     if p.returncode != 0:
         raise RuntimeError("%s: %s" % (" ".join(args), p.stdout.decode(errors="replace").strip()))
     return p.stdout.decode(errors="replace")
@@ -87,6 +98,12 @@ def reexec_in_namespace():
     status, or skips saying why unshare does not work here."""
     if os.geteuid() != 0:
         skip_all(NAME, "needs root for network namespaces and veth (CI runs as root)")
+    missing = [t for t in ("unshare", "nsenter", "ip", "ss") if shutil.which(t) is None]
+    if missing:
+        tap = Tap()
+        tap.check(False, "the tools to build the test network are installed",
+                  "missing %s (tools/deps.sh test installs iproute2 and util-linux)" % ", ".join(missing))
+        return tap.done()
     probe = subprocess.run(["unshare", "-n", "true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if probe.returncode != 0:
         skip_all(NAME, "unshare -n does not work here: " + probe.stdout.decode(errors="replace").strip())
@@ -101,6 +118,13 @@ class ClientSide:
     def __init__(self):
         sh("ip", "link", "set", "lo", "up")
         self.holder = subprocess.Popen(["unshare", "-n", "sleep", "600"])
+        try:
+            self.join()
+        except Exception:
+            self.close()
+            raise
+
+    def join(self):
         own = os.readlink("/proc/self/ns/net")
         for _ in range(200):
             try:
@@ -139,6 +163,9 @@ def freed_line(busid):
 def run(tap, tmp):
     try:
         side = ClientSide()
+    except Missing as e:
+        tap.check(False, "the tools to build the test network are installed", str(e))
+        return
     except RuntimeError as e:
         skip_all(NAME, "no veth pair between namespaces here: %s" % e)
     d = Usblabd(USBLABD, ["--listen", "%s:%d" % (SERVER_IP, PORT), *BENCH_OFF, "--deadline", "2",
