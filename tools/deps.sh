@@ -10,11 +10,11 @@
 set -euo pipefail
 
 run_pkgs=(meson ninja-build pkg-config gcc libc6-dev libevent-dev libusb-1.0-0-dev libudev-dev
-	libinih-dev libsqlite3-dev libjansson-dev)
+	libinih-dev libsqlite3-dev libjansson-dev libssl-dev)
 test_pkgs=(libcmocka-dev usbip hwdata clang-format clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-x86 busybox-static
 	cpio kmod python3 coreutils e2fsprogs dosfstools liblwip-dev
-	chromium python3-jsonschema python3-yaml systemd)
+	chromium python3-jsonschema python3-yaml systemd openssl)
 
 case "${1:-}" in
 run) pkgs=("${run_pkgs[@]}") ;;

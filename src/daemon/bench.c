@@ -78,6 +78,7 @@ static void on_committed(void *arg, uint64_t seq, int rc)
 		ul_error("store", "events up to %llu could not be written",
 		         (unsigned long long)seq);
 	tracker_committed(b->tracker, seq, rc);
+	http_store_committed(b->http, seq, rc);
 }
 
 /* One line per event: what happened to which board, in a person's words. */
@@ -549,6 +550,11 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 		struct http_opts ho = {
 		        .listen = o->http, .token_file = o->http_token_file, .tracker = b->tracker};
 
+		ho.srv = &d->srv;
+		ho.store = b->storeq != NULL;
+		ho.cert_file = o->http_cert;
+		ho.key_file = o->http_key;
+
 		if (http_start(&b->http, d->base, b->api, &ho, err, errlen) < 0) {
 			if (o->http)
 				return -1;
@@ -576,6 +582,7 @@ void bench_stop(struct bench *b)
 	if (b->control)
 		control_close(b->control);
 	http_stop(b->http);
+	b->http = NULL; /* the store's last reports come after */
 	insight_stop(b->insight);
 	inventory_stop(b->inv);
 	if (b->ev_inotify)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 import sys
@@ -263,6 +264,121 @@ def metrics_tests(tap, d):
     d.control("checkin", {"name": "msc", "tag": "metrics"})
 
 
+class UrbClient:
+    """A raw USB/IP client of one imported board: CMD_SUBMIT and RET_SUBMIT
+    (usbip-protocol.md §3), enough to move counted URBs."""
+
+    def __init__(self, port, name):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + name.encode().ljust(32, b"\0"))
+        rep = self.recv(8)
+        self.status = struct.unpack(">HHI", rep)[2]
+        self.devid = 0
+        if self.status == 0:
+            dev = self.recv(312)
+            busnum, devnum = struct.unpack(">II", dev[288:296])
+            self.devid = busnum << 16 | devnum
+        self.seq = 0
+
+    def recv(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                raise OSError("usblabd closed the connection")
+            out += chunk
+        return out
+
+    def urb(self, ep, dir_in, length, setup=b"\0" * 8, data=b""):
+        """One URB, waited for: (status, actual_length, IN data)."""
+        self.seq += 1
+        h = struct.pack(">IIIII", 1, self.seq, self.devid, 1 if dir_in else 0, ep)
+        h += struct.pack(">IIiIi", 0x200 if dir_in else 0, length, 0, 0, 0) + setup
+        self.s.sendall(h + data)
+        rep = self.recv(48)
+        cmd, seq, _, _, _, status, actual = struct.unpack(">IIIIIiI", rep[:28])
+        assert cmd == 3 and seq == self.seq, (cmd, seq)
+        return status, actual, self.recv(actual) if dir_in and actual else b""
+
+    def close(self):
+        self.s.close()
+
+
+def export_metrics_tests(tap, d):
+    """URBs and bytes per export: the core's counters, as /metrics shows them."""
+    def val(m, name, direction):
+        return m.get(f'{name}{{board="cdc",busid="0-1",direction="{direction}"}}')
+
+    _, _, m0 = metrics(d)
+    tap.check(val(m0, "usblab_export_urbs_total", "in") is not None and
+              m0.get('usblab_export_urbs_total{board="msc",busid="0-3",direction="out"}')
+              is not None, "/metrics has URB counters for every export", m0)
+    d.control("checkin", {"name": "cdc", "force": True})
+    c = UrbClient(d.port, "cdc")
+    try:
+        tap.check(c.status == 0, "a raw client imports cdc", c.status)
+        st_cfg = c.urb(0, False, 0, struct.pack("<BBHHH", 0x00, 9, 1, 0, 0))[0]
+        st_dd, n_dd, dd = c.urb(0, True, 18, struct.pack("<BBHHH", 0x80, 6, 0x0100, 0, 18))
+        st_out, n_out, _ = c.urb(2, False, 5, data=b"hello")
+        st_in, n_in, echo = c.urb(2, True, 64)
+        # An unknown vendor request: the virtual device stalls it.
+        st_bad = c.urb(0, True, 4, struct.pack("<BBHHH", 0xC0, 0x77, 0, 0, 4))[0]
+        print(f"# statuses {st_cfg} {st_dd} {st_out} {st_in} {st_bad}; lengths {n_dd} {n_out} "
+              f"{n_in}")
+        tap.check(st_cfg == 0 and st_dd == 0 and n_dd == 18 and dd[1] == 1 and st_out == 0 and
+                  n_out == 5 and st_in == 0 and echo == b"hello" and st_bad != 0,
+                  "the URBs ran: SET_CONFIGURATION, GET_DESCRIPTOR, bulk OUT, its echo, a stall",
+                  (st_cfg, st_dd, n_dd, st_out, n_out, st_in, echo, st_bad))
+        _, _, m = metrics(d)
+        urbs_in = val(m, "usblab_export_urbs_total", "in") - val(m0, "usblab_export_urbs_total", "in")
+        urbs_out = (val(m, "usblab_export_urbs_total", "out") -
+                    val(m0, "usblab_export_urbs_total", "out"))
+        bytes_in = (val(m, "usblab_export_bytes_total", "in") -
+                    val(m0, "usblab_export_bytes_total", "in"))
+        bytes_out = (val(m, "usblab_export_bytes_total", "out") -
+                     val(m0, "usblab_export_bytes_total", "out"))
+        errs_in = (val(m, "usblab_export_urb_errors_total", "in") -
+                   val(m0, "usblab_export_urb_errors_total", "in"))
+        tap.check(urbs_in == 3 and urbs_out == 2 and bytes_in == 18 + 5 and bytes_out == 5,
+                  "URBs and bytes per export and direction count exactly what moved",
+                  (urbs_in, urbs_out, bytes_in, bytes_out))
+        tap.check(errs_in == 1 and m.get('usblab_errors_total{kind="urb"}', 0) >= 1,
+                  "the stalled URB counts as an error, per export and by kind", (errs_in, m))
+    finally:
+        c.close()
+    st, sock = d.op_import("no-such-board")
+    sock.close()
+    _, _, m = metrics(d)
+    tap.check(st != 0 and m.get('usblab_errors_total{kind="import_refused"}', 0) >
+              m0.get('usblab_errors_total{kind="import_refused"}', 0),
+              "a refused import counts in errors_total by kind", (st, m))
+    pending = None
+    for _ in range(100):  # the store's worker commits in the background
+        m = metrics(d)[2]
+        pending = m.get("usblab_store_pending_events")
+        if pending == 0:
+            break
+        time.sleep(0.05)
+    tap.check(pending == 0 and m.get("usblab_store_oldest_pending_seconds") == 0,
+              "the event-store lag comes back to 0 once the store has committed", m)
+
+
+def store_lag_tests(tap, exe):
+    """Without a store nothing waits: the lag gauges stay 0 through events."""
+    d = Daemon(exe, extra=["--db", "none"])
+    try:
+        ok = d.wait_ready()
+        d.control("checkout", {"name": "hid", "duration": 60})
+        m = metrics(d)[2]
+        tap.check(ok and m.get("usblab_store_enabled") == 0 and
+                  m.get("usblab_store_pending_events") == 0 and
+                  m.get('usblab_events_total{kind="lease-taken"}') == 1,
+                  "--db none: events are counted, none waits for a store", m)
+    finally:
+        d.stop()
+        d.cleanup()
+
+
 def static_tests(tap, d, spec):
     st, hd, body = d.http("GET", "/")
     tap.check(st == 200 and hd.get("content-type", "").startswith("text/html") and
@@ -451,6 +567,7 @@ def main():
         security_tests(tap, d, spec)
         stream_tests(tap, d, spec)
         metrics_tests(tap, d)
+        export_metrics_tests(tap, d)
         static_tests(tap, d, spec)
         missing = [(p, m) for p, ops in spec.spec["paths"].items() for m in ops
                    if (p, m) not in spec.seen]
@@ -467,6 +584,7 @@ def main():
     token_tests(tap, exe, spec)
     busy_port_tests(tap, exe)
     stream_drop_test(tap, exe)
+    store_lag_tests(tap, exe)
     return tap.done()
 
 
