@@ -10,10 +10,13 @@ POSTs, tokens for changes on loopback, tokens for everything elsewhere, and
 a remote address refused without a token file; a stream nobody reads is
 dropped at its bound. Prints TAP.
 """
+import http.client
 import json
 import os
 import shutil
 import socket
+import ssl
+import subprocess
 import struct
 import tempfile
 import threading
@@ -504,6 +507,109 @@ def busy_port_tests(tap, exe):
         hold.close()
 
 
+def make_cert(tmp):
+    """A self-signed certificate for localhost and 127.0.0.1: (cert, key), or
+    None when openssl is missing."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return None
+    return cert, key
+
+
+def tls_tests(tap, exe, spec):
+    """HTTPS with --http-cert/--http-key: requests succeed against the
+    certificate, plain HTTP to the port fails without harm, bad files are
+    refused at start."""
+    tmp = tempfile.mkdtemp(prefix="usblab-tls-")
+    try:
+        files = make_cert(tmp)
+        if not files:
+            print("# skip TLS tests: openssl is not installed (tools/deps.sh test)")
+            tap.check(True, "# SKIP TLS: no openssl command")
+            return
+        cert, key = files
+        ctx = ssl.create_default_context(cafile=cert)
+        d = Daemon(exe, ["--http-cert", cert, "--http-key", key], spec=spec, tls=ctx)
+        try:
+            tap.check(d.wait_ready(), "usblabd serves HTTPS with the certificate",
+                      d.log_text()[-400:])
+            st, hd, got = d.http("GET", "/api/status")
+            tap.check(st == 200 and got.get("store") is True and "https://" in d.log_text(),
+                      "GET /api/status over HTTPS, verified against the certificate", got)
+            st, _, got = d.http("POST", "/api/boards/hid/checkout", {"duration": 60},
+                                {"Origin": f"https://127.0.0.1:{d.http_port}"})
+            tap.check(st == 200 and got.get("name") == "hid",
+                      "a same-origin https:// POST passes the origin check", got)
+            st, _, got = d.http("POST", "/api/boards/hid/checkin", {},
+                                {"Origin": f"http://127.0.0.1:{d.http_port}"})
+            tap.check(st == 403, "an http:// Origin is another origin on the HTTPS port", got)
+            plain_failed = None
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+                c.request("GET", "/api/status")
+                r = c.getresponse()
+                plain_failed = f"answered {r.status}"
+            except (OSError, http.client.HTTPException) as e:
+                plain_failed = type(e).__name__
+            print(f"# plain HTTP to the TLS port: {plain_failed}")
+            st, _, got = d.http("GET", "/api/boards")
+            tap.check(not plain_failed.startswith("answered") and st == 200 and
+                      d.proc.poll() is None,
+                      "plain HTTP to the TLS port fails; HTTPS is still served", plain_failed)
+            raw = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
+            raw.sendall(b"\x16\x03\x01\x00\x05garbage" * 8)
+            raw.close()
+            st, _, _ = d.http("GET", "/metrics")
+            tap.check(st == 200, "a broken handshake costs nothing: /metrics over HTTPS")
+            tap.check(not d.off_spec, "TLS daemon: every response matched openapi.yaml",
+                      d.off_spec)
+        finally:
+            rc = d.stop()
+            tap.check(rc == 0, "the HTTPS daemon stops cleanly", d.log_text()[-400:])
+            d.cleanup()
+
+        path = token_file(tmp, f"{TOKEN} tls\n")
+        d = Daemon(exe, ["--http-cert", cert, "--http-key", key, "--http-token-file", path],
+                   http_host="0.0.0.0", tls=ssl._create_unverified_context())
+        try:
+            auth = {"Authorization": "Bearer " + TOKEN}
+            tap.check(d.wait_ready(headers=auth), "remote HTTPS answers with the token",
+                      d.log_text()[-400:])
+            st, _, _ = d.http("GET", "/api/boards")
+            tap.check(st == 401, "remote HTTPS: a read without the token is 401")
+        finally:
+            d.stop()
+            d.cleanup()
+
+        cases = [
+            (["--http-cert", os.path.join(tmp, "missing.pem"), "--http-key", key], 2,
+             "missing.pem", "a missing certificate: exit 2 naming it"),
+            (["--http-cert", cert, "--http-key", os.path.join(tmp, "nokey.pem")], 2,
+             "nokey.pem", "a missing key: exit 2 naming it"),
+            (["--http-cert", cert], 2, "--http-key", "a certificate without a key: exit 2"),
+            (["--http-cert", key, "--http-key", key], 1, "not a usable PEM certificate",
+             "a file that is not a certificate: exit 1 with the reason"),
+            (["--http-cert", cert, "--http-key", cert], 1, "not a usable PEM private key",
+             "a file that is not a key: exit 1 with the reason"),
+        ]
+        for extra, want, text, name in cases:
+            d = Daemon(exe, extra)
+            try:
+                rc = d.proc.wait(15)
+                tap.check(rc == want and text in d.log_text(), name,
+                          f"exit {rc}: {d.log_text()[-300:]}")
+            finally:
+                d.cleanup()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def stream_drop_test(tap, exe):
     """A stream whose client reads nothing is dropped once 1 MiB waits in
     usblabd (HTTP_STREAM_MAX_OUT), and the daemon goes on serving."""
@@ -585,6 +691,7 @@ def main():
     busy_port_tests(tap, exe)
     stream_drop_test(tap, exe)
     store_lag_tests(tap, exe)
+    tls_tests(tap, exe, spec)
     return tap.done()
 
 

@@ -82,8 +82,9 @@ def free_ports(n):
 class Daemon:
     """usblabd with the virtual boards, a registry, a store and a socket."""
 
-    def __init__(self, exe, extra=(), http_host="127.0.0.1", spec=None):
+    def __init__(self, exe, extra=(), http_host="127.0.0.1", spec=None, tls=None):
         self.exe = exe
+        self.tls = tls  # an ssl.SSLContext: talk HTTPS
         self.spec = spec  # an OpenAPI: every response is checked against it
         self.off_spec = []  # (method, path, status, why) of responses that were not
         self.seen_responses = []
@@ -133,7 +134,11 @@ class Daemon:
 
     def http(self, method, path, body=None, headers=None, raw=False):
         """(status, headers dict with lower-case names, JSON body or text)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        if self.tls:
+            c = http.client.HTTPSConnection("127.0.0.1", self.http_port, timeout=10,
+                                            context=self.tls)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
         h = dict(headers or {})
         data = None
         if body is not None:
