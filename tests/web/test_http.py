@@ -159,6 +159,21 @@ def api_tests(tap, d, spec):
     call("POST", "/api/checkout", "/api/checkout", {"any": "(", "name": "x"}, want=400)
     call("POST", "/api/reload", "/api/reload", {})
 
+    # The board verbs whose methods other modules own: each path reaches the
+    # API (a build without the method answers unknown_method, never the
+    # transport's not_found), and whatever comes back is as documented.
+    for verb, body in [("power", {"action": "cycle"}), ("probe", {}), ("bootloader", {}),
+                       ("boot", {}), ("unplug", {}), ("replug", {})]:
+        st, _, got = d.http("POST", f"/api/boards/esp-a/{verb}", body)
+        why = spec.check(f"/api/boards/{{name}}/{verb}", "post", st, got)
+        code = got.get("error", {}).get("code") if isinstance(got, dict) else None
+        print(f"# POST /api/boards/esp-a/{verb}: {st} {code or ''}")
+        tap.check(why is None and code != "not_found" and (st == 200) == (code is None),
+                  f"POST /api/boards/NAME/{verb} reaches the API's method {verb}",
+                  f"status {st}: {why or got}")
+    st, hd, got = d.http("GET", "/api/boards/esp-a/power")
+    tap.check(st == 405 and hd.get("allow") == "POST", "GET on power is 405 (Allow: POST)", got)
+
     # The transport's own errors.
     st, _, got = d.http("GET", "/api/nope")
     tap.check(st == 404 and got["error"]["code"] == "not_found", "an unknown path is 404", got)
