@@ -482,7 +482,7 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 {
 	struct bench *b = calloc(1, sizeof(*b));
 	struct api_env env;
-	const char *warning = NULL;
+	const char *warning = NULL, *hub;
 	char sock[PATH_MAX];
 
 	if (!b) {
@@ -562,10 +562,13 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 			ul_warn("bench", "no HTTP API: %s (give --http HOST:PORT or none)", err);
 		}
 	}
-	if (o->insight_hub) {
+	/* The hub is looked for by default where this machine's devices are
+	 * followed (README, "USB Insight Hub"). */
+	hub = o->insight_hub ? o->insight_hub : o->inventory ? INSIGHT_AUTO : "none";
+	if (strcmp(hub, "none") != 0) {
 		char tty[PATH_MAX], *at;
 
-		snprintf(tty, sizeof(tty), "%s", o->insight_hub);
+		snprintf(tty, sizeof(tty), "%s", hub);
 		at = strrchr(tty, '@');
 		if (at)
 			*at++ = 0;
