@@ -288,7 +288,11 @@ function parseCounters(text) {
 }
 
 async function sampleThroughput() {
-  if (document.hidden) return;
+  // Hidden, or the daemon unreachable (the stream retries): no polling.
+  if (document.hidden || ui.conn.dataset.state !== "live") {
+    lastSample = null;
+    return;
+  }
   let text;
   try {
     const r = await fetch("/metrics", { headers: headers() });

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -415,6 +416,53 @@ def token_scenario(tap, cdp, exe, tmp, shots):
         errors = [e for e in cdp.console_errors() if "401" not in e]
         tap.check(not errors, "no console error but the first 401", errors)
     finally:
+        cdp.call("Page.navigate", {"url": "about:blank"})  # before its daemon goes
+        d.stop()
+        d.cleanup()
+
+
+def tls_scenario(tap, cdp, exe, tmp, shots):
+    """The page over HTTPS (--http-cert/--http-key, a certificate made by
+    openssl here): it renders and its event stream is live through TLS."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
+                       timeout=60)
+    except FileNotFoundError:
+        print("# skip HTTPS page: openssl is not installed (tools/deps.sh test)")
+        tap.check(True, "# SKIP HTTPS page: no openssl command")
+        return
+    ctx = ssl.create_default_context(cafile=cert)
+    d = Daemon(exe, ["--http-cert", cert, "--http-key", key], tls=ctx)
+    try:
+        with cdp.cv:
+            cdp.events.clear()
+        up = d.wait_ready()
+        # Our own certificate, not a CA's: this browser accepts it.
+        cdp.call("Security.setIgnoreCertificateErrors", {"ignore": True})
+        cdp.call("Page.navigate", {"url": f"https://127.0.0.1:{d.http_port}/"})
+        took = cdp.wait_for("document.querySelectorAll('.board').length === 4 && "
+                            "document.getElementById('conn').dataset.state === 'live' && "
+                            "location.protocol === 'https:'", 10)
+        tap.check(up and took is not None, "over HTTPS the page renders and its stream is live",
+                  d.log_text()[-300:])
+        r = d.control("checkout", {"name": "msc", "duration": 60})
+        holder = r.get("result", {}).get("holder", "?")
+        took = cdp.wait_for(card("msc", " .holder") + f"?.textContent === {json.dumps(holder)}",
+                            3)
+        tap.check(took is not None, "an event reaches the page through the TLS stream", r)
+        cdp.eval(card("hid", " .checkout") + ".click()")
+        took = cdp.wait_for(card("hid", " .holder") + "?.textContent === 'http@127.0.0.1'", 3)
+        tap.check(took is not None, "a button's POST over HTTPS passes the origin check",
+                  cdp.eval("document.getElementById('toast').textContent"))
+        cdp.screenshot(os.path.join(shots, "7-https.png"))
+        errors = cdp.console_errors()
+        tap.check(not errors, "HTTPS: no console error", errors)
+    finally:
+        cdp.call("Security.setIgnoreCertificateErrors", {"ignore": False})
         d.stop()
         d.cleanup()
 
@@ -523,6 +571,7 @@ def main():
         tap.check(not errors, "no console error (but the network lines of the error replies "
                   "provoked on purpose)", errors)
         token_scenario(tap, cdp, exe, tmp, shots)
+        tls_scenario(tap, cdp, exe, tmp, shots)
     finally:
         if browser:
             browser.terminate()
