@@ -5,7 +5,8 @@
 #         tools as the peer, clang-format, the Cortex-M0+ cross compiler,
 #         clang for the fuzzers, qemu and busybox for the kernel lab, lwIP
 #         for the firmware transport tests, Chromium and python3-jsonschema
-#         for the dashboard and HTTP API tests, systemd-analyze for the units)
+#         for the dashboard and HTTP API tests, openssl for their HTTPS
+#         certificates, systemd-analyze for the units)
 # Installs only what is missing, so a second run costs a dpkg query.
 set -euo pipefail
 
