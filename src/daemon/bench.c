@@ -556,7 +556,7 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 		ho.key_file = o->http_key;
 
 		if (http_start(&b->http, d->base, b->api, &ho, err, errlen) < 0) {
-			if (o->http)
+			if (o->http || o->http_cert)
 				return -1;
 			/* The default port is a convenience: another daemon may have it. */
 			ul_warn("bench", "no HTTP API: %s (give --http HOST:PORT or none)", err);

@@ -573,10 +573,17 @@ def tls_tests(tap, exe, spec):
             (["--http-cert", cert, "--http-key", cert], 1, "not a usable PEM private key",
              "a file that is not a key: exit 1 with the reason"),
         ]
-        for extra, want, text, name in cases:
-            d = Daemon(exe, extra)
+        # The same with the default --http: a certificate given is not
+        # dropped with a warning, as a busy default port is.
+        cases.append((["--http-cert", key, "--http-key", key], 1, "not a usable PEM certificate",
+                      "with the default --http, a bad certificate still stops the start"))
+        for i, (extra, want, text, name) in enumerate(cases):
+            d = Daemon(exe, extra, http_host=None if i == len(cases) - 1 else "127.0.0.1")
             try:
-                rc = d.proc.wait(15)
+                try:
+                    rc = d.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    rc = f"none: still running ({d.stop()})"
                 tap.check(rc == want and text in d.log_text(), name,
                           f"exit {rc}: {d.log_text()[-300:]}")
             finally:
