@@ -518,7 +518,10 @@ def main():
 
         # The buttons: check out hid, then check it in.
         cdp.eval(card("hid", " .checkout") + ".click()")
-        took = cdp.wait_for(card("hid", " .holder") + "?.textContent === 'http@127.0.0.1'", 3)
+        # The stream's event may draw the lease before the checkout's reply
+        # (sent once the lease is on disk) marks it ours: wait for both.
+        took = cdp.wait_for(card("hid", " .holder") + "?.textContent === 'http@127.0.0.1' && " +
+                            card("hid", " .checkin") + "?.textContent === 'Check in'", 3)
         locks = d.control("locks")["result"]["locks"]
         tap.check(took is not None and any(l["name"] == "hid" and l["holder"] == "http@127.0.0.1"
                                            for l in locks),
