@@ -16,8 +16,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stddef.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,8 +366,6 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 			stream_write(cl, ping, sizeof(ping) - 1);
 }
 
-/* ---- internal requests: metrics ------------------------------------------------ */
-
 /* ---- the event store's lag ------------------------------------------------------ */
 
 static void lag_push(struct http *h, uint64_t seq, int64_t time_ms)
@@ -407,6 +405,8 @@ void http_store_committed(struct http *h, uint64_t seq, int rc)
 			h->lag_lost = 0;
 	}
 }
+
+/* ---- internal requests: metrics ------------------------------------------------ */
 
 /* The event counter: a tracker subscriber (not an api follower, which
  * "status" would count). */
@@ -485,8 +485,8 @@ static void metric_export_line(struct evbuffer *b, const char *name, const char 
 }
 
 /* Each export's URB counters (usbip_server.h), by board: the dashboard's
- * throughput is their rate. */
-static void metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
+ * throughput is their rate. Returns the URB errors of all of them. */
+static uint64_t metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
 {
 	static const struct {
 		const char *name, *help;
@@ -501,11 +501,12 @@ static void metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
 	         "URBs answered with an error status, by export and direction.",
 	         offsetof(struct usbip_export, urb_errors)},
 	};
+	uint64_t errors = 0;
 	json_t *bd;
 	size_t i;
 
 	if (!h->srv)
-		return;
+		return 0;
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		metric_head(b, m[k].name, "counter", m[k].help);
 		json_array_foreach(boards, i, bd)
@@ -518,22 +519,22 @@ static void metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
 			    (strcmp(st, "exported") != 0 && strcmp(st, "imported") != 0))
 				continue;
 			exp = usbip_server_find_busid(h->srv, busid);
-			if (exp)
-				metric_export_line(
-				        b, m[k].name,
-				        json_string_value(json_object_get(bd, "name")) ?: "", busid,
-				        (const uint64_t *)((const char *)exp + m[k].off));
+			if (!exp)
+				continue;
+			metric_export_line(b, m[k].name,
+			                   json_string_value(json_object_get(bd, "name")) ?: "",
+			                   busid, (const uint64_t *)((const char *)exp + m[k].off));
+			if (k == 0)
+				errors += exp->urb_errors[0] + exp->urb_errors[1];
 		}
 	}
+	return errors;
 }
 
-/* Errors by kind: what went wrong since start, wherever it was counted. */
-static void metrics_errors(struct http *h, struct evbuffer *b)
+/* Errors by kind: what went wrong since start, wherever it was counted
+ * (urb: the exports present now, metrics_exports()'s sum). */
+static void metrics_errors(struct http *h, struct evbuffer *b, uint64_t urb)
 {
-	uint64_t urb = 0;
-
-	for (struct usbip_export *e = h->srv ? h->srv->exports : NULL; e; e = e->next)
-		urb += e->urb_errors[0] + e->urb_errors[1];
 	metric_head(b, "usblab_errors_total", "counter",
 	            "Errors by kind: URBs answered with an error (exports present now), imports "
 	            "refused, clients gone without a release, registries rejected, events the "
@@ -658,8 +659,7 @@ static void reply_metrics(struct http *h, struct evhttp_request *req)
 		evbuffer_add_printf(b, "usblab_events_total{kind=\"%s\"} %llu\n",
 		                    ul_event_kind_name((enum ul_event_kind)k),
 		                    (unsigned long long)h->events_by_kind[k]);
-	metrics_exports(h, b, boards);
-	metrics_errors(h, b);
+	metrics_errors(h, b, metrics_exports(h, b, boards));
 	metrics_store_lag(h, b);
 	metric_head(b, "usblab_http_requests_total", "counter", "HTTP requests received.");
 	evbuffer_add_printf(b, "usblab_http_requests_total %llu\n",
