@@ -1359,9 +1359,10 @@ static int run_power(const struct cmd *cmd, const struct args *a)
 
 	if (a->npos != 2)
 		return usage_error(cmd->name, "usage: usblab power off|on|cycle NAME");
-	if (a->timeout && (parse_duration(a->timeout, false, &o.timeout_s) < 0 ||
-	                   o.timeout_s > 600))
-		return usage_error(cmd->name, "--timeout wants 1 to 600 seconds (30, 90s), not '%s'",
+	if (a->timeout &&
+	    (parse_duration(a->timeout, false, &o.timeout_s) < 0 || o.timeout_s > 600))
+		return usage_error(cmd->name,
+		                   "--timeout wants 1 to 600 seconds (30, 90s), not '%s'",
 		                   a->timeout);
 	if (default_socket(a, sock, sizeof(sock)) < 0) {
 		fputs("usblab: no runtime directory is known (set XDG_RUNTIME_DIR, or give "
