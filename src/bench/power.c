@@ -298,7 +298,7 @@ static int sysfs_write_disable(const struct power_env *env, const struct power_p
 		snprintf(err, errlen, "hub %s's name is too long", p->hub);
 		return POWER_E_NO_HUB;
 	}
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC); /* as `echo 1 >` does */
 	if (fd < 0) {
 		e = errno;
 		snprintf(err, errlen, "%s: %s%s", path, strerror(e),
