@@ -424,6 +424,7 @@ static int open_hub(struct power_libusb *p, const char *hub, libusb_device_handl
 		p->usb = NULL;
 		return libusb_errno(r);
 	}
+	r = LIBUSB_ERROR_NOT_FOUND;
 	if (sysfs_read(p->root, hub, "busnum", bus, sizeof(bus)) < 0 ||
 	    sysfs_read(p->root, hub, "devnum", dev, sizeof(dev)) < 0)
 		return -ENODEV;
