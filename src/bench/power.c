@@ -167,7 +167,7 @@ static void find_peer(const struct power_env *env, struct power_plan *plan)
 		    strlen(de->d_name) >= sizeof(names[0]) ||
 		    strcmp(de->d_name, plan->main.hub) == 0 || !is_hub(env->sysfs_root, de->d_name))
 			continue;
-		snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
+		memcpy(names[n], de->d_name, strlen(de->d_name) + 1); /* fits: checked above */
 		hubs[n] = (struct hubdesc_hub){
 		        .name = names[n],
 		        .superspeed = hub_is_superspeed(env->sysfs_root, names[n])};

@@ -102,6 +102,7 @@ static const char usage_text[] =
         "  4  checkout --wait --timeout ran out\n"
         "  5  attach: the server refused (absent, leased by someone else, busy)\n"
         "  6  attach: this machine cannot attach (no vhci-hcd, not root, no free port)\n"
+        "  7  power off: the board did not depart (the hub does not cut its power)\n"
         "\n"
         "Examples:\n"
         "  usblab list\n"
