@@ -724,7 +724,7 @@ static void route_board(struct http *h, struct evhttp_request *req, const char *
                         bool post)
 {
 	const char *slash = strchr(rest, '/'), *verb = slash ? slash + 1 : NULL, *label;
-	static const char *const verbs[] = {"checkout", "checkin", "renew"};
+	static const char *const verbs[] = {"checkout", "checkin", "renew", "power"};
 	size_t seglen = slash ? (size_t)(slash - rest) : strlen(rest), len = 0;
 	char *seg = strndup(rest, seglen), *name = seg ? evhttp_uridecode(seg, 0, &len) : NULL;
 	json_t *params;
