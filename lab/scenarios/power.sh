@@ -63,10 +63,10 @@ rm -f /tmp/usblab.db*
 ul() { timeout 60 $USBLAB --socket $SOCK "$@"; }
 present() { ul list --json | tr -d ' \n' | grep -q "\"name\":\"$1\",[^}]*\"state\":\"$2\""; }
 
-# Under TCG usblabd's start (udev scan, libusb, SQLite) can take 10 s.
+# Under TCG on a loaded host usblabd's start (udev scan, libusb, SQLite) took 10-21 s.
 if ! usblabd_start --registry /tmp/devices.conf --db /tmp/usblab.db --control $SOCK --http none &&
-	! wait_until 20 usblabd_ready; then
-	fail usblabd-start "usblabd did not answer usbip list -r within 30 s"
+	! wait_until 40 usblabd_ready; then
+	fail usblabd-start "usblabd did not answer usbip list -r within 50 s"
 	dump /tmp/usblabd.log "usblabd: "
 	return 0
 fi
