@@ -330,7 +330,11 @@ void api_power(const struct api_call *c)
 		snprintf(msg, sizeof(msg),
 		         "%s has no hub port (%s): only a board plugged into a hub of this host "
 		         "can be switched",
-		         b->name, b->last_seen_ms ? "a virtual or imported device" : "never seen");
+		         b->name,
+		         b->last_seen_ms
+		                 ? "a virtual or imported device, or usblabd runs without its "
+		                   "udev inventory"
+		                 : "never seen");
 		api_call_error(c, "no_hub_port", msg, json_pack("{s:s}", "board", b->name));
 		return;
 	}

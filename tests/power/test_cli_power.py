@@ -98,7 +98,7 @@ def main():
         tap(rc == 1 and err.startswith("usblab: ") and "cdc" in err,
             "unknown board: exit 1, the candidates", (rc, out, err))
         rc, out, err = usblab("--socket", sock, "power", "cycle", "cdc", env=env)
-        tap(rc == 1 and "cdc has no hub port (a virtual or imported device)" in err,
+        tap(rc == 1 and "cdc has no hub port (a virtual or imported device" in err,
             "a virtual board: exit 1, no hub port", (rc, out, err))
         rc, out, err = usblab("--socket", sock, "power", "off", "cdc", "--json", env=env)
         try:
