@@ -158,6 +158,11 @@ def api_tests(tap, d, spec):
     call("POST", "/api/boards/msc/checkin", "/api/boards/{name}/checkin", {})
     call("POST", "/api/checkout", "/api/checkout", {"any": "(", "name": "x"}, want=400)
     call("POST", "/api/reload", "/api/reload", {})
+    # power (issue 15): the route exists; a bad action is the method's bad_request.
+    err = call("POST", "/api/boards/cdc/power", "/api/boards/{name}/power", {"action": "zap"},
+               want=400)
+    tap.check(err["error"]["code"] == "bad_request" and "action" in err["error"]["message"],
+              "power with a bad action: bad_request", err)
 
     # The board verbs whose methods other modules own: each path reaches the
     # API (a build without the method answers unknown_method, never the
