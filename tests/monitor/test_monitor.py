@@ -28,24 +28,17 @@ import termios
 import time
 import tty
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from usblabtest import Tap, Usblabd, free_port  # noqa: E402
+
 USBLAB = os.environ["USBLAB"]
 USBLABD = os.environ.get("USBLABD", "")
-n_tests = 0
-n_failed = 0
 STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\.\d\d\d\] ")
+TAP = Tap()
 
 
 def tap(ok, name, why=""):
-    global n_tests, n_failed
-    n_tests += 1
-    if ok:
-        print(f"ok {n_tests} - {name}")
-    else:
-        n_failed += 1
-        print(f"not ok {n_tests} - {name}")
-        for line in str(why).splitlines()[:60]:
-            print(f"# {line}")
-    sys.stdout.flush()
+    TAP.check(ok, name, why)
 
 
 class Board:
@@ -339,22 +332,18 @@ def test_errors(tmp):
 def test_daemon(tmp):
     """NAME through usblabd's info: unknown name; a board with no tty here."""
     if not USBLABD:
-        tap(True, "# SKIP no USBLABD given")
+        tap(True, "daemon lookup # SKIP no USBLABD given")
         return
     conf = os.path.join(tmp, "devices.conf")
     sock = os.path.join(tmp, "usblabd.sock")
     with open(conf, "w") as f:
         f.write("[cdc]\nserial = USBLAB-CDC-1\ntype = virtual\n")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     env = dict(os.environ, XDG_RUNTIME_DIR=tmp, XDG_STATE_HOME=tmp, XDG_CONFIG_HOME=tmp,
                USBLAB_RUN_DIR=os.path.join(tmp, "empty-run"))
-    log = open(os.path.join(tmp, "usblabd.log"), "w")
-    d = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{port}", "--virtual", "cdc",
-                          "--registry", conf, "--db", "none", "--control", sock,
-                          "--no-inventory", "--http", "none"], stdout=log, stderr=log, env=env)
+    d = Usblabd(USBLABD, ["--listen", f"127.0.0.1:{port}", "--virtual", "cdc", "--registry", conf,
+                          "--db", "none", "--control", sock, "--no-inventory", "--http", "none"],
+                os.path.join(tmp, "usblabd.log"), env=env)
     try:
         for _ in range(200):
             if usblab("--socket", sock, "status", env=env)[0] == 0:
@@ -369,8 +358,7 @@ def test_daemon(tmp):
             "a board usblabd knows with no tty here: resolved by part of its name, waits",
             (rc, err))
     finally:
-        d.terminate()
-        d.wait(10)
+        d.stop()
 
 
 class FakeDaemon:
@@ -435,7 +423,7 @@ def test_daemon_follow(tmp):
     the event stream to its next node. usblabd names ttys /dev/tty*, so the
     ptys get links there: root only."""
     if os.geteuid() != 0:
-        tap(True, "# SKIP daemon follow: needs root for its /dev/tty* links to ptys")
+        tap(True, "daemon follow # SKIP needs root for its /dev/tty* links to ptys")
         return
     sock = os.path.join(tmp, "fake.sock")
     d = FakeDaemon(sock, "esp-x")
@@ -489,8 +477,7 @@ def main():
             t(tmp)
         except Exception as e:  # a harness error is a failure, not a crash
             tap(False, f"{t.__name__} raised", repr(e))
-    print(f"1..{n_tests}")
-    return 1 if n_failed else 0
+    return TAP.done()
 
 
 if __name__ == "__main__":

@@ -12,31 +12,23 @@ Prints TAP. Environment: USBLAB, USBLABD, SRCDIR (the source tree).
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from usblabtest import Tap, Usblabd, free_port  # noqa: E402
+
 USBLAB = os.environ["USBLAB"]
 USBLABD = os.environ["USBLABD"]
 SRCDIR = os.environ["SRCDIR"]
-n_tests = 0
-n_failed = 0
+TAP = Tap()
 
 
 def tap(ok, name, why=""):
-    global n_tests, n_failed
-    n_tests += 1
-    if ok:
-        print(f"ok {n_tests} - {name}")
-    else:
-        n_failed += 1
-        print(f"not ok {n_tests} - {name}")
-        for line in str(why).splitlines()[:40]:
-            print(f"# {line}")
-    sys.stdout.flush()
+    TAP.check(ok, name, why)
 
 
 def usblab(*args, env):
@@ -255,18 +247,13 @@ def main():
     sock = os.path.join(tmp, "usblabd.sock")
     with open(conf, "w") as f:
         f.write(CONF)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
     env = dict(os.environ, XDG_RUNTIME_DIR=tmp, XDG_STATE_HOME=tmp,
                USBLAB_RUN_DIR=os.path.join(tmp, "run-empty"))
     env.pop("USBLAB_TYPES_DIR", None)
-    log = open(os.path.join(tmp, "usblabd.log"), "w")
-    d = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{port}", "--virtual", "cdc,esp32",
+    d = Usblabd(USBLABD, ["--listen", f"127.0.0.1:{free_port()}", "--virtual", "cdc,esp32",
                           "--registry", conf, "--db", "none", "--control", sock,
-                          "--no-inventory", "--http", "none"], stdout=log, stderr=log,
-                         env=dict(env, XDG_CONFIG_HOME=tmp))
+                          "--no-inventory", "--http", "none"],
+                os.path.join(tmp, "usblabd.log"), env=dict(env, XDG_CONFIG_HOME=tmp))
     try:
         for _ in range(200):
             if usblab("--socket", sock, "status", env=env)[0] == 0:
@@ -278,11 +265,9 @@ def main():
             except Exception as e:
                 tap(False, f"{t.__name__} raised", repr(e))
     finally:
-        d.terminate()
-        d.wait(10)
+        d.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"1..{n_tests}")
-    return 1 if n_failed else 0
+    return TAP.done()
 
 
 if __name__ == "__main__":
