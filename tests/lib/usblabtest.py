@@ -358,9 +358,18 @@ class UsbipClient:
         """The next reply: (command, seqnum, status, IN data)."""
         h = recv_exact(self.s, 48)
         cmd, seq, _, direction, ep, status, actual = struct.unpack(">IIIIIiI", h[:28])
+        self.last_actual = actual
         dir_in = self.dir_in.pop(seq, False) if cmd == RET_SUBMIT else False
         data = recv_exact(self.s, actual) if dir_in and actual > 0 else b""
         return cmd, seq, status, data
+
+    def urb(self, ep, dir_in, length, setup=b"\0" * 8, data=b""):
+        """One URB, waited for: (status, actual_length, IN data)."""
+        seq = self.submit(ep, dir_in, length, setup, data)
+        while True:
+            cmd, rseq, status, data = self.wait()
+            if cmd == RET_SUBMIT and rseq == seq:
+                return status, self.last_actual, data
 
     def control_in(self, setup, length):
         seq = self.submit(0, True, length, setup)

@@ -115,44 +115,21 @@ class Daemon(Usblabd):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class UrbClient:
-    """A raw USB/IP client of one imported board: CMD_SUBMIT and RET_SUBMIT
-    (usbip-protocol.md §3), enough to move counted URBs."""
+class UrbClient(usblabtest.UsbipClient):
+    """A raw USB/IP client of one imported board (usbip-protocol.md §3),
+    enough to move counted URBs; status is the import's (0: imported)."""
 
     def __init__(self, port, name):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + name.encode().ljust(32, b"\0"))
-        rep = self.recv(8)
-        self.status = struct.unpack(">HHI", rep)[2]
-        self.devid = 0
-        if self.status == 0:
-            dev = self.recv(312)
-            busnum, devnum = struct.unpack(">II", dev[288:296])
-            self.devid = busnum << 16 | devnum
-        self.seq = 0
+        self.status = 0
+        try:
+            super().__init__(port, name, timeout=10)
+        except ConnectionError as e:
+            self.status = int(str(e).rsplit(" ", 1)[1])
+            self.s = None
 
-    def recv(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.s.recv(n - len(out))
-            if not chunk:
-                raise OSError("usblabd closed the connection")
-            out += chunk
-        return out
-
-    def urb(self, ep, dir_in, length, setup=b"\0" * 8, data=b""):
-        """One URB, waited for: (status, actual_length, IN data)."""
-        self.seq += 1
-        h = struct.pack(">IIIII", 1, self.seq, self.devid, 1 if dir_in else 0, ep)
-        h += struct.pack(">IIiIi", 0x200 if dir_in else 0, length, 0, 0, 0) + setup
-        self.s.sendall(h + data)
-        rep = self.recv(48)
-        cmd, seq, _, _, _, status, actual = struct.unpack(">IIIIIiI", rep[:28])
-        assert cmd == 3 and seq == self.seq, (cmd, seq)
-        return status, actual, self.recv(actual) if dir_in and actual else b""
-
-    def close(self):
-        self.s.close()
+    def close(self, reset=False):
+        if self.s:
+            super().close(reset)
 
 
 class OpenAPI:
