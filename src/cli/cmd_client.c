@@ -133,23 +133,6 @@ static void say_holder(const struct client_opts *o, const char *host, const char
 
 /* ---- attach ------------------------------------------------------------------------ */
 
-static void fill_record(struct attach_record *rec, const char *host, const char *port,
-                        const char *name, const struct attach_result *res)
-{
-	snprintf(rec->host, sizeof(rec->host), "%s", host);
-	snprintf(rec->tcp_port, sizeof(rec->tcp_port), "%s", port);
-	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	snprintf(rec->lbusid, sizeof(rec->lbusid), "%s", res->lbusid);
-	snprintf(rec->path, sizeof(rec->path), "%s", res->dev.path);
-	rec->port = res->vport;
-	rec->vid = res->dev.idVendor;
-	rec->pid = res->dev.idProduct;
-	rec->speed = res->dev.speed;
-	ul_event_format_time(wall_ms(), rec->since, sizeof(rec->since));
-	memcpy(rec->files, res->files, sizeof(rec->files));
-	rec->nfiles = res->nfiles;
-}
-
 /* Drops the records of this name on other ports that vhci has freed (the
  * server let the board go and nobody detached it), so that NAME means the
  * attach just made. */
@@ -205,9 +188,11 @@ static void print_attached(const struct client_opts *o, const struct attach_reco
 	if (o->json) {
 		j = attach_record_json(rec);
 		json_object_set_new(j, "event", json_string(verb));
-		json_object_set_new(j, "import_ms", json_integer(res->import_ms));
-		json_object_set_new(j, "enumerate_ms", json_integer(res->enumerate_ms));
-		json_object_set_new(j, "drivers_ms", json_integer(res->drivers_ms));
+		if (res) {
+			json_object_set_new(j, "import_ms", json_integer(res->import_ms));
+			json_object_set_new(j, "enumerate_ms", json_integer(res->enumerate_ms));
+			json_object_set_new(j, "drivers_ms", json_integer(res->drivers_ms));
+		}
 		json_object_set_new(j, "took_ms", json_integer((json_int_t)took_ms));
 		print_json(j);
 		json_decref(j);
@@ -226,6 +211,9 @@ static void print_attached(const struct client_opts *o, const struct attach_reco
 	}
 	if (rec->nfiles == 0)
 		printf("  (no device files: no tty, disk, hidraw or input node appeared)\n");
+	if (strcmp(rec->follower, "usblabd") == 0 && strcmp(verb, "attached") == 0)
+		printf("  followed by usblabd: re-attached by itself when the server exports it "
+		       "again (`usblab events` tells the story)\n");
 	fflush(stdout);
 }
 
@@ -323,7 +311,7 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 			backoff = backoff * 2 > FOLLOW_BACKOFF_MAX_MS ? FOLLOW_BACKOFF_MAX_MS
 			                                              : backoff * 2;
 		}
-		fill_record(rec, req->host, req->port, req->what, &res);
+		attach_record_fill(rec, req->host, req->port, req->what, &res);
 		if (rec->port != old_port)
 			attach_record_remove(attach_run_dir(), old_port);
 		rec->reattaches++;
@@ -388,6 +376,145 @@ static int long_name_busid(const struct client_opts *o, const char *host, const 
 	return rc;
 }
 
+/* ---- handing the attachment to the local usblabd ----------------------------------- */
+
+/*
+ * Asks the local usblabd to follow the attachment (attach.adopt). Returns
+ * true when it took it; false when no daemon answers (silently) or it
+ * refused (said on stderr: the caller follows by itself, if asked to).
+ */
+static bool hand_over(const struct client_opts *o, struct attach_record *rec, const char *what,
+                      const char *token)
+{
+	struct ctl c = {.fd = -1};
+	char err[256];
+	json_t *params, *msg = NULL, *e;
+	bool took = false;
+
+	if (!o->socket_path || ctl_connect(&c, o->socket_path, err, sizeof(err)) != CTL_OK)
+		return false;
+	params = json_pack("{s:o, s:s, s:s?}", "record", attach_record_json(rec), "what", what,
+	                   "token", token);
+	if (params && ctl_send(&c, 1, "attach.adopt", params, err, sizeof(err)) == CTL_OK &&
+	    ctl_read(&c, 5000, &msg, err, sizeof(err)) == CTL_OK) {
+		e = json_object_get(msg, "error");
+		took = json_is_true(json_object_get(json_object_get(msg, "result"), "adopted"));
+		/* An older usblabd knows no attach.adopt: nothing to say. */
+		if (e && strcmp(json_string_value(json_object_get(e, "code")) ?: "",
+		                "unknown_method") != 0)
+			fprintf(stderr, "usblab: note: usblabd does not follow %s: %s\n", rec->name,
+			        json_string_value(json_object_get(e, "message")) ?: "?");
+	}
+	json_decref(params);
+	json_decref(msg);
+	ctl_close(&c);
+	if (took) {
+		snprintf(rec->follower, sizeof(rec->follower), "usblabd");
+		rec->follow_pid = 0;
+	}
+	return took;
+}
+
+/* The daemon's view of attachment name (attach.list), or NULL. */
+static json_t *daemon_attachment(const struct client_opts *o, const char *name)
+{
+	json_t *r = daemon_call(o, "attach.list", NULL), *a, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "attachments"), i, a)
+	{
+		const char *n = json_string_value(json_object_get(a, "name"));
+
+		if (n && strcmp(n, name) == 0)
+			found = json_incref(a);
+	}
+	json_decref(r);
+	return found;
+}
+
+/* The client-side kinds a follower prints. */
+static bool client_kind(const char *kind)
+{
+	return strcmp(kind, "server-gone") == 0 || strcmp(kind, "board-reenumerated") == 0 ||
+	       strcmp(kind, "re-attached") == 0 || strcmp(kind, "detached") == 0 ||
+	       strcmp(kind, "error") == 0;
+}
+
+/*
+ * attach --follow when usblabd follows the board: prints the daemon's
+ * events for it as the follower process would (lost, re-attached with
+ * the time taken), until a signal or its detached event. The daemon does
+ * the work; stopping this leaves the daemon following.
+ */
+static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
+                         const sigset_t *set)
+{
+	struct ctl c = {.fd = -1};
+	char err[256];
+	json_t *params = json_pack("{s:s}", "board", rec->name), *msg = NULL;
+	struct timespec zero = {0};
+	int rc = EXIT_OK;
+
+	if (ctl_connect(&c, o->socket_path, err, sizeof(err)) != CTL_OK ||
+	    ctl_send(&c, 1, "events.follow", params, err, sizeof(err)) != CTL_OK) {
+		fprintf(stderr, "usblab: following through usblabd: %s\n", err);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	for (;;) {
+		json_t *ev, *a;
+		const char *kind, *detail;
+		int r;
+
+		if (sigtimedwait(set, NULL, &zero) > 0)
+			break;
+		r = ctl_read(&c, 200, &msg, err, sizeof(err));
+		if (r == CTL_E_TIMEOUT)
+			continue;
+		if (r != CTL_OK) {
+			fprintf(stderr, "usblab: usblabd: %s (it still follows %s if it runs)\n",
+			        err, rec->name);
+			rc = EXIT_FAILED;
+			break;
+		}
+		ev = json_object_get(msg, "event");
+		kind = json_string_value(json_object_get(ev, "kind"));
+		detail = json_string_value(json_object_get(ev, "detail"));
+		if (!kind || !client_kind(kind)) {
+			json_decref(msg);
+			msg = NULL;
+			continue;
+		}
+		if (strcmp(kind, "re-attached") == 0 &&
+		    (a = daemon_attachment(o, rec->name)) != NULL) {
+			attach_record_from_json(a, rec);
+			print_attached(o, rec, NULL, "re-attached",
+			               (uint64_t)json_integer_value(json_object_get(a, "last_took_ms")));
+			json_decref(a);
+		} else if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
+			                      strcmp(kind, "re-attached") == 0 ? kind : "lost", "kind",
+			                      kind, "name", rec->name, "port", (int)rec->port, "detail",
+			                      detail ? detail : "");
+
+			print_json(j);
+			json_decref(j);
+		} else {
+			printf("%s %s: %s\n", kind, rec->name, detail ? detail : "");
+			fflush(stdout);
+		}
+		json_decref(msg);
+		msg = NULL;
+		if (strcmp(kind, "detached") == 0)
+			break;
+	}
+out:
+	json_decref(msg);
+	json_decref(params);
+	ctl_close(&c);
+	return rc;
+}
+
 int client_attach(const struct client_opts *o, const char *server, const char *what)
 {
 	char host[256], port[16], name[64], busid[USBIP_BUSID_SIZE], field[96];
@@ -397,7 +524,7 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	const char *hash = strchr(what, '#');
 	int64_t deadline = o->timeout_s >= 0 ? wall_ms() + o->timeout_s * 1000 : INT64_MAX;
 	uint64_t t0 = attach_now_ms();
-	bool said_waiting = false;
+	bool said_waiting = false, adopted;
 	sigset_t set;
 	int stage;
 
@@ -471,12 +598,17 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 		if (!o->follow)
 			usleep(WAIT_RETRY_MS * 1000);
 	}
-	fill_record(&rec, host, port, name, &res);
+	attach_record_fill(&rec, host, port, name, &res);
 	rec.follow_pid = o->follow ? (int)getpid() : 0;
 	remember(&rec);
+	/* The local usblabd follows it when one runs (its record then says
+	 * so); else --follow makes this process the follower. */
+	adopted = hand_over(o, &rec, req.what, req.token);
 	print_attached(o, &rec, &res, "attached", attach_now_ms() - t0);
 	if (!o->follow)
 		return EXIT_OK;
+	if (adopted)
+		return follow_daemon(o, &rec, &set);
 	return follow_board(o, &req, &rec, &set);
 }
 
@@ -541,8 +673,20 @@ int client_detach(const struct client_opts *o, const char *what)
 	}
 	if (have) {
 		port = rec.port;
-		/* The follower first, or it would import the board again. */
-		if (pid_alive(rec.follow_pid)) {
+		/* The follower first, or it would import the board again:
+		 * usblabd is told to drop it (never signalled). */
+		if (strcmp(rec.follower, "usblabd") == 0) {
+			json_t *r = daemon_call(o, "attach.drop", json_pack("{s:s}", "name", rec.name));
+
+			if (!r)
+				fprintf(stderr,
+				        "usblab: warning: usblabd did not answer attach.drop for %s "
+				        "(if it still runs, it may attach it again)\n",
+				        rec.name);
+			json_decref(r);
+			if (find_record(rec.name, &rec) == 0)
+				port = rec.port;
+		} else if (pid_alive(rec.follow_pid)) {
 			kill(rec.follow_pid, SIGTERM);
 			deadline = attach_now_ms() + 5000;
 			while (pid_alive(rec.follow_pid) && attach_now_ms() < deadline)

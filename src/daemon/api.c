@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_client.h"
 #include "names.h"
 
 #define API_MAX_LINE_NAMES   16
@@ -1146,6 +1147,33 @@ static void api_reload(const struct api_call *c)
 	            json_pack("{s:b, s:I}", "reloaded", 1, "boards", (json_int_t)n));
 }
 
+/* ---- for handlers in other files (api_client.h) ---------------------------------- */
+
+json_t *api_call_params(const struct api_call *c)
+{
+	return c->params;
+}
+
+const struct api_caller *api_call_who(const struct api_call *c)
+{
+	return c->who;
+}
+
+const struct api_env *api_call_env(const struct api_call *c)
+{
+	return &c->api->env;
+}
+
+void api_call_reply(const struct api_call *c, json_t *result)
+{
+	send_result(c->ops, c->client, c->id, result);
+}
+
+void api_call_fail(const struct api_call *c, const char *code, const char *message)
+{
+	send_error(c->ops, c->client, c->id, code, message, NULL);
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 static const struct api_method {
@@ -1162,6 +1190,9 @@ static const struct api_method {
         {"checkin", api_checkin},
         {"locks", api_locks},
         {"reload", api_reload},
+        {"attach.adopt", api_attach_adopt},
+        {"attach.drop", api_attach_drop},
+        {"attach.list", api_attach_list},
 };
 
 void api_request(struct api *api, json_t *req, const struct api_caller *who,
