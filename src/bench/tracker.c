@@ -226,8 +226,7 @@ static uint64_t emit(struct tracker *t, enum ul_event_kind kind, const struct bo
 }
 
 uint64_t tracker_client_event(struct tracker *t, enum ul_event_kind kind, const char *board,
-                              const char *peer, const char *detail,
-                              const struct ul_devfacts *dev)
+                              const char *peer, const char *detail, const struct ul_devfacts *dev)
 {
 	struct ul_event ev;
 

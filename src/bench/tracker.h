@@ -111,8 +111,7 @@ void tracker_import_refused(struct tracker *t, const char *requested, const char
  * is the name as attached, peer the server; dev may be NULL. Returns the
  * event's seq. */
 uint64_t tracker_client_event(struct tracker *t, enum ul_event_kind kind, const char *board,
-                              const char *peer, const char *detail,
-                              const struct ul_devfacts *dev);
+                              const char *peer, const char *detail, const struct ul_devfacts *dev);
 
 /* ---- inputs: registry ---------------------------------------------------- */
 

@@ -48,6 +48,15 @@ static const char *vhci_dir(void)
 	return env && *env ? env : VHCI_SYSFS_DIR;
 }
 
+/* The sysfs root the device files are looked up in: $USBLAB_SYSROOT when
+ * set (tests, over a fake tree), else "/sys". */
+static const char *sysroot(void)
+{
+	const char *env = getenv("USBLAB_SYSROOT");
+
+	return env && *env ? env : "/sys";
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -488,14 +497,15 @@ static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
 		if (strcmp(kind, "re-attached") == 0 &&
 		    (a = daemon_attachment(o, rec->name)) != NULL) {
 			attach_record_from_json(a, rec);
-			print_attached(o, rec, NULL, "re-attached",
-			               (uint64_t)json_integer_value(json_object_get(a, "last_took_ms")));
+			print_attached(
+			        o, rec, NULL, "re-attached",
+			        (uint64_t)json_integer_value(json_object_get(a, "last_took_ms")));
 			json_decref(a);
 		} else if (o->json) {
 			json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
-			                      strcmp(kind, "re-attached") == 0 ? kind : "lost", "kind",
-			                      kind, "name", rec->name, "port", (int)rec->port, "detail",
-			                      detail ? detail : "");
+			                      strcmp(kind, "re-attached") == 0 ? kind : "lost",
+			                      "kind", kind, "name", rec->name, "port",
+			                      (int)rec->port, "detail", detail ? detail : "");
 
 			print_json(j);
 			json_decref(j);
@@ -555,6 +565,7 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	req.port = port;
 	req.what = name;
 	req.vhci_dir = vhci_dir();
+	req.sysroot = sysroot();
 	req.token = hash ? hash + 1 : o->token;
 	/* NAME#TOKEN over 31 bytes: BUSID#TOKEN, as checkout's import_as
 	 * says, when the daemon that serves it is ours to ask. */
@@ -676,11 +687,13 @@ int client_detach(const struct client_opts *o, const char *what)
 		/* The follower first, or it would import the board again:
 		 * usblabd is told to drop it (never signalled). */
 		if (strcmp(rec.follower, "usblabd") == 0) {
-			json_t *r = daemon_call(o, "attach.drop", json_pack("{s:s}", "name", rec.name));
+			json_t *r =
+			        daemon_call(o, "attach.drop", json_pack("{s:s}", "name", rec.name));
 
 			if (!r)
 				fprintf(stderr,
-				        "usblab: warning: usblabd did not answer attach.drop for %s "
+				        "usblab: warning: usblabd did not answer attach.drop for "
+				        "%s "
 				        "(if it still runs, it may attach it again)\n",
 				        rec.name);
 			json_decref(r);
@@ -768,7 +781,7 @@ int client_attached(const struct client_opts *o)
 
 		/* The device files now (a disk may have come since). */
 		if (strcmp(state, "attached") == 0 &&
-		    (nf = devfiles_find("/sys", r->lbusid, r->files, DEVFILES_MAX)) >= 0)
+		    (nf = devfiles_find(sysroot(), r->lbusid, r->files, DEVFILES_MAX)) >= 0)
 			r->nfiles = (unsigned)nf < DEVFILES_MAX ? (unsigned)nf : DEVFILES_MAX;
 		if (o->json) {
 			json_t *j = attach_record_json(r);

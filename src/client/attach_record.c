@@ -128,7 +128,8 @@ void attach_record_fill(struct attach_record *rec, const char *host, const char 
 
 	snprintf(rec->host, sizeof(rec->host), "%s", host);
 	snprintf(rec->tcp_port, sizeof(rec->tcp_port), "%s", tcp_port);
-	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	if (name != rec->name) /* may be rec's own (a re-attach keeps it) */
+		snprintf(rec->name, sizeof(rec->name), "%s", name);
 	snprintf(rec->lbusid, sizeof(rec->lbusid), "%s", res->lbusid);
 	snprintf(rec->path, sizeof(rec->path), "%s", res->dev.path);
 	rec->port = res->vport;

@@ -99,8 +99,8 @@ void api_attach_drop(const struct api_call *c)
 		api_call_fail(c, "unknown_attachment", msg);
 		return;
 	}
-	api_call_reply(c, json_pack("{s:b, s:o}", "dropped", 1, "attachment",
-	                            attach_record_json(&rec)));
+	api_call_reply(
+	        c, json_pack("{s:b, s:o}", "dropped", 1, "attachment", attach_record_json(&rec)));
 }
 
 void api_attach_list(const struct api_call *c)

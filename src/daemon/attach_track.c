@@ -63,10 +63,10 @@ struct att {
 	struct event *retry;
 	struct att_job job;
 
-	uint64_t lost_at;   /* monotonic ms when the loss was seen */
+	uint64_t lost_at; /* monotonic ms when the loss was seen */
 	unsigned backoff_ms;
-	unsigned attempts;  /* re-imports since the loss */
-	int reported;       /* the kind this outage reported (0: none yet) */
+	unsigned attempts; /* re-imports since the loss */
+	int reported;      /* the kind this outage reported (0: none yet) */
 	char last_error[256];
 	unsigned last_took_ms; /* the last re-attach: port freed -> files listed */
 
@@ -205,8 +205,7 @@ static void att_submit(struct att *a, enum att_op op)
 	if (offload_submit(a->off, &j->base) < 0) {
 		/* No thread: try again on the timer rather than block here. */
 		a->busy = false;
-		ul_error("attach", "%s: no worker thread for the re-import; retrying",
-		         a->rec.name);
+		ul_error("attach", "%s: no worker thread for the re-import; retrying", a->rec.name);
 		if (op == JOB_ATTACH) {
 			struct timeval tv = {.tv_sec = 1};
 
@@ -347,8 +346,8 @@ static void job_done(struct offload_job *base)
 		break;
 	case JOB_SAVE:
 		if (j->save_rc < 0 || j->link_rc < 0)
-			ul_warn("attach", "%s: record or links in %s: %s", a->rec.name,
-			        at->run_dir, strerror(-(j->save_rc < 0 ? j->save_rc : j->link_rc)));
+			ul_warn("attach", "%s: record or links in %s: %s", a->rec.name, at->run_dir,
+			        strerror(-(j->save_rc < 0 ? j->save_rc : j->link_rc)));
 		break;
 	case JOB_DETACH:
 		break;
@@ -520,7 +519,9 @@ int attach_track_adopt(struct attach_track *at, const struct attach_record *rec,
 	if (i < 0 || at->ports[i].state == VHCI_ST_NULL ||
 	    strcmp(at->ports[i].lbusid, rec->lbusid) != 0) {
 		snprintf(err, errlen, "vhci port %u does not hold %s (%s)", rec->port, rec->lbusid,
-		         n < 0 ? vhci_strerror(n) : i < 0 ? "no such port" : "another device");
+		         n < 0   ? vhci_strerror(n)
+		         : i < 0 ? "no such port"
+		                 : "another device");
 		return ATTACH_TRACK_E_NOTHERE;
 	}
 	a = calloc(1, sizeof(*a));
@@ -587,9 +588,10 @@ json_t *attach_track_json(const struct attach_track *at)
 			continue;
 		json_object_set_new(j, "state",
 		                    json_string(a->state == ATT_UP ? "attached" : "reattaching"));
-		json_object_set_new(j, "lost_ms", a->state == ATT_UP
-		                                          ? json_null()
-		                                          : json_integer((json_int_t)(now - a->lost_at)));
+		json_object_set_new(j, "lost_ms",
+		                    a->state == ATT_UP
+		                            ? json_null()
+		                            : json_integer((json_int_t)(now - a->lost_at)));
 		json_object_set_new(j, "attempts", json_integer(a->attempts));
 		json_object_set_new(j, "last_error", json_string(a->last_error));
 		json_object_set_new(j, "last_took_ms", json_integer(a->last_took_ms));
