@@ -12,6 +12,7 @@
 #include "attach_track.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct att_job {
 	struct attach_result res;
 	int stage;
 	struct attach_record rec; /* in: the record now; out: the new one (ATTACH) */
+	atomic_int imported;      /* the server accepted the import (ATTACH) */
 	int save_rc, link_rc;
 };
 
@@ -61,6 +63,7 @@ struct att {
 	bool dead;    /* dropped and done: the reap event frees it */
 	struct offload *off;
 	struct event *retry;
+	struct event *silent; /* reports a server that does not answer */
 	struct att_job job;
 
 	uint64_t lost_at; /* monotonic ms when the loss was seen */
@@ -201,6 +204,8 @@ static void att_submit(struct att *a, enum att_op op)
 	j->req.token = a->token[0] ? a->token : NULL;
 	j->req.vhci_dir = a->at->vhci_dir;
 	j->req.sysroot = a->at->sysroot;
+	atomic_init(&j->imported, 0);
+	j->req.imported = &j->imported;
 	a->busy = true;
 	if (offload_submit(a->off, &j->base) < 0) {
 		/* No thread: try again on the timer rather than block here. */
@@ -219,6 +224,8 @@ static void att_free(struct att *a)
 	offload_free(a->off);
 	if (a->retry)
 		event_free(a->retry);
+	if (a->silent)
+		event_free(a->silent);
 	free(a);
 }
 
@@ -296,6 +303,7 @@ static void att_attach_done(struct att *a, struct att_job *j)
 	a->last_took_ms = (unsigned)(attach_now_ms() - a->lost_at);
 	a->last_error[0] = 0;
 	a->state = ATT_UP;
+	evtimer_del(a->silent);
 	if (!a->reported) {
 		snprintf(detail, sizeof(detail),
 		         "vhci port %u freed; %.160s offered %s again at the first import",
@@ -381,6 +389,25 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void on_silent(evutil_socket_t fd, short what, void *arg)
+{
+	struct att *a = arg;
+	char detail[256];
+
+	(void)fd;
+	(void)what;
+	/* An import the server accepted is no silence: enumeration under
+	 * a slow kernel may take longer than this. */
+	if (a->dropped || a->state != ATT_LOST || a->reported ||
+	    (a->busy && atomic_load(&a->job.imported)))
+		return;
+	snprintf(detail, sizeof(detail),
+	         "vhci port %u freed %u ms ago; %.180s has not answered the import since",
+	         a->rec.port, (unsigned)(attach_now_ms() - a->lost_at), a->peer);
+	att_event(a, UL_EV_SERVER_GONE, detail);
+	a->reported = UL_EV_SERVER_GONE;
+}
+
 /* The port was freed (or holds another device): the server closed the
  * connection, or keepalive gave up on it. */
 static void att_lost(struct att *a)
@@ -392,6 +419,12 @@ static void att_lost(struct att *a)
 	a->backoff_ms = ATTACH_TRACK_FAST_MS;
 	ul_info("attach", "%s: vhci port %u freed; importing it again from %s", a->rec.name,
 	        a->rec.port, a->peer);
+	{
+		struct timeval tv = {.tv_sec = ATTACH_TRACK_SILENT_MS / 1000,
+		                     .tv_usec = (ATTACH_TRACK_SILENT_MS % 1000) * 1000};
+
+		evtimer_add(a->silent, &tv);
+	}
 	att_submit(a, JOB_ATTACH);
 }
 
@@ -537,7 +570,8 @@ int attach_track_adopt(struct attach_track *at, const struct attach_record *rec,
 	a->state = ATT_UP;
 	a->off = offload_new(at->base);
 	a->retry = evtimer_new(at->base, on_retry, a);
-	if (!a->off || !a->retry) {
+	a->silent = evtimer_new(at->base, on_silent, a);
+	if (!a->off || !a->retry || !a->silent) {
 		att_free(a);
 		return ATTACH_TRACK_E_NOMEM;
 	}
@@ -569,6 +603,7 @@ int attach_track_drop(struct attach_track *at, const char *name, const char *why
 	att_event(a, UL_EV_DETACHED, why);
 	a->dropped = true;
 	evtimer_del(a->retry);
+	evtimer_del(a->silent);
 	if (!a->busy) {
 		track_unlink(at, a);
 		att_free(a);

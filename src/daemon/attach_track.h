@@ -32,6 +32,10 @@
 #define ATTACH_TRACK_FAST_MS     100
 #define ATTACH_TRACK_FAST_FOR_MS 15000
 #define ATTACH_TRACK_SLOW_MS     5000
+/* A server that has not answered the first re-import this long after the
+ * port was freed is reported gone at once (a dead link makes connect()
+ * wait for its own timeout, 10 s). */
+#define ATTACH_TRACK_SILENT_MS 2000
 /* How often vhci's port table is read. */
 #define ATTACH_TRACK_POLL_MS 50
 

@@ -175,6 +175,29 @@ server_start
 wait_until 20 eval 'kinds_seen | grep -q "server-gone,re-attached,devfiles$"'
 ok $? "server back: re-attached" "$(kinds_seen)"
 
+# 4b. A server that accepts and never answers (a stalled or half-open
+# peer): reported gone before connect's own timeout, then back.
+kill -9 $server
+wait $server 2>/dev/null
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' $PORT &
+mute=$!
+pids+=($mute)
+before=$(ul events --json --kind server-gone | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')
+set_status 0 4
+wait_until 15 eval '[ "$(ul events --json --kind server-gone | python3 -c "import json,sys; e=json.load(sys.stdin)[\"events\"]; print(len(e), \"has not answered\" in e[-1][\"detail\"])")" = "$((before + 1)) True" ]'
+ok $? "a silent server: server-gone, 'has not answered'" "$(ul events --json --kind server-gone)"
+kill $mute
+wait $mute 2>/dev/null
+server_start
+wait_until 25 eval 'kinds_seen | grep -q "server-gone,re-attached,devfiles,server-gone,re-attached,devfiles$"'
+ok $? "the silent server replaced by a real one: re-attached" "$(kinds_seen)"
+
 # 5. Refusals: a record of a free port, a second adoption, a bad record.
 call() {
 	python3 - "$SOCK" "$1" <<'EOF'
