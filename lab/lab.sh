@@ -26,7 +26,7 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 #   storage: a qemu usb-storage (serial LABSER1) on xhci port 1 = busid 2-1
 #   virtual: no emulated device; usblabd's virtual devices only
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
-	attach:storage attach-follow:storage
+	attach:storage attach-follow:storage attach-daemon:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual)
 # The numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc

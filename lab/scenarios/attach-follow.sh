@@ -51,7 +51,7 @@ usblabd_stop
 if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 && usbipd_start; then
 	out=$(ul remote list $SERVER 2>&1)
 	check usbipd-remote-list "usblab remote list against usbipd: $(echo "$out" | tr '\n' ';')" \
-		eval 'echo "$out" | grep -q " $STICK_BUSID  *-  *46f4:0001 "'
+		eval 'echo "$out" | grep -q " $STICK_BUSID  *-  *-  *exported  *-  *46f4:0001 "'
 	if ul attach $SERVER "$STICK_BUSID" >/tmp/kattach.out 2>&1; then
 		pass usbipd-attach
 		got=$(link_md5 "$RUN/$STICK_BUSID/disk")

@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "devfiles.h"
 #include "event.h"
+#include "remote_api.h"
 #include "ucl.h"
 #include "vhci.h"
 
@@ -812,8 +813,16 @@ int client_attached(const struct client_opts *o)
 
 /* ---- remote list ------------------------------------------------------------------- */
 
-/* The local daemon's name for a busid it exports, or NULL. */
-static const char *name_of_busid(json_t *boards, const char *busid)
+/* The HTTP port of a usblabd's API: $USBLAB_REMOTE_HTTP_PORT, else 3241. */
+static const char *remote_http_port(void)
+{
+	const char *env = getenv("USBLAB_REMOTE_HTTP_PORT");
+
+	return env && *env ? env : REMOTE_API_PORT;
+}
+
+/* The board of boards[] with this busid, or NULL. */
+static json_t *board_of_busid(json_t *boards, const char *busid)
 {
 	size_t i;
 	json_t *b;
@@ -821,12 +830,49 @@ static const char *name_of_busid(json_t *boards, const char *busid)
 	json_array_foreach(boards, i, b)
 	{
 		const char *bus = json_string_value(json_object_get(b, "busid"));
-		const char *name = json_string_value(json_object_get(b, "name"));
 
-		if (bus && name && strcmp(bus, busid) == 0 && strcmp(name, busid) != 0)
-			return name;
+		if (bus && *bus && strcmp(bus, busid) == 0)
+			return b;
 	}
 	return NULL;
+}
+
+static const char *str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : dflt;
+}
+
+/* One row of the listing. Fields may be "" (printed "-"). */
+struct remote_row {
+	const char *server, *host, *port, *busid, *name, *type, *state, *holder, *imported_by;
+	const char *source, *path;
+	char vp[10], cls[8];
+	int speed; /* usb_device_speed, or -1 unknown */
+};
+
+static const char *dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void remote_row_print(const struct client_opts *o, json_t *out, const struct remote_row *r)
+{
+	if (o->json) {
+		json_array_append_new(
+		        out,
+		        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, "
+		                  "s:s, s:s}",
+		                  "host", r->host, "port", r->port, "busid", r->busid, "name",
+		                  r->name, "type", r->type, "state", r->state, "holder", r->holder,
+		                  "imported_by", r->imported_by, "vid_pid", r->vp, "speed",
+		                  r->speed, "class", r->cls, "path", r->path, "source", r->source));
+		return;
+	}
+	printf("%-22s %-10s %-16s %-10s %-9s %-20s %-9s %-9s %s\n", r->server, dash(r->busid),
+	       dash(r->name), dash(r->type), dash(r->state), dash(r->holder), dash(r->vp),
+	       r->speed >= 0 ? speed_text((unsigned)r->speed) : "-", dash(r->path));
 }
 
 int client_remote_list(const struct client_opts *o, const char *const *hosts, int nhosts)
@@ -843,9 +889,12 @@ int client_remote_list(const struct client_opts *o, const char *const *hosts, in
 		return EXIT_FAILED;
 	}
 	for (int h = 0; h < nhosts; h++) {
-		char host[256], port[16];
+		char host[256], port[16], herr[256];
 		unsigned n = 0;
-		json_t *list = NULL, *boards;
+		json_t *boards = NULL, *list = NULL, *b;
+		const char *source = "devlist";
+		bool *shown = NULL;
+		size_t bi;
 		int r;
 
 		if (attach_split_server(hosts[h], host, sizeof(host), port, sizeof(port)) < 0) {
@@ -861,40 +910,88 @@ int client_remote_list(const struct client_opts *o, const char *const *hosts, in
 		}
 		if (n > USBIP_MAX_DEVLIST)
 			n = USBIP_MAX_DEVLIST;
-		/* DEVLIST carries busids; a usblabd on this machine can name them. */
-		if (host_is_local(host) || o->socket_given)
+		/* Names, types, states and holders: the server's HTTP API when it
+		 * is a usblabd that answers there; a usblabd on this machine
+		 * over its control socket; else what DEVLIST's paths say. */
+		if (remote_api_boards(host, remote_http_port(), 2000, &boards, herr,
+		                      sizeof(herr)) == 0) {
+			source = "api";
+		} else if (host_is_local(host) || o->socket_given) {
 			list = daemon_call(o, "list", NULL);
-		boards = json_object_get(list, "boards");
+			boards = json_incref(json_object_get(list, "boards"));
+			if (boards)
+				source = "control";
+		}
 		if (!o->json && !header) {
-			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", "SERVER", "BUSID", "NAME",
-			       "VID:PID", "SPEED", "CLASS", "PATH");
+			printf("%-22s %-10s %-16s %-10s %-9s %-20s %-9s %-9s %s\n", "SERVER",
+			       "BUSID", "NAME", "TYPE", "STATE", "HOLDER", "VID:PID", "SPEED",
+			       "PATH");
 			header = true;
 		}
+		shown = calloc(json_array_size(boards) + 1, sizeof(*shown));
 		for (unsigned i = 0; i < n; i++) {
 			const struct usbip_usb_device *d = &devs[i].info;
-			const char *name = name_of_busid(boards, d->busid);
-			char vp[10], cls[8];
+			struct remote_row row = {.server = hosts[h],
+			                         .host = host,
+			                         .port = port,
+			                         .busid = d->busid,
+			                         .source = source,
+			                         .speed = (int)d->speed};
+			char dname[64], dholder[96], dpath[256];
+			json_t *bd = board_of_busid(boards, d->busid);
 
-			snprintf(vp, sizeof(vp), "%04x:%04x", d->idVendor, d->idProduct);
+			remote_devlist_path(d->path, dname, sizeof(dname), dholder, sizeof(dholder),
+			                    dpath, sizeof(dpath));
+			snprintf(row.vp, sizeof(row.vp), "%04x:%04x", d->idVendor, d->idProduct);
 			snprintf(
-			        cls, sizeof(cls), "%02x",
+			        row.cls, sizeof(row.cls), "%02x",
 			        d->bDeviceClass
 			                ? d->bDeviceClass
 			                : (d->bNumInterfaces ? devs[i].ifs[0].bInterfaceClass : 0));
-			if (o->json) {
-				json_array_append_new(
-				        out,
-				        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}",
-				                  "host", host, "port", port, "busid", d->busid,
-				                  "name", name ? name : "", "vid_pid", vp, "speed",
-				                  (int)d->speed, "class", cls, "path", d->path));
-				continue;
+			row.path = dpath;
+			row.name = bd && strcmp(str_or(bd, "name", ""), d->busid) != 0
+			                   ? str_or(bd, "name", "")
+			                   : dname;
+			row.type = bd ? str_or(bd, "type", "") : "";
+			row.state = bd ? str_or(bd, "state", "exported") : "exported";
+			row.holder =
+			        bd ? str_or(json_object_get(bd, "lease"), "holder", "") : dholder;
+			row.imported_by = bd ? str_or(bd, "imported_by", "") : "";
+			if (!bd)
+				row.source = "devlist";
+			if (bd && shown) {
+				json_array_foreach(boards, bi, b) if (b == bd) shown[bi] = true;
 			}
-			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", hosts[h], d->busid,
-			       name ? name : "-", vp, speed_text(d->speed), cls, d->path);
+			remote_row_print(o, out, &row);
 		}
-		if (!o->json && n == 0)
+		/* Boards the server knows but does not offer now (absent,
+		 * imported, leased): only its API can tell of them. */
+		json_array_foreach(boards, bi, b)
+		{
+			struct remote_row row = {.server = hosts[h],
+			                         .host = host,
+			                         .port = port,
+			                         .source = source,
+			                         .speed = -1,
+			                         .path = ""};
+
+			if ((shown && shown[bi]) || strcmp(source, "api") != 0)
+				continue;
+			row.busid = str_or(b, "busid", "");
+			row.name = str_or(b, "name", "");
+			row.type = str_or(b, "type", "");
+			row.state = str_or(b, "state", "");
+			row.holder = str_or(json_object_get(b, "lease"), "holder", "");
+			row.imported_by = str_or(b, "imported_by", "");
+			if (strcmp(str_or(b, "vid", "0000"), "0000") != 0)
+				snprintf(row.vp, sizeof(row.vp), "%s:%s", str_or(b, "vid", "0000"),
+				         str_or(b, "pid", "0000"));
+			remote_row_print(o, out, &row);
+		}
+		if (!o->json && n == 0 && json_array_size(boards) == 0)
 			printf("%-22s (exports nothing)\n", hosts[h]);
+		free(shown);
+		json_decref(boards);
 		json_decref(list);
 	}
 	if (o->json) {

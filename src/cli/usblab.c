@@ -1269,7 +1269,10 @@ static const char help_attached[] =
 static const char help_remote[] =
         "Usage: usblab remote list HOST[:PORT]... [--json]\n\n"
         "Lists the devices each server offers (OP_REQ_DEVLIST): busid, VID:PID, speed,\n"
-        "class, path. A usblabd on this machine names its busids.\n\n" HELP_CLIENT_EXIT
+        "class, path. When the server is a usblabd whose HTTP API answers (port 3241, or\n"
+        "$USBLAB_REMOTE_HTTP_PORT; it listens on loopback unless configured), every\n"
+        "board it knows, with name, type, state and lease holder; else a usblabd on this\n"
+        "machine names its busids, and the names and holders usblabd puts in DEVLIST.\n\n" HELP_CLIENT_EXIT
         "\nExample:\n  usblab remote list bench1 bench2:3241\n";
 static const char help_probe[] =
         "Usage: usblab probe NAME [--json]\n"
