@@ -1272,7 +1272,7 @@ static const char help_remote[] =
         "class, path. When the server is a usblabd whose HTTP API answers (port 3241, or\n"
         "$USBLAB_REMOTE_HTTP_PORT; it listens on loopback unless configured), every\n"
         "board it knows, with name, type, state and lease holder; else a usblabd on this\n"
-        "machine names its busids, and the names and holders usblabd puts in DEVLIST.\n\n" HELP_CLIENT_EXIT
+        "machine names its busids, and usblabd's DEVLIST paths carry names.\n\n" HELP_CLIENT_EXIT
         "\nExample:\n  usblab remote list bench1 bench2:3241\n";
 static const char help_probe[] =
         "Usage: usblab probe NAME [--json]\n"
