@@ -474,6 +474,7 @@ static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
 	for (;;) {
 		json_t *ev, *a;
 		const char *kind, *detail;
+		bool done;
 		int r;
 
 		if (sigtimedwait(set, NULL, &zero) > 0)
@@ -504,9 +505,9 @@ static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
 			json_decref(a);
 		} else if (o->json) {
 			json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
-			                      strcmp(kind, "re-attached") == 0 ? kind : "lost",
-			                      "kind", kind, "name", rec->name, "port",
-			                      (int)rec->port, "detail", detail ? detail : "");
+			                      strcmp(kind, "detached") == 0 ? kind : "lost", "kind",
+			                      kind, "name", rec->name, "port", (int)rec->port,
+			                      "detail", detail ? detail : "");
 
 			print_json(j);
 			json_decref(j);
@@ -514,9 +515,10 @@ static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
 			printf("%s %s: %s\n", kind, rec->name, detail ? detail : "");
 			fflush(stdout);
 		}
+		done = strcmp(kind, "detached") == 0; /* kind is msg's */
 		json_decref(msg);
 		msg = NULL;
-		if (strcmp(kind, "detached") == 0)
+		if (done)
 			break;
 	}
 out:

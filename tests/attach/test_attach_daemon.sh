@@ -129,9 +129,13 @@ record_field() { # FIELD: of the one record in run/attached
 	python3 -c 'import json,glob,sys; r=[json.load(open(f)) for f in glob.glob(sys.argv[1]+"/attached/*.json")]; print(r[0].get(sys.argv[2], "") if len(r) == 1 else "records: %d" % len(r))' "$tmp/run" "$1"
 }
 
-# 1. attach hands the attachment over.
-ul attach 127.0.0.1:$PORT 0-1 --json >"$tmp/out" 2>"$tmp/err"
-ok $? "attach 0-1 exits 0" "$(cat "$tmp/err" "$tmp/out")"
+# 1. attach --follow hands the attachment over and prints the daemon's story.
+ul attach 127.0.0.1:$PORT 0-1 --json --follow >"$tmp/follow" 2>"$tmp/err" &
+follower=$!
+pids+=($follower)
+wait_until 15 grep -q '"event":"attached"' "$tmp/follow"
+ok $? "attach 0-1 --follow prints attached" "$(cat "$tmp/err" "$tmp/follow")"
+head -n 1 "$tmp/follow" >"$tmp/out"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert a["event"] == "attached" and a["follower"] == "usblabd" and a["devnodes"] == ["/dev/ttyACM0"], a' "$tmp/out"
 ok $? "attach --json says usblabd follows it, with /dev/ttyACM0" "$(cat "$tmp/out")"
 wait_until 5 eval '[ "$(record_field follower)" = usblabd ]'
@@ -152,9 +156,14 @@ ok $? "attached: state attached after the re-attach"
 ul events --json --kind re-attached | python3 -c 'import json,sys; e=json.load(sys.stdin)["events"][0]; assert " ms after port 0 was freed" in e["detail"] and e["dev"]["devnodes"] == ["/dev/ttyACM0"], e'
 ok $? "the re-attached event says how long it took, with the files"
 
+grep -q '"event":"re-attached".*"took_ms":' "$tmp/follow" || wait_until 5 grep -q '"event":"re-attached".*"took_ms":' "$tmp/follow"
+ok $? "the follower prints re-attached with took_ms" "$(cat "$tmp/follow")"
+
 # 3. The server is killed and the port freed: server-gone, reattaching.
-kill -9 $server
-wait $server 2>/dev/null
+{
+	kill -9 $server
+	wait $server
+} 2>/dev/null
 set_status 0 4
 wait_until 15 has_kinds attached,devfiles,board-reenumerated,re-attached,devfiles,server-gone
 ok $? "server killed: server-gone" "$(kinds_seen)"
@@ -169,6 +178,8 @@ assert len(r) == 1 and r[0]["state"] == "reattaching" and r[0]["attempts"] >= 1,
 assert "127.0.0.1" in r[0]["last_error"], r
 EOF
 ok $? "attach.list: reattaching, attempts counted, the last error"
+grep -q '"event":"lost","kind":"server-gone"' "$tmp/follow"
+ok $? "the follower prints the loss (server-gone)" "$(cat "$tmp/follow")"
 
 # 4. The server returns: re-attached without a command.
 server_start
@@ -177,8 +188,10 @@ ok $? "server back: re-attached" "$(kinds_seen)"
 
 # 4b. A server that accepts and never answers (a stalled or half-open
 # peer): reported gone before connect's own timeout, then back.
-kill -9 $server
-wait $server 2>/dev/null
+{
+	kill -9 $server
+	wait $server
+} 2>/dev/null
 python3 -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -188,6 +201,7 @@ while True:
     c, _ = s.accept(); held.append(c)' $PORT &
 mute=$!
 pids+=($mute)
+wait_until 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $PORT 2>/dev/null
 before=$(ul events --json --kind server-gone | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')
 set_status 0 4
 wait_until 15 eval '[ "$(ul events --json --kind server-gone | python3 -c "import json,sys; e=json.load(sys.stdin)[\"events\"]; print(len(e), \"has not answered\" in e[-1][\"detail\"])")" = "$((before + 1)) True" ]'
@@ -227,6 +241,8 @@ wait_until 5 eval '[ "$(cat "$tmp/detach.last" 2>/dev/null)" = "$port" ]'
 ok $? "detach wrote port $port to vhci's detach" "$(cat "$tmp/detach.last" 2>/dev/null)"
 wait_until 5 eval 'kinds_seen | grep -q ",detached$"'
 ok $? "events end with detached" "$(kinds_seen)"
+wait_until 5 eval '! kill -0 $follower 2>/dev/null'
+ok $? "the follower exits after detached" "$(tail -n 2 "$tmp/follow")"
 attaches=$(wc -l <"$tmp/attach.log")
 sleep 1
 [ "$(wc -l <"$tmp/attach.log")" = "$attaches" ] && [ ! -e "$tmp/run/attached/$port.json" ]
