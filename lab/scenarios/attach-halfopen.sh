@@ -25,12 +25,15 @@ fi
 unshare -n sleep 600 &
 nspid=$!
 usleep 200000
-if ! ip link add name vc type veth peer name vs 2>/tmp/ns.err ||
-	! ip link set dev vs netns "$nspid" 2>>/tmp/ns.err ||
+# busybox's ip does not name the peer: it is what `ip link show vc` says
+# after the @ ("vc@veth0").
+ip link add name vc type veth peer name vs 2>/tmp/ns.err
+vs=$(ip link show dev vc 2>>/tmp/ns.err | sed -n 's/^[0-9]*: vc@\([^:]*\):.*/\1/p')
+if [ -z "$vs" ] || ! ip link set dev "$vs" netns "$nspid" 2>>/tmp/ns.err ||
 	! ip addr add 10.77.0.1/24 dev vc 2>>/tmp/ns.err || ! ip link set dev vc up 2>>/tmp/ns.err ||
 	! in_ns ip link set dev lo up 2>>/tmp/ns.err ||
-	! in_ns ip addr add $NS_SERVER/24 dev vs 2>>/tmp/ns.err ||
-	! in_ns ip link set dev vs up 2>>/tmp/ns.err; then
+	! in_ns ip addr add $NS_SERVER/24 dev "$vs" 2>>/tmp/ns.err ||
+	! in_ns ip link set dev "$vs" up 2>>/tmp/ns.err; then
 	skip all "no veth pair into a network namespace here: $(tr '\n' ' ' </tmp/ns.err)"
 	kill $nspid
 	return 0
@@ -75,7 +78,7 @@ check attach-md5 "md5 through $RUN/stick/disk is $got, want $ref" [ "$got" = "$r
 # The server's end goes down: nothing is closed, nothing answers.
 ngone=$(ev_count $CSOCK server-gone)
 t0=$(uptime_ms)
-in_ns ip link set dev vs down
+in_ns ip link set dev "$vs" down
 check halfopen-port-free "vhci port $port still in use 40 s after the link went down" \
 	wait_until 40 vhci_port_free "$port"
 t1=$(uptime_ms)
@@ -89,7 +92,7 @@ check halfopen-state "usblab attached does not say reattaching" \
 # The link back: the server lets the dead import go, the client re-attaches.
 nre=$(ev_count $CSOCK re-attached)
 t0=$(uptime_ms)
-in_ns ip link set dev vs up
+in_ns ip link set dev "$vs" up
 if wait_until 60 count_at_least $CSOCK re-attached $((nre + 1)); then
 	t1=$(uptime_ms)
 	pass halfopen-back
