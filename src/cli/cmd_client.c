@@ -386,6 +386,14 @@ static int long_name_busid(const struct client_opts *o, const char *host, const 
 	return rc;
 }
 
+/* o's string member key, or dflt when it is missing or empty. */
+static const char *str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : dflt;
+}
+
 /* ---- handing the attachment to the local usblabd ----------------------------------- */
 
 /*
@@ -410,10 +418,9 @@ static bool hand_over(const struct client_opts *o, struct attach_record *rec, co
 		e = json_object_get(msg, "error");
 		took = json_is_true(json_object_get(json_object_get(msg, "result"), "adopted"));
 		/* An older usblabd knows no attach.adopt: nothing to say. */
-		if (e && strcmp(json_string_value(json_object_get(e, "code")) ?: "",
-		                "unknown_method") != 0)
+		if (e && strcmp(str_or(e, "code", ""), "unknown_method") != 0)
 			fprintf(stderr, "usblab: note: usblabd does not follow %s: %s\n", rec->name,
-			        json_string_value(json_object_get(e, "message")) ?: "?");
+			        str_or(e, "message", "?"));
 	}
 	json_decref(params);
 	json_decref(msg);
@@ -837,13 +844,6 @@ static json_t *board_of_busid(json_t *boards, const char *busid)
 			return b;
 	}
 	return NULL;
-}
-
-static const char *str_or(json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && *s ? s : dflt;
 }
 
 /* One row of the listing. Fields may be "" (printed "-"). */
