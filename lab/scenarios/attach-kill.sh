@@ -28,8 +28,10 @@ check state "usblab attached does not say reattaching: $(cl attached | tr '\n' '
 	eval 'cl attached | grep -q " reattaching "'
 
 nre=$(ev_count $CSOCK re-attached)
-if wait_until 15 direct_disk &&
-	usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK; then
+# No wait for the stick's disk here: the killed server did not give the
+# interface back to usb-storage (only a clean release re-attaches the
+# kernel's driver), and usblabd claims it either way.
+if usblabd_start --registry /tmp/devices.conf --db /tmp/attach.db --control $SOCK; then
 	t0=$(uptime_ms)
 	if wait_until 40 count_at_least $CSOCK re-attached $((nre + 1)); then
 		t1=$(uptime_ms)
