@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 #
 # attach-follow (the client side, issue 14, second half): `usblab attach
-# --follow` without a local usblabd across a QMP device_del + device_add of the stick on the server
-# (usblabd exports it again by itself; the follower sees the vhci port freed,
+# --follow` without a local usblabd, across a QMP device_del + device_add of
+# the stick on the server (usblabd exports it again by itself; the follower
+# sees the vhci port freed,
 # imports it again by name with backoff, remakes /run/usblab/stick/disk and
 # prints the time: a BENCH line), then `usblab attach` against the kernel's
 # own usbipd + usbip-host by busid, a board name too long for NAME#TOKEN
