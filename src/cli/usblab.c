@@ -1167,7 +1167,9 @@ static const char help_events[] =
         "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
         "                    unexported, imported, released, client-gone, import-refused,\n"
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
-        "                    config-reloaded, config-rejected, error\n"
+        "                    config-reloaded, config-rejected, error; the client side:\n"
+        "                    attached, devfiles, server-gone, board-reenumerated,\n"
+        "                    re-attached, detached\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
         "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
