@@ -30,6 +30,7 @@ enum ul_event_kind {
 	UL_EV_CONFIG_RELOADED, /* the registry was (re)read */
 	UL_EV_CONFIG_REJECTED, /* a new registry was refused; the last good one stays */
 	UL_EV_ERROR,           /* anything else worth a line (detail) */
+	UL_EV_POWER,           /* a hub port was switched (detail: action, hub port, method) */
 	/* The client side (src/daemon/attach_track.c): a board imported
 	 * into this machine's vhci-hcd that the local usblabd follows; peer
 	 * is the server "HOST:PORT". */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_call.h"
 #include "api_client.h"
 #include "names.h"
 
@@ -34,6 +35,7 @@ enum api_pending_kind {
 	API_PENDING_WAIT,   /* a checkout waiting for its board */
 	API_PENDING_COMMIT, /* a lease verb waiting for its event to be durable */
 	API_PENDING_QUERY,  /* a history query running on the store's worker */
+	API_PENDING_REPLY,  /* a handler in another file replies later (api_call.h) */
 };
 
 struct api_pending {
@@ -1147,33 +1149,6 @@ static void api_reload(const struct api_call *c)
 	            json_pack("{s:b, s:I}", "reloaded", 1, "boards", (json_int_t)n));
 }
 
-/* ---- for handlers in other files (api_client.h) ---------------------------------- */
-
-json_t *api_call_params(const struct api_call *c)
-{
-	return c->params;
-}
-
-const struct api_caller *api_call_who(const struct api_call *c)
-{
-	return c->who;
-}
-
-const struct api_env *api_call_env(const struct api_call *c)
-{
-	return &c->api->env;
-}
-
-void api_call_reply(const struct api_call *c, json_t *result)
-{
-	send_result(c->ops, c->client, c->id, result);
-}
-
-void api_call_fail(const struct api_call *c, const char *code, const char *message)
-{
-	send_error(c->ops, c->client, c->id, code, message, NULL);
-}
-
 /* ---- dispatch ------------------------------------------------------------------- */
 
 static const struct api_method {
@@ -1190,6 +1165,7 @@ static const struct api_method {
         {"checkin", api_checkin},
         {"locks", api_locks},
         {"reload", api_reload},
+        {"power", api_power},
         {"attach.adopt", api_attach_adopt},
         {"attach.drop", api_attach_drop},
         {"attach.list", api_attach_list},
@@ -1328,4 +1304,68 @@ void api_free(struct api *api)
 		pending_free(api->pending);
 	event_free(api->retry);
 	free(api);
+}
+
+/* ---- handlers in other files (api_call.h) ------------------------------------------ */
+
+const struct api_env *api_call_env(const struct api_call *c)
+{
+	return &c->api->env;
+}
+
+json_t *api_call_params(const struct api_call *c)
+{
+	return c->params;
+}
+
+const struct api_caller *api_call_who(const struct api_call *c)
+{
+	return c->who;
+}
+
+const struct board *api_call_resolve(const struct api_call *c, const char *query)
+{
+	return resolve(c, query);
+}
+
+void api_call_result(const struct api_call *c, json_t *result)
+{
+	send_result(c->ops, c->client, c->id, result);
+}
+
+void api_call_error(const struct api_call *c, const char *code, const char *message, json_t *extra)
+{
+	send_error(c->ops, c->client, c->id, code, message, extra);
+}
+
+struct api_reply *api_call_defer(const struct api_call *c)
+{
+	return (struct api_reply *)pending_hold(c, API_PENDING_REPLY, NULL);
+}
+
+bool api_reply_client_gone(const struct api_reply *r)
+{
+	return ((const struct api_pending *)r)->client == NULL;
+}
+
+void api_reply_result(struct api_reply *r, json_t *result)
+{
+	struct api_pending *p = (struct api_pending *)r;
+
+	if (p->client)
+		send_result(p->ops, p->client, p->id, result);
+	else
+		json_decref(result);
+	pending_free(p);
+}
+
+void api_reply_error(struct api_reply *r, const char *code, const char *message, json_t *extra)
+{
+	struct api_pending *p = (struct api_pending *)r;
+
+	if (p->client)
+		send_error(p->ops, p->client, p->id, code, message, extra);
+	else
+		json_decref(extra);
+	pending_free(p);
 }

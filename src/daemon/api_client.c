@@ -37,11 +37,12 @@ static struct attach_track *track_of(const struct api_call *c)
 	const struct api_env *env = api_call_env(c);
 
 	if (api_call_who(c)->addr[0]) {
-		api_call_fail(c, "forbidden", "attach.* is for callers on this machine only");
+		api_call_error(c, "forbidden", "attach.* is for callers on this machine only",
+		               NULL);
 		return NULL;
 	}
 	if (!env->attach) {
-		api_call_fail(c, "no_client", "this usblabd does not follow attachments");
+		api_call_error(c, "no_client", "this usblabd does not follow attachments", NULL);
 		return NULL;
 	}
 	return env->attach;
@@ -64,17 +65,18 @@ void api_attach_adopt(const struct api_call *c)
 	if (!at)
 		return;
 	if (!json_is_object(rj) || attach_record_from_json(rj, &rec) < 0) {
-		api_call_fail(c, "bad_request",
-		              "'record' is required: an attachment as `usblab attached --json` "
-		              "prints it (port, host, tcp_port, name, lbusid, since, devnodes)");
+		api_call_error(c, "bad_request",
+		               "'record' is required: an attachment as `usblab attached --json` "
+		               "prints it (port, host, tcp_port, name, lbusid, since, devnodes)",
+		               NULL);
 		return;
 	}
 	rc = attach_track_adopt(at, &rec, what ? what : rec.name, token, err, sizeof(err));
 	if (rc < 0) {
-		api_call_fail(c, track_code(rc), err);
+		api_call_error(c, track_code(rc), err, NULL);
 		return;
 	}
-	api_call_reply(c, json_pack("{s:b, s:s}", "adopted", 1, "name", rec.name));
+	api_call_result(c, json_pack("{s:b, s:s}", "adopted", 1, "name", rec.name));
 }
 
 void api_attach_drop(const struct api_call *c)
@@ -87,7 +89,8 @@ void api_attach_drop(const struct api_call *c)
 	if (!at)
 		return;
 	if (!name || !*name) {
-		api_call_fail(c, "bad_request", "'name' is required (a board name or a vhci port)");
+		api_call_error(c, "bad_request", "'name' is required (a board name or a vhci port)",
+		               NULL);
 		return;
 	}
 	snprintf(why, sizeof(why), "no longer followed: %s",
@@ -96,10 +99,10 @@ void api_attach_drop(const struct api_call *c)
 		char msg[160];
 
 		snprintf(msg, sizeof(msg), "usblabd follows no attachment '%.64s'", name);
-		api_call_fail(c, "unknown_attachment", msg);
+		api_call_error(c, "unknown_attachment", msg, NULL);
 		return;
 	}
-	api_call_reply(
+	api_call_result(
 	        c, json_pack("{s:b, s:o}", "dropped", 1, "attachment", attach_record_json(&rec)));
 }
 
@@ -108,5 +111,5 @@ void api_attach_list(const struct api_call *c)
 	struct attach_track *at = track_of(c);
 
 	if (at)
-		api_call_reply(c, attach_track_json(at));
+		api_call_result(c, attach_track_json(at));
 }
