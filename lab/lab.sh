@@ -28,7 +28,7 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 #   hub: two qemu usb-hubs (1-2 with port-power=on, 1-3 without), a usb-kbd
 #        behind each (serials LABPWR1, LABPWR2): no disk image
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
-	attach:storage attach-follow:storage
+	attach:storage attach-follow:storage attach-daemon:storage attach-kill:storage attach-halfopen:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual monitor:virtual
 	power:hub)
 # The issue's numbering of the scenarios, accepted on the command line.
@@ -37,7 +37,7 @@ declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual
 
 # Kernel modules the guest loads (modprobe pulls in their dependencies).
 MODULES="xhci_pci ehci_pci uhci_hcd ohci_pci usb_storage uas sd_mod usbhid hid_generic evdev
-cdc_acm ftdi_sio usbip_host vhci_hcd vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1"
+cdc_acm ftdi_sio usbip_host vhci_hcd vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1 veth"
 # Host packages the lab needs, by the command that tells whether they are there.
 HOST_PACKAGES=(qemu-system-x86_64:qemu-system-x86 busybox:busybox-static usbip:usbip
 	usbipd:usbip gcc:gcc md5sum:coreutils timeout:coreutils)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 #
 # attach-follow (the client side, issue 14, second half): `usblab attach
-# --follow` across a QMP device_del + device_add of the stick on the server
-# (usblabd exports it again by itself; the follower sees the vhci port freed,
+# --follow` without a local usblabd, across a QMP device_del + device_add of
+# the stick on the server (usblabd exports it again by itself; the follower
+# sees the vhci port freed,
 # imports it again by name with backoff, remakes /run/usblab/stick/disk and
 # prints the time: a BENCH line), then `usblab attach` against the kernel's
 # own usbipd + usbip-host by busid, a board name too long for NAME#TOKEN
@@ -12,8 +13,10 @@
 . /lab/scenarios/attach-lib.sh
 attach_setup || return 0
 
-# 1. --follow across a re-enumeration of the stick on the server.
-$USBLAB --socket $SOCK attach $SERVER stick --follow --json >/tmp/follow.out 2>/tmp/follow.err &
+# 1. --follow across a re-enumeration of the stick on the server. No local
+# usblabd to hand the board to (--socket names none): this process is the
+# follower (attach-daemon.sh covers the hand-over).
+$USBLAB --socket /tmp/no-daemon.sock attach $SERVER stick --follow --json >/tmp/follow.out 2>/tmp/follow.err &
 follower=$!
 if wait_until 20 grep -q '"event":"attached"' /tmp/follow.out; then
 	pass follow-attach
@@ -51,7 +54,7 @@ usblabd_stop
 if wait_until 15 direct_disk && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 && usbipd_start; then
 	out=$(ul remote list $SERVER 2>&1)
 	check usbipd-remote-list "usblab remote list against usbipd: $(echo "$out" | tr '\n' ';')" \
-		eval 'echo "$out" | grep -q " $STICK_BUSID  *-  *46f4:0001 "'
+		eval 'echo "$out" | grep -q " $STICK_BUSID  *-  *-  *exported  *-  *46f4:0001 "'
 	if ul attach $SERVER "$STICK_BUSID" >/tmp/kattach.out 2>&1; then
 		pass usbipd-attach
 		got=$(link_md5 "$RUN/$STICK_BUSID/disk")

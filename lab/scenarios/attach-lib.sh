@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 #
-# attach-lib.sh - what the attach scenarios share (sourced by attach.sh and
-# attach-follow.sh; not a scenario itself): paths, helpers, and
+# attach-lib.sh - what the attach scenarios share (sourced by attach.sh,
+# attach-follow.sh, attach-daemon.sh, attach-kill.sh; not a scenario itself): paths, helpers, and
 # attach_setup, which checks the build, names the stick in a registry and
 # starts usblabd with it, a virtual CDC (busid 0-1) and a virtual HID
 # keyboard (0-2).
@@ -53,4 +53,46 @@ attach_setup() {
 	fi
 	pass usblabd-start
 	wait_until 10 remote_has "$STICK_BUSID"
+}
+
+# ---- a second usblabd as the client machine's daemon (attach-daemon, attach-kill) ----
+
+CSOCK=/tmp/client.sock
+cl() { timeout 60 $USBLAB --socket $CSOCK "$@"; }
+
+# ev_times SOCK KIND: the times of the KIND events, oldest first.
+ev_times() {
+	timeout 20 $USBLAB --socket "$1" events --json --kind "$2" --limit 1000 2>/dev/null |
+		tr '{' '\n' | grep "\"kind\": *\"$2\"" |
+		sed -n 's/.*"time": *"\([^"]*\)".*/\1/p' | sort
+}
+ev_count() { ev_times "$1" "$2" | wc -l; }
+# ms_of TIME: milliseconds of the day of "2026-12-03T16:20:04.123Z".
+ms_of() { echo "$1" | awk -F'[T:.Z]' '{print (($2 * 60 + $3) * 60 + $4) * 1000 + $5}'; }
+# count_at_least SOCK KIND N
+count_at_least() { [ "$(ev_count "$1" "$2")" -ge "$3" ]; }
+# The vhci port of the one attachment recorded.
+recorded_port() { ls $RUN/attached/ | sed -n 's/\.json$//p' | head -n 1; }
+
+# client_setup: starts the client's usblabd (nothing exported, control socket
+# $CSOCK, pid in $cpid) and attaches the stick through it (handed over).
+# 0 when the stick is attached and followed; 1 after a FAIL line.
+client_setup() {
+	: >/tmp/client.conf
+	rm -f /tmp/client.db*
+	"$USBLABD" --listen 127.0.0.1:3250 --registry /tmp/client.conf --db /tmp/client.db \
+		--control $CSOCK --http none --no-inventory >/tmp/client-usblabd.log 2>&1 &
+	cpid=$!
+	if ! wait_until 10 test -S $CSOCK; then
+		fail client-start "the client's usblabd did not open $CSOCK"
+		dump /tmp/client-usblabd.log "client usblabd: "
+		return 1
+	fi
+	pass client-start
+	if ! cl attach $SERVER stick --json >/tmp/ca.out 2>/tmp/ca.err; then
+		fail handover "usblab attach: $(tr '\n' ' ' </tmp/ca.out /tmp/ca.err | cut -c1-300)"
+		return 1
+	fi
+	check handover "attach did not say usblabd follows it: $(cut -c1-300 /tmp/ca.out)" \
+		grep -q '"follower":"usblabd"' /tmp/ca.out
 }

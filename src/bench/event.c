@@ -29,6 +29,12 @@ static const char *const kind_names[UL_EV__COUNT] = {
         [UL_EV_CONFIG_REJECTED] = "config-rejected",
         [UL_EV_ERROR] = "error",
         [UL_EV_POWER] = "power",
+        [UL_EV_ATTACHED] = "attached",
+        [UL_EV_DEVFILES] = "devfiles",
+        [UL_EV_SERVER_GONE] = "server-gone",
+        [UL_EV_BOARD_REENUMERATED] = "board-reenumerated",
+        [UL_EV_REATTACHED] = "re-attached",
+        [UL_EV_DETACHED] = "detached",
 };
 
 const char *ul_event_kind_name(enum ul_event_kind kind)

@@ -31,6 +31,15 @@ enum ul_event_kind {
 	UL_EV_CONFIG_REJECTED, /* a new registry was refused; the last good one stays */
 	UL_EV_ERROR,           /* anything else worth a line (detail) */
 	UL_EV_POWER,           /* a hub port was switched (detail: action, hub port, method) */
+	/* The client side (src/daemon/attach_track.c): a board imported
+	 * into this machine's vhci-hcd that the local usblabd follows; peer
+	 * is the server "HOST:PORT". */
+	UL_EV_ATTACHED,           /* handed to usblabd (detail: vhci port, local busid) */
+	UL_EV_DEVFILES,           /* its device files appeared (dev.devnodes) */
+	UL_EV_SERVER_GONE,        /* the port was freed and the server does not answer */
+	UL_EV_BOARD_REENUMERATED, /* the port was freed, the server answers: the board left it */
+	UL_EV_REATTACHED,         /* imported again (detail: how long it took) */
+	UL_EV_DETACHED,           /* no longer followed (detach, or given up) */
 	UL_EV__COUNT
 };
 

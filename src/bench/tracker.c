@@ -225,6 +225,20 @@ static uint64_t emit(struct tracker *t, enum ul_event_kind kind, const struct bo
 	return publish(t, &ev);
 }
 
+uint64_t tracker_client_event(struct tracker *t, enum ul_event_kind kind, const char *board,
+                              const char *peer, const char *detail, const struct ul_devfacts *dev)
+{
+	struct ul_event ev;
+
+	event_init(&ev, kind, NULL);
+	UL_COPY(ev.board, board);
+	UL_COPY(ev.peer, peer);
+	UL_COPY(ev.detail, detail);
+	if (dev)
+		ev.dev = *dev;
+	return publish(t, &ev);
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 const struct board *tracker_first(const struct tracker *t)

@@ -106,6 +106,13 @@ void tracker_released(struct tracker *t, const char *busid, const char *peer, bo
 void tracker_import_refused(struct tracker *t, const char *requested, const char *peer,
                             const char *why);
 
+/* The client side's events (UL_EV_ATTACHED ... UL_EV_DETACHED): boards this
+ * machine imported, which the table of local boards does not hold. board
+ * is the name as attached, peer the server; dev may be NULL. Returns the
+ * event's seq. */
+uint64_t tracker_client_event(struct tracker *t, enum ul_event_kind kind, const char *board,
+                              const char *peer, const char *detail, const struct ul_devfacts *dev);
+
 /* ---- inputs: registry ---------------------------------------------------- */
 
 /* Swaps in a new registry (the caller keeps it alive until the next swap)

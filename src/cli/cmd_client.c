@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "devfiles.h"
 #include "event.h"
+#include "remote_api.h"
 #include "ucl.h"
 #include "vhci.h"
 
@@ -46,6 +47,15 @@ static const char *vhci_dir(void)
 	const char *env = getenv("USBLAB_VHCI_DIR");
 
 	return env && *env ? env : VHCI_SYSFS_DIR;
+}
+
+/* The sysfs root the device files are looked up in: $USBLAB_SYSROOT when
+ * set (tests, over a fake tree), else "/sys". */
+static const char *sysroot(void)
+{
+	const char *env = getenv("USBLAB_SYSROOT");
+
+	return env && *env ? env : "/sys";
 }
 
 static int64_t wall_ms(void)
@@ -133,23 +143,6 @@ static void say_holder(const struct client_opts *o, const char *host, const char
 
 /* ---- attach ------------------------------------------------------------------------ */
 
-static void fill_record(struct attach_record *rec, const char *host, const char *port,
-                        const char *name, const struct attach_result *res)
-{
-	snprintf(rec->host, sizeof(rec->host), "%s", host);
-	snprintf(rec->tcp_port, sizeof(rec->tcp_port), "%s", port);
-	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	snprintf(rec->lbusid, sizeof(rec->lbusid), "%s", res->lbusid);
-	snprintf(rec->path, sizeof(rec->path), "%s", res->dev.path);
-	rec->port = res->vport;
-	rec->vid = res->dev.idVendor;
-	rec->pid = res->dev.idProduct;
-	rec->speed = res->dev.speed;
-	ul_event_format_time(wall_ms(), rec->since, sizeof(rec->since));
-	memcpy(rec->files, res->files, sizeof(rec->files));
-	rec->nfiles = res->nfiles;
-}
-
 /* Drops the records of this name on other ports that vhci has freed (the
  * server let the board go and nobody detached it), so that NAME means the
  * attach just made. */
@@ -205,9 +198,11 @@ static void print_attached(const struct client_opts *o, const struct attach_reco
 	if (o->json) {
 		j = attach_record_json(rec);
 		json_object_set_new(j, "event", json_string(verb));
-		json_object_set_new(j, "import_ms", json_integer(res->import_ms));
-		json_object_set_new(j, "enumerate_ms", json_integer(res->enumerate_ms));
-		json_object_set_new(j, "drivers_ms", json_integer(res->drivers_ms));
+		if (res) {
+			json_object_set_new(j, "import_ms", json_integer(res->import_ms));
+			json_object_set_new(j, "enumerate_ms", json_integer(res->enumerate_ms));
+			json_object_set_new(j, "drivers_ms", json_integer(res->drivers_ms));
+		}
 		json_object_set_new(j, "took_ms", json_integer((json_int_t)took_ms));
 		print_json(j);
 		json_decref(j);
@@ -226,6 +221,9 @@ static void print_attached(const struct client_opts *o, const struct attach_reco
 	}
 	if (rec->nfiles == 0)
 		printf("  (no device files: no tty, disk, hidraw or input node appeared)\n");
+	if (strcmp(rec->follower, "usblabd") == 0 && strcmp(verb, "attached") == 0)
+		printf("  followed by usblabd: re-attached by itself when the server exports it "
+		       "again (`usblab events` tells the story)\n");
 	fflush(stdout);
 }
 
@@ -323,7 +321,7 @@ static int follow_board(const struct client_opts *o, const struct attach_req *re
 			backoff = backoff * 2 > FOLLOW_BACKOFF_MAX_MS ? FOLLOW_BACKOFF_MAX_MS
 			                                              : backoff * 2;
 		}
-		fill_record(rec, req->host, req->port, req->what, &res);
+		attach_record_fill(rec, req->host, req->port, req->what, &res);
 		if (rec->port != old_port)
 			attach_record_remove(attach_run_dir(), old_port);
 		rec->reattaches++;
@@ -388,6 +386,155 @@ static int long_name_busid(const struct client_opts *o, const char *host, const 
 	return rc;
 }
 
+/* o's string member key, or dflt when it is missing or empty. */
+static const char *str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : dflt;
+}
+
+/* ---- handing the attachment to the local usblabd ----------------------------------- */
+
+/*
+ * Asks the local usblabd to follow the attachment (attach.adopt). Returns
+ * true when it took it; false when no daemon answers (silently) or it
+ * refused (said on stderr: the caller follows by itself, if asked to).
+ */
+static bool hand_over(const struct client_opts *o, struct attach_record *rec, const char *what,
+                      const char *token)
+{
+	struct ctl c = {.fd = -1};
+	char err[256];
+	json_t *params, *msg = NULL, *e;
+	bool took = false;
+
+	if (!o->socket_path || ctl_connect(&c, o->socket_path, err, sizeof(err)) != CTL_OK)
+		return false;
+	params = json_pack("{s:o, s:s, s:s?}", "record", attach_record_json(rec), "what", what,
+	                   "token", token);
+	if (params && ctl_send(&c, 1, "attach.adopt", params, err, sizeof(err)) == CTL_OK &&
+	    ctl_read(&c, 5000, &msg, err, sizeof(err)) == CTL_OK) {
+		e = json_object_get(msg, "error");
+		took = json_is_true(json_object_get(json_object_get(msg, "result"), "adopted"));
+		/* An older usblabd knows no attach.adopt: nothing to say. */
+		if (e && strcmp(str_or(e, "code", ""), "unknown_method") != 0)
+			fprintf(stderr, "usblab: note: usblabd does not follow %s: %s\n", rec->name,
+			        str_or(e, "message", "?"));
+	}
+	json_decref(params);
+	json_decref(msg);
+	ctl_close(&c);
+	if (took) {
+		snprintf(rec->follower, sizeof(rec->follower), "usblabd");
+		rec->follow_pid = 0;
+	}
+	return took;
+}
+
+/* The daemon's view of attachment name (attach.list), or NULL. */
+static json_t *daemon_attachment(const struct client_opts *o, const char *name)
+{
+	json_t *r = daemon_call(o, "attach.list", NULL), *a, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "attachments"), i, a)
+	{
+		const char *n = json_string_value(json_object_get(a, "name"));
+
+		if (n && strcmp(n, name) == 0)
+			found = json_incref(a);
+	}
+	json_decref(r);
+	return found;
+}
+
+/* The client-side kinds a follower prints. */
+static bool client_kind(const char *kind)
+{
+	return strcmp(kind, "server-gone") == 0 || strcmp(kind, "board-reenumerated") == 0 ||
+	       strcmp(kind, "re-attached") == 0 || strcmp(kind, "detached") == 0 ||
+	       strcmp(kind, "error") == 0;
+}
+
+/*
+ * attach --follow when usblabd follows the board: prints the daemon's
+ * events for it as the follower process would (lost, re-attached with
+ * the time taken), until a signal or its detached event. The daemon does
+ * the work; stopping this leaves the daemon following.
+ */
+static int follow_daemon(const struct client_opts *o, struct attach_record *rec,
+                         const sigset_t *set)
+{
+	struct ctl c = {.fd = -1};
+	char err[256];
+	json_t *params = json_pack("{s:s}", "board", rec->name), *msg = NULL;
+	struct timespec zero = {0};
+	int rc = EXIT_OK;
+
+	if (ctl_connect(&c, o->socket_path, err, sizeof(err)) != CTL_OK ||
+	    ctl_send(&c, 1, "events.follow", params, err, sizeof(err)) != CTL_OK) {
+		fprintf(stderr, "usblab: following through usblabd: %s\n", err);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	for (;;) {
+		json_t *ev, *a;
+		const char *kind, *detail;
+		bool done;
+		int r;
+
+		if (sigtimedwait(set, NULL, &zero) > 0)
+			break;
+		r = ctl_read(&c, 200, &msg, err, sizeof(err));
+		if (r == CTL_E_TIMEOUT)
+			continue;
+		if (r != CTL_OK) {
+			fprintf(stderr, "usblab: usblabd: %s (it still follows %s if it runs)\n",
+			        err, rec->name);
+			rc = EXIT_FAILED;
+			break;
+		}
+		ev = json_object_get(msg, "event");
+		kind = json_string_value(json_object_get(ev, "kind"));
+		detail = json_string_value(json_object_get(ev, "detail"));
+		if (!kind || !client_kind(kind)) {
+			json_decref(msg);
+			msg = NULL;
+			continue;
+		}
+		if (strcmp(kind, "re-attached") == 0 &&
+		    (a = daemon_attachment(o, rec->name)) != NULL) {
+			attach_record_from_json(a, rec);
+			print_attached(
+			        o, rec, NULL, "re-attached",
+			        (uint64_t)json_integer_value(json_object_get(a, "last_took_ms")));
+			json_decref(a);
+		} else if (o->json) {
+			json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
+			                      strcmp(kind, "detached") == 0 ? kind : "lost", "kind",
+			                      kind, "name", rec->name, "port", (int)rec->port,
+			                      "detail", detail ? detail : "");
+
+			print_json(j);
+			json_decref(j);
+		} else {
+			printf("%s %s: %s\n", kind, rec->name, detail ? detail : "");
+			fflush(stdout);
+		}
+		done = strcmp(kind, "detached") == 0; /* kind is msg's */
+		json_decref(msg);
+		msg = NULL;
+		if (done)
+			break;
+	}
+out:
+	json_decref(msg);
+	json_decref(params);
+	ctl_close(&c);
+	return rc;
+}
+
 int client_attach(const struct client_opts *o, const char *server, const char *what)
 {
 	char host[256], port[16], name[64], busid[USBIP_BUSID_SIZE], field[96];
@@ -397,7 +544,7 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	const char *hash = strchr(what, '#');
 	int64_t deadline = o->timeout_s >= 0 ? wall_ms() + o->timeout_s * 1000 : INT64_MAX;
 	uint64_t t0 = attach_now_ms();
-	bool said_waiting = false;
+	bool said_waiting = false, adopted;
 	sigset_t set;
 	int stage;
 
@@ -428,6 +575,7 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 	req.port = port;
 	req.what = name;
 	req.vhci_dir = vhci_dir();
+	req.sysroot = sysroot();
 	req.token = hash ? hash + 1 : o->token;
 	/* NAME#TOKEN over 31 bytes: BUSID#TOKEN, as checkout's import_as
 	 * says, when the daemon that serves it is ours to ask. */
@@ -471,12 +619,17 @@ int client_attach(const struct client_opts *o, const char *server, const char *w
 		if (!o->follow)
 			usleep(WAIT_RETRY_MS * 1000);
 	}
-	fill_record(&rec, host, port, name, &res);
+	attach_record_fill(&rec, host, port, name, &res);
 	rec.follow_pid = o->follow ? (int)getpid() : 0;
 	remember(&rec);
+	/* The local usblabd follows it when one runs (its record then says
+	 * so); else --follow makes this process the follower. */
+	adopted = hand_over(o, &rec, req.what, req.token);
 	print_attached(o, &rec, &res, "attached", attach_now_ms() - t0);
 	if (!o->follow)
 		return EXIT_OK;
+	if (adopted)
+		return follow_daemon(o, &rec, &set);
 	return follow_board(o, &req, &rec, &set);
 }
 
@@ -541,8 +694,22 @@ int client_detach(const struct client_opts *o, const char *what)
 	}
 	if (have) {
 		port = rec.port;
-		/* The follower first, or it would import the board again. */
-		if (pid_alive(rec.follow_pid)) {
+		/* The follower first, or it would import the board again:
+		 * usblabd is told to drop it (never signalled). */
+		if (strcmp(rec.follower, "usblabd") == 0) {
+			json_t *r =
+			        daemon_call(o, "attach.drop", json_pack("{s:s}", "name", rec.name));
+
+			if (!r)
+				fprintf(stderr,
+				        "usblab: warning: usblabd did not answer attach.drop for "
+				        "%s "
+				        "(if it still runs, it may attach it again)\n",
+				        rec.name);
+			json_decref(r);
+			if (find_record(rec.name, &rec) == 0)
+				port = rec.port;
+		} else if (pid_alive(rec.follow_pid)) {
 			kill(rec.follow_pid, SIGTERM);
 			deadline = attach_now_ms() + 5000;
 			while (pid_alive(rec.follow_pid) && attach_now_ms() < deadline)
@@ -624,7 +791,7 @@ int client_attached(const struct client_opts *o)
 
 		/* The device files now (a disk may have come since). */
 		if (strcmp(state, "attached") == 0 &&
-		    (nf = devfiles_find("/sys", r->lbusid, r->files, DEVFILES_MAX)) >= 0)
+		    (nf = devfiles_find(sysroot(), r->lbusid, r->files, DEVFILES_MAX)) >= 0)
 			r->nfiles = (unsigned)nf < DEVFILES_MAX ? (unsigned)nf : DEVFILES_MAX;
 		if (o->json) {
 			json_t *j = attach_record_json(r);
@@ -655,8 +822,16 @@ int client_attached(const struct client_opts *o)
 
 /* ---- remote list ------------------------------------------------------------------- */
 
-/* The local daemon's name for a busid it exports, or NULL. */
-static const char *name_of_busid(json_t *boards, const char *busid)
+/* The HTTP port of a usblabd's API: $USBLAB_REMOTE_HTTP_PORT, else 3241. */
+static const char *remote_http_port(void)
+{
+	const char *env = getenv("USBLAB_REMOTE_HTTP_PORT");
+
+	return env && *env ? env : REMOTE_API_PORT;
+}
+
+/* The board of boards[] with this busid, or NULL. */
+static json_t *board_of_busid(json_t *boards, const char *busid)
 {
 	size_t i;
 	json_t *b;
@@ -664,12 +839,42 @@ static const char *name_of_busid(json_t *boards, const char *busid)
 	json_array_foreach(boards, i, b)
 	{
 		const char *bus = json_string_value(json_object_get(b, "busid"));
-		const char *name = json_string_value(json_object_get(b, "name"));
 
-		if (bus && name && strcmp(bus, busid) == 0 && strcmp(name, busid) != 0)
-			return name;
+		if (bus && *bus && strcmp(bus, busid) == 0)
+			return b;
 	}
 	return NULL;
+}
+
+/* One row of the listing. Fields may be "" (printed "-"). */
+struct remote_row {
+	const char *server, *host, *port, *busid, *name, *type, *state, *holder, *imported_by;
+	const char *source, *path;
+	char vp[10], cls[8];
+	int speed; /* usb_device_speed, or -1 unknown */
+};
+
+static const char *dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void remote_row_print(const struct client_opts *o, json_t *out, const struct remote_row *r)
+{
+	if (o->json) {
+		json_array_append_new(
+		        out,
+		        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, "
+		                  "s:s, s:s}",
+		                  "host", r->host, "port", r->port, "busid", r->busid, "name",
+		                  r->name, "type", r->type, "state", r->state, "holder", r->holder,
+		                  "imported_by", r->imported_by, "vid_pid", r->vp, "speed",
+		                  r->speed, "class", r->cls, "path", r->path, "source", r->source));
+		return;
+	}
+	printf("%-22s %-10s %-16s %-10s %-9s %-20s %-9s %-9s %s\n", r->server, dash(r->busid),
+	       dash(r->name), dash(r->type), dash(r->state), dash(r->holder), dash(r->vp),
+	       r->speed >= 0 ? speed_text((unsigned)r->speed) : "-", dash(r->path));
 }
 
 int client_remote_list(const struct client_opts *o, const char *const *hosts, int nhosts)
@@ -686,9 +891,12 @@ int client_remote_list(const struct client_opts *o, const char *const *hosts, in
 		return EXIT_FAILED;
 	}
 	for (int h = 0; h < nhosts; h++) {
-		char host[256], port[16];
+		char host[256], port[16], herr[256];
 		unsigned n = 0;
-		json_t *list = NULL, *boards;
+		json_t *boards = NULL, *list = NULL, *b;
+		const char *source = "devlist";
+		bool *shown = NULL;
+		size_t bi;
 		int r;
 
 		if (attach_split_server(hosts[h], host, sizeof(host), port, sizeof(port)) < 0) {
@@ -704,40 +912,88 @@ int client_remote_list(const struct client_opts *o, const char *const *hosts, in
 		}
 		if (n > USBIP_MAX_DEVLIST)
 			n = USBIP_MAX_DEVLIST;
-		/* DEVLIST carries busids; a usblabd on this machine can name them. */
-		if (host_is_local(host) || o->socket_given)
+		/* Names, types, states and holders: the server's HTTP API when it
+		 * is a usblabd that answers there; a usblabd on this machine
+		 * over its control socket; else what DEVLIST's paths say. */
+		if (remote_api_boards(host, remote_http_port(), 2000, &boards, herr,
+		                      sizeof(herr)) == 0) {
+			source = "api";
+		} else if (host_is_local(host) || o->socket_given) {
 			list = daemon_call(o, "list", NULL);
-		boards = json_object_get(list, "boards");
+			boards = json_incref(json_object_get(list, "boards"));
+			if (boards)
+				source = "control";
+		}
 		if (!o->json && !header) {
-			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", "SERVER", "BUSID", "NAME",
-			       "VID:PID", "SPEED", "CLASS", "PATH");
+			printf("%-22s %-10s %-16s %-10s %-9s %-20s %-9s %-9s %s\n", "SERVER",
+			       "BUSID", "NAME", "TYPE", "STATE", "HOLDER", "VID:PID", "SPEED",
+			       "PATH");
 			header = true;
 		}
+		shown = calloc(json_array_size(boards) + 1, sizeof(*shown));
 		for (unsigned i = 0; i < n; i++) {
 			const struct usbip_usb_device *d = &devs[i].info;
-			const char *name = name_of_busid(boards, d->busid);
-			char vp[10], cls[8];
+			struct remote_row row = {.server = hosts[h],
+			                         .host = host,
+			                         .port = port,
+			                         .busid = d->busid,
+			                         .source = source,
+			                         .speed = (int)d->speed};
+			char dname[64], dholder[96], dpath[256];
+			json_t *bd = board_of_busid(boards, d->busid);
 
-			snprintf(vp, sizeof(vp), "%04x:%04x", d->idVendor, d->idProduct);
+			remote_devlist_path(d->path, dname, sizeof(dname), dholder, sizeof(dholder),
+			                    dpath, sizeof(dpath));
+			snprintf(row.vp, sizeof(row.vp), "%04x:%04x", d->idVendor, d->idProduct);
 			snprintf(
-			        cls, sizeof(cls), "%02x",
+			        row.cls, sizeof(row.cls), "%02x",
 			        d->bDeviceClass
 			                ? d->bDeviceClass
 			                : (d->bNumInterfaces ? devs[i].ifs[0].bInterfaceClass : 0));
-			if (o->json) {
-				json_array_append_new(
-				        out,
-				        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}",
-				                  "host", host, "port", port, "busid", d->busid,
-				                  "name", name ? name : "", "vid_pid", vp, "speed",
-				                  (int)d->speed, "class", cls, "path", d->path));
-				continue;
+			row.path = dpath;
+			row.name = bd && strcmp(str_or(bd, "name", ""), d->busid) != 0
+			                   ? str_or(bd, "name", "")
+			                   : dname;
+			row.type = bd ? str_or(bd, "type", "") : "";
+			row.state = bd ? str_or(bd, "state", "exported") : "exported";
+			row.holder =
+			        bd ? str_or(json_object_get(bd, "lease"), "holder", "") : dholder;
+			row.imported_by = bd ? str_or(bd, "imported_by", "") : "";
+			if (!bd)
+				row.source = "devlist";
+			if (bd && shown) {
+				json_array_foreach(boards, bi, b) if (b == bd) shown[bi] = true;
 			}
-			printf("%-22s %-10s %-16s %-9s %-9s %-5s %s\n", hosts[h], d->busid,
-			       name ? name : "-", vp, speed_text(d->speed), cls, d->path);
+			remote_row_print(o, out, &row);
 		}
-		if (!o->json && n == 0)
+		/* Boards the server knows but does not offer now (absent,
+		 * imported, leased): only its API can tell of them. */
+		json_array_foreach(boards, bi, b)
+		{
+			struct remote_row row = {.server = hosts[h],
+			                         .host = host,
+			                         .port = port,
+			                         .source = source,
+			                         .speed = -1,
+			                         .path = ""};
+
+			if ((shown && shown[bi]) || strcmp(source, "api") != 0)
+				continue;
+			row.busid = str_or(b, "busid", "");
+			row.name = str_or(b, "name", "");
+			row.type = str_or(b, "type", "");
+			row.state = str_or(b, "state", "");
+			row.holder = str_or(json_object_get(b, "lease"), "holder", "");
+			row.imported_by = str_or(b, "imported_by", "");
+			if (strcmp(str_or(b, "vid", "0000"), "0000") != 0)
+				snprintf(row.vp, sizeof(row.vp), "%s:%s", str_or(b, "vid", "0000"),
+				         str_or(b, "pid", "0000"));
+			remote_row_print(o, out, &row);
+		}
+		if (!o->json && n == 0 && json_array_size(boards) == 0)
 			printf("%-22s (exports nothing)\n", hosts[h]);
+		free(shown);
+		json_decref(boards);
 		json_decref(list);
 	}
 	if (o->json) {

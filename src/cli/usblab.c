@@ -1178,7 +1178,9 @@ static const char help_events[] =
         "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
         "                    unexported, imported, released, client-gone, import-refused,\n"
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
-        "                    config-reloaded, config-rejected, error\n"
+        "                    config-reloaded, config-rejected, error; the client side:\n"
+        "                    attached, devfiles, server-gone, board-reenumerated,\n"
+        "                    re-attached, detached\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
         "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
@@ -1280,7 +1282,10 @@ static const char help_attached[] =
 static const char help_remote[] =
         "Usage: usblab remote list HOST[:PORT]... [--json]\n\n"
         "Lists the devices each server offers (OP_REQ_DEVLIST): busid, VID:PID, speed,\n"
-        "class, path. A usblabd on this machine names its busids.\n\n" HELP_CLIENT_EXIT
+        "class, path. When the server is a usblabd whose HTTP API answers (port 3241, or\n"
+        "$USBLAB_REMOTE_HTTP_PORT; it listens on loopback unless configured), every\n"
+        "board it knows, with name, type, state and lease holder; else a usblabd on this\n"
+        "machine names its busids, and usblabd's DEVLIST paths carry names.\n\n" HELP_CLIENT_EXIT
         "\nExample:\n  usblab remote list bench1 bench2:3241\n";
 static const char help_probe[] =
         "Usage: usblab probe NAME [--json]\n"

@@ -285,6 +285,8 @@ int attach_run(const struct attach_req *req, struct attach_result *res)
 		return rc;
 	t1 = attach_now_ms();
 	res->import_ms = (unsigned)(t1 - t0);
+	if (req->imported)
+		atomic_store(req->imported, 1);
 	rc = give_to_vhci(dir, fd, res);
 	/* The kernel took its own reference to the socket (sockfd_lookup):
 	 * ours goes, as usbip attach does. */

@@ -12,6 +12,7 @@
 #ifndef UL_ATTACH_H
 #define UL_ATTACH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ struct attach_req {
 	const char *sysroot;     /* "/sys" unless testing */
 	unsigned enumerate_ms;   /* how long the kernel may take to enumerate (default 10 s) */
 	unsigned drivers_ms;     /* ... and to bind drivers and make device files (default 15 s) */
+	atomic_int *imported;    /* optional: set to 1 once the server accepted the import
+	                          * (read by a watcher on another thread) */
 };
 
 struct attach_result {

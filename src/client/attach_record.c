@@ -4,12 +4,15 @@
  */
 #include "attach_record.h"
 
+#include "attach.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *attach_run_dir(void)
@@ -40,6 +43,8 @@ json_t *attach_record_json(const struct attach_record *r)
 	              devfiles_link_dir_ok(r->name) ? dir : "");
 	if (!o)
 		return NULL;
+	if (r->follower[0])
+		json_object_set_new(o, "follower", json_string(r->follower));
 	snprintf(id, sizeof(id), "%04x", r->vid);
 	json_object_set_new(o, "vid", json_string(id));
 	snprintf(id, sizeof(id), "%04x", r->pid);
@@ -94,6 +99,7 @@ int attach_record_from_json(const json_t *o, struct attach_record *r)
 	    copy_str(o, "since", r->since, sizeof(r->since)) < 0)
 		return -1;
 	copy_str(o, "path", r->path, sizeof(r->path));
+	copy_str(o, "follower", r->follower, sizeof(r->follower));
 	r->port = (unsigned)json_integer_value(json_object_get(o, "port"));
 	r->speed = (unsigned)json_integer_value(json_object_get(o, "speed"));
 	r->reattaches = (unsigned)json_integer_value(json_object_get(o, "reattaches"));
@@ -111,6 +117,33 @@ int attach_record_from_json(const json_t *o, struct attach_record *r)
 		r->nfiles++;
 	}
 	return 0;
+}
+
+void attach_record_fill(struct attach_record *rec, const char *host, const char *tcp_port,
+                        const char *name, const struct attach_result *res)
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[24];
+
+	snprintf(rec->host, sizeof(rec->host), "%s", host);
+	snprintf(rec->tcp_port, sizeof(rec->tcp_port), "%s", tcp_port);
+	if (name != rec->name) /* may be rec's own (a re-attach keeps it) */
+		snprintf(rec->name, sizeof(rec->name), "%s", name);
+	snprintf(rec->lbusid, sizeof(rec->lbusid), "%s", res->lbusid);
+	snprintf(rec->path, sizeof(rec->path), "%s", res->dev.path);
+	rec->port = res->vport;
+	rec->vid = res->dev.idVendor;
+	rec->pid = res->dev.idProduct;
+	rec->speed = res->dev.speed;
+	/* event.h's time format, "2026-12-03T13:14:04.123Z". */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(rec->since, sizeof(rec->since), "%.19s.%03uZ", day,
+	         (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+	memcpy(rec->files, res->files, sizeof(rec->files));
+	rec->nfiles = res->nfiles;
 }
 
 static void record_path(const char *rundir, unsigned port, char *out, size_t cap)

@@ -30,9 +30,18 @@ struct attach_record {
 	char since[32];      /* ISO time of the (last) attach */
 	unsigned reattaches; /* how often a follower re-attached it */
 	int follow_pid;      /* the follower's pid, 0 when none */
+	char follower[16];   /* "usblabd" when the local daemon follows it (then
+	                      * follow_pid is the daemon's: never signal it), "" else */
 	struct devfile files[DEVFILES_MAX];
 	unsigned nfiles;
 };
+
+struct attach_result;
+
+/* Fills rec's server, name, port, device and files from a successful
+ * attach_run (since = now). follow_pid, follower and reattaches stay. */
+void attach_record_fill(struct attach_record *rec, const char *host, const char *tcp_port,
+                        const char *name, const struct attach_result *res);
 
 /* RUNDIR: $USBLAB_RUN_DIR when set, else /run/usblab. */
 const char *attach_run_dir(void);

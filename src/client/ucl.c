@@ -138,9 +138,14 @@ static int ucl_connect(const char *host, const char *port, struct ucl_conn **out
 			rc = UCL_E_OS(errno);
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		/* The OP-phase timeout bounds connect() too (Linux applies
+		 * SO_SNDTIMEO to it): a server behind a dead link would
+		 * otherwise hold the caller for the SYN retries' two minutes. */
+		rc = ucl_set_sock_timeout(fd, UCL_OP_TIMEOUT_MS);
+		if (rc == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		rc = UCL_E_OS(errno);
+		if (rc == 0)
+			rc = UCL_E_OS(errno == EINPROGRESS ? ETIMEDOUT : errno);
 		close(fd);
 		fd = -1;
 	}

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "api_call.h"
+#include "api_client.h"
 #include "names.h"
 
 #define API_MAX_LINE_NAMES   16
@@ -1165,6 +1166,9 @@ static const struct api_method {
         {"locks", api_locks},
         {"reload", api_reload},
         {"power", api_power},
+        {"attach.adopt", api_attach_adopt},
+        {"attach.drop", api_attach_drop},
+        {"attach.list", api_attach_list},
 };
 
 void api_request(struct api *api, json_t *req, const struct api_caller *who,

@@ -18,6 +18,7 @@
 #include "tracker.h"
 
 struct api;
+struct attach_track;
 
 /* What the daemon lends the handlers. */
 struct api_env {
@@ -31,6 +32,8 @@ struct api_env {
 	void (*leases_changed)(void *arg);
 	/* Daemon-wide facts for "status" (version, pid, listen addresses, paths); new ref. */
 	json_t *(*status)(void *arg);
+	/* The attachments this daemon follows (attach_track.h), or NULL. */
+	struct attach_track *attach;
 };
 
 /* Who is asking, as the transport established it (SO_PEERCRED for the Unix

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "attach_track.h"
 #include "control.h"
 #include "daemon.h"
 #include "http.h"
@@ -47,6 +48,7 @@ struct bench {
 	struct control *control;
 	struct http *http;
 	struct insight *insight;
+	struct attach_track *attach; /* boards this machine imported and follows */
 	struct event *expiry;
 	struct event *sighup;
 	struct event *ev_inotify;
@@ -516,6 +518,7 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 	env.reload = api_reload;
 	env.leases_changed = api_leases_changed;
 	env.status = api_status;
+	env.attach = b->attach = attach_track_new(d->base, b->tracker, NULL, NULL, NULL);
 	b->api = api_new(&env);
 	if (!b->api || tracker_subscribe(b->tracker, &api_stream_sub, b->api, false) < 0 ||
 	    tracker_subscribe(b->tracker, &log_sub, b, false) < 0) {
@@ -596,6 +599,7 @@ void bench_stop(struct bench *b)
 		storeq_stop(b->storeq);
 	if (b->api)
 		api_free(b->api);
+	attach_track_free(b->attach);
 	if (b->expiry)
 		event_free(b->expiry);
 	if (b->ev_reload)

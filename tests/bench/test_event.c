@@ -26,11 +26,14 @@ static void test_kind_names(void **state)
 {
 	(void)state;
 	static const char *const want[UL_EV__COUNT] = {
-	        "arrived",        "departed",        "re-enumerated",   "exported",
-	        "unexported",     "imported",        "released",        "client-gone",
-	        "import-refused", "lease-taken",     "lease-renewed",   "lease-released",
-	        "lease-expired",  "config-reloaded", "config-rejected", "error",
-	        "power",
+	        "arrived",       "departed",        "re-enumerated",
+	        "exported",      "unexported",      "imported",
+	        "released",      "client-gone",     "import-refused",
+	        "lease-taken",   "lease-renewed",   "lease-released",
+	        "lease-expired", "config-reloaded", "config-rejected",
+	        "error",         "power",           "attached",
+	        "devfiles",      "server-gone",     "board-reenumerated",
+	        "re-attached",   "detached",
 	};
 	for (int k = 0; k < UL_EV__COUNT; k++) {
 		assert_string_equal(ul_event_kind_name((enum ul_event_kind)k), want[k]);
