@@ -16,6 +16,11 @@
  *   ctrllat USBDEV SECONDS     GET_DESCRIPTOR(device) control transfers
  *                              through usbfs (USBDEVFS_CONTROL); prints the
  *                              round-trip p50 and p99 in microseconds.
+ *   ctrlrate USBDEV DEPTH SECONDS
+ *                              the same GET_DESCRIPTOR as asynchronous usbfs
+ *                              URBs (USBDEVFS_SUBMITURB), DEPTH of them in
+ *                              flight, each resubmitted as it is reaped;
+ *                              prints URBs completed per second.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -233,6 +238,76 @@ out_free:
 	return ret;
 }
 
+#define CTRL_MAX_DEPTH 64
+
+static int cmd_ctrlrate(const char *dev, int depth, double seconds)
+{
+	/* Each URB: the 8-byte setup packet, then room for the 18-byte
+	 * device descriptor (usbfs wants both in one buffer for control). */
+	static unsigned char bufs[CTRL_MAX_DEPTH][8 + 18];
+	static struct usbdevfs_urb urbs[CTRL_MAX_DEPTH];
+	const unsigned char setup[8] = {0x80, 6, 0x00, 0x01, 0, 0, 18, 0};
+	unsigned long long done = 0;
+	double start = 0, elapsed = 0;
+	int fd, i, inflight = 0, ret = 1;
+
+	if (depth < 1 || depth > CTRL_MAX_DEPTH) {
+		fprintf(stderr, "labprobe: depth %d not in 1..%d\n", depth, CTRL_MAX_DEPTH);
+		return 2;
+	}
+	fd = open(dev, O_RDWR);
+	if (fd < 0)
+		return fail_errno("open", dev);
+	for (i = 0; i < depth; i++) {
+		memcpy(bufs[i], setup, sizeof(setup));
+		urbs[i].type = USBDEVFS_URB_TYPE_CONTROL;
+		urbs[i].endpoint = 0;
+		urbs[i].buffer = bufs[i];
+		urbs[i].buffer_length = sizeof(bufs[i]);
+		urbs[i].usercontext = &urbs[i];
+		if (ioctl(fd, USBDEVFS_SUBMITURB, &urbs[i]) < 0) {
+			fail_errno("USBDEVFS_SUBMITURB", dev);
+			goto out;
+		}
+		inflight++;
+	}
+	start = now_seconds();
+	while (inflight > 0) {
+		struct usbdevfs_urb *u = NULL;
+
+		if (ioctl(fd, USBDEVFS_REAPURB, &u) < 0) {
+			fail_errno("USBDEVFS_REAPURB", dev);
+			goto out;
+		}
+		inflight--;
+		if (u->status != 0 || u->actual_length != 18) {
+			fprintf(stderr, "labprobe: URB status %d, %d bytes\n", u->status,
+			        u->actual_length);
+			goto out;
+		}
+		done++;
+		elapsed = now_seconds() - start;
+		if (elapsed >= seconds)
+			continue; /* drain what is still in flight */
+		memcpy(u->buffer, setup, sizeof(setup));
+		u->status = 0;
+		u->actual_length = 0;
+		if (ioctl(fd, USBDEVFS_SUBMITURB, u) < 0) {
+			fail_errno("USBDEVFS_SUBMITURB", dev);
+			goto out;
+		}
+		inflight++;
+	}
+	elapsed = now_seconds() - start;
+	printf("depth=%d urbs=%llu seconds=%.3f urbps=%.0f\n", depth, done, elapsed,
+	       (double)done / elapsed);
+	ret = 0;
+out:
+	/* Leaving with URBs in flight: closing the fd kills them. */
+	close(fd);
+	return ret;
+}
+
 /* Finds /dev/input/eventN of a device below vhci_hcd; returns 0 and fills path. */
 static int find_vhci_event(char *path, size_t cap)
 {
@@ -412,7 +487,8 @@ static int cmd_ttystorm(const char *dev, int rounds)
 static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
-	                "       ctrllat USBDEV SECONDS | evkeys DEV|vhci SECONDS |\n"
+	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
+	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
 }
@@ -430,6 +506,10 @@ int main(int argc, char **argv)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_randread(argv[2], seconds);
 	if (argc == 4 && strcmp(argv[1], "ctrllat") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_ctrllat(argv[2], seconds);
+	if (argc == 5 && strcmp(argv[1], "ctrlrate") == 0)
+		return parse_seconds(argv[4], &seconds)
+		               ? 2
+		               : cmd_ctrlrate(argv[2], atoi(argv[3]), seconds);
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)

@@ -7,13 +7,15 @@
 #   rand_read_4k_iops  O_DIRECT 4 KiB reads at random offsets, depth 1, 2 s
 #   ctrl_rtt_p50_us    GET_DESCRIPTOR(device) through usbfs on the vhci
 #   ctrl_rtt_p99_us    device's /dev/bus/usb node, 1.5 s of round trips
+#   ctrl_urbps_d1      the same GET_DESCRIPTOR as asynchronous usbfs URBs
+#   ctrl_urbps_d32     (SUBMITURB/REAPURB), 1 and 32 in flight, 1.5 s each
 # Two rounds, alternating kernel and usblabd, so that a burst of load on the
 # host (TCG shares its cores with whatever else runs) hits both; the table
 # keeps each server's best figure (highest rate, lowest latency) and prints
 # it as "BENCH:" lines: metric, kernel, usblabd, usblabd/kernel. Compare the
 # ratio, not the absolute figures, with a real machine.
 
-METRICS="seq_read_MBps rand_read_4k_iops ctrl_rtt_p50_us ctrl_rtt_p99_us"
+METRICS="seq_read_MBps rand_read_4k_iops ctrl_rtt_p50_us ctrl_rtt_p99_us ctrl_urbps_d1 ctrl_urbps_d32"
 ROUNDS="1 2"
 
 # bench_measure FILE: measures the device attached as $ATT_LBUSID into FILE
@@ -29,6 +31,10 @@ bench_measure() {
 	labprobe ctrllat "$_node" 1.5 >/tmp/m.out 2>&1 || return 1
 	sed -n 's/.*p50_us=\([0-9]*\).*/ctrl_rtt_p50_us \1/p' /tmp/m.out >>"$1"
 	sed -n 's/.*p99_us=\([0-9]*\).*/ctrl_rtt_p99_us \1/p' /tmp/m.out >>"$1"
+	for _d in 1 32; do
+		labprobe ctrlrate "$_node" $_d 1.5 >/tmp/m.out 2>&1 || return 1
+		echo "ctrl_urbps_d$_d $(sed -n 's/.*urbps=//p' /tmp/m.out)" >>"$1"
+	done
 	note "$(tr '\n' ' ' <"$1")($_disk, $_node)"
 }
 

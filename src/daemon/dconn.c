@@ -165,6 +165,7 @@ static void conn_free_io(struct dconn *c)
 	event_free_opt(&c->ev_destroy);
 	event_free_opt(&c->ev_deadline);
 	event_free_opt(&c->ev_closed);
+	event_free_opt(&c->ev_flush);
 	if (c->out)
 		evbuffer_free(c->out);
 	c->out = NULL;
@@ -233,6 +234,8 @@ static void conn_drop(struct dconn *c, const char *why)
 	event_del(c->ev_write);
 	event_del(c->ev_deadline);
 	event_del(c->ev_closed);
+	event_del(c->ev_flush);
+	c->flushing = false;
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
 
@@ -560,25 +563,98 @@ out:
 	update_deadline(c);
 }
 
-static void on_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct dconn *c = arg;
+/* Most iovecs one sendmsg() takes from the output queue. */
+#define DCONN_IOV 64
 
-	(void)what;
-	if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EINTR) {
-		conn_drop(c, strerror(errno));
+/*
+ * Sends what c's output queue holds, with one sendmsg() of up to
+ * DCONN_IOV blocks (the replies queued in this loop pass, each URB's wire
+ * image by reference). Returns false when the connection was dropped.
+ */
+static bool out_send(struct dconn *c)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		struct evbuffer_iovec vec[DCONN_IOV];
+		struct iovec iov[DCONN_IOV];
+		struct msghdr msg = {.msg_iov = iov};
+		int nvec = evbuffer_peek(c->out, -1, NULL, vec, DCONN_IOV);
+		size_t total = 0;
+		ssize_t n;
+
+		if (nvec > DCONN_IOV)
+			nvec = DCONN_IOV;
+		for (int i = 0; i < nvec; i++) {
+			iov[i].iov_base = vec[i].iov_base;
+			iov[i].iov_len = vec[i].iov_len;
+			total += vec[i].iov_len;
+		}
+		msg.msg_iovlen = (size_t)nvec;
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return true;
+			conn_drop(c, strerror(errno));
+			return false;
+		}
+		evbuffer_drain(c->out, (size_t)n);
+		if ((size_t)n < total)
+			return true; /* the socket is full: ev_write sends the rest */
+	}
+	return true;
+}
+
+/* After a send: wait for writability while something is left, or finish
+ * a normal close once everything is out, or read on. */
+static void out_settle(struct dconn *c)
+{
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing) {
+			event_add(c->ev_write, NULL);
+			c->writing = true;
+		}
 		return;
 	}
-	if (evbuffer_get_length(c->out) > 0)
-		return;
-	event_del(c->ev_write);
-	c->writing = false;
+	if (c->writing) {
+		event_del(c->ev_write);
+		c->writing = false;
+	}
 	if (c->closing) {
 		if (c->flush_first)
 			event_active(c->ev_destroy, EV_TIMEOUT, 0);
 		return;
 	}
+	/* A reply may lift what paused reading (a URB limit, a special
+	 * request or an open in progress). */
 	update_read_state(c);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (out_send(c))
+		out_settle(c);
+}
+
+/* The end of the loop pass in which replies were queued: libevent runs
+ * an event activated from a callback in the same pass, after the events
+ * already active (the other completions libusb reaped, the other
+ * sockets), with no epoll_wait() between. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->flushing = false;
+	if (c->closing && !c->flush_first)
+		return;
+	if (c->writing)
+		return; /* the socket is full: ev_write goes on */
+	if (out_send(c))
+		out_settle(c);
 }
 
 static void urb_cleanup(const void *data, size_t len, void *extra)
@@ -613,16 +689,16 @@ static void srv_free(void *ctx, void *ptr, size_t size)
 }
 
 /*
- * Replies go to the socket at once when nothing is queued before them: one
- * send() per reply, no loop pass, no epoll_ctl (the kernel's stub has no
- * such costs either). What the socket does not take is queued, the URB's
- * wire image by reference (zero copy) and anything else as a charged
- * copy, and sent when the socket is writable.
+ * Replies are queued, the URB's wire image by reference (zero copy) and
+ * anything else as a charged copy, and go out together at the end of the
+ * loop pass that produced them (on_flush): the completions libusb reaps
+ * in one event-handling pass, or the replies to one read()'s commands,
+ * leave in one sendmsg(), with no epoll round of their own (the kernel's
+ * stub has no such costs either).
  */
 static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
 {
 	struct dconn *c = conn->transport;
-	ssize_t n = 0;
 	int rc;
 
 	if (c->closing && !c->flush_first) {
@@ -630,48 +706,26 @@ static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct
 			usbip_urb_free(urb);
 		return USBIP_E_CLOSED;
 	}
-	if (evbuffer_get_length(c->out) == 0) {
-		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				if (urb)
-					usbip_urb_free(urb);
-				conn_drop(c, strerror(errno));
-				return USBIP_E_CLOSED;
-			}
-			n = 0;
-		}
-		if ((size_t)n == len) {
-			if (urb)
-				usbip_urb_free(urb);
-			/* A reply may lift what paused reading (a URB limit, a
-			 * special request or an open in progress). */
-			update_read_state(c);
-			return 0;
-		}
-	}
 	if (urb) {
-		rc = evbuffer_add_reference(c->out, (const uint8_t *)buf + n, len - (size_t)n,
-		                            urb_cleanup, urb);
+		rc = evbuffer_add_reference(c->out, buf, len, urb_cleanup, urb);
 		if (rc < 0)
 			usbip_urb_free(urb);
 	} else {
-		uint8_t *copy = dmem_alloc(c->d, c, len - (size_t)n);
+		uint8_t *copy = dmem_alloc(c->d, c, len);
 
 		rc = -1;
 		if (copy) {
-			memcpy(copy, (const uint8_t *)buf + n, len - (size_t)n);
-			rc = evbuffer_add_reference(c->out, copy, len - (size_t)n, copy_cleanup,
-			                            copy);
+			memcpy(copy, buf, len);
+			rc = evbuffer_add_reference(c->out, copy, len, copy_cleanup, copy);
 			if (rc < 0)
 				dmem_free(c->d, copy);
 		}
 	}
 	if (rc < 0)
 		return USBIP_E_NOMEM;
-	if (!c->writing) {
-		event_add(c->ev_write, NULL);
-		c->writing = true;
+	if (!c->flushing && !c->writing) {
+		event_active(c->ev_flush, EV_TIMEOUT, 0);
+		c->flushing = true;
 	}
 	update_read_state(c);
 	return 0;
@@ -701,6 +755,10 @@ static void srv_close(struct usbip_conn *conn, int reason)
 		c->flush_first = true;
 		return;
 	}
+	/* Replies queued in this pass went out before the close when each
+	 * was sent at once: keep it so (what the socket takes now). */
+	if (evbuffer_get_length(c->out) > 0 && !c->writing)
+		out_send(c);
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
 
@@ -835,8 +893,9 @@ int dconn_accept(struct usblabd *d, evutil_socket_t fd, const struct sockaddr *s
 	c->ev_destroy = event_new(d->base, -1, 0, on_destroy, c);
 	c->ev_deadline = evtimer_new(d->base, on_deadline, c);
 	c->ev_closed = event_new(d->base, fd, EV_CLOSED | EV_PERSIST, on_closed, c);
+	c->ev_flush = event_new(d->base, -1, 0, on_flush, c);
 	if (!c->out || !c->ev_read || !c->ev_write || !c->ev_destroy || !c->ev_deadline ||
-	    !c->ev_closed || evutil_make_socket_nonblocking(fd) < 0 ||
+	    !c->ev_closed || !c->ev_flush || evutil_make_socket_nonblocking(fd) < 0 ||
 	    event_add(c->ev_read, NULL) < 0)
 		goto fail;
 	/* Both Linux sides set TCP_NODELAY (§7.11). */
