@@ -731,9 +731,52 @@ static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct
 	return 0;
 }
 
+/*
+ * A RET_SUBMIT whose IN data lies in the backend's memory (usbfs-mapped):
+ * the header is copied into the queue and the data referenced, so the
+ * sendmsg() takes it from the mapped buffer as the next iovec.
+ */
+static int srv_send_split(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
+                          size_t dlen, struct usbip_urb *urb)
+{
+	struct dconn *c = conn->transport;
+
+	if (c->closing && !c->flush_first) {
+		usbip_urb_free(urb);
+		return USBIP_E_CLOSED;
+	}
+	if (evbuffer_add(c->out, buf, len) < 0) {
+		usbip_urb_free(urb);
+		return USBIP_E_NOMEM;
+	}
+	if (evbuffer_add_reference(c->out, data, dlen, urb_cleanup, urb) < 0) {
+		/* The header is queued without its data: the stream is lost. */
+		usbip_urb_free(urb);
+		conn_drop(c, "out of memory");
+		return USBIP_E_NOMEM;
+	}
+	if (!c->flushing && !c->writing) {
+		event_active(c->ev_flush, EV_TIMEOUT, 0);
+		c->flushing = true;
+	}
+	update_read_state(c);
+	return 0;
+}
+
+/* A URB's data came from the backend (usbfs memory): it counts against
+ * the URB's connection like the block itself, until the block is freed. */
+static void srv_charge(void *ctx, void *block, size_t extra)
+{
+	union dmem_hdr *h = (union dmem_hdr *)block - 1;
+
+	h->h.cost += extra;
+	mem_charge(ctx, h->h.owner, extra);
+}
+
 static void srv_close(struct usbip_conn *conn, int reason)
 {
 	struct dconn *c = conn->transport;
+	bool dropped = c->closing && !c->flush_first;
 	char last[160];
 
 	if (reason < 0) {
@@ -757,7 +800,7 @@ static void srv_close(struct usbip_conn *conn, int reason)
 	}
 	/* Replies queued in this pass went out before the close when each
 	 * was sent at once: keep it so (what the socket takes now). */
-	if (evbuffer_get_length(c->out) > 0 && !c->writing)
+	if (evbuffer_get_length(c->out) > 0 && !c->writing && !dropped)
 		out_send(c);
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
@@ -862,6 +905,8 @@ const struct usbip_server_ops dconn_server_ops = {
         .alloc = srv_alloc,
         .free = srv_free,
         .send = srv_send,
+        .send_split = srv_send_split,
+        .charge = srv_charge,
         .close = srv_close,
         .imported = srv_imported,
         .unimported = srv_unimported,

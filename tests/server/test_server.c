@@ -25,6 +25,8 @@ struct rec {
 	int close_reason;
 	size_t live;    /* bytes allocated and not freed */
 	int unimported; /* notifications */
+	int splits;     /* send_split calls */
+	size_t charged; /* bytes charge() reported */
 };
 
 static void *t_alloc(void *ctx, size_t size)
@@ -55,6 +57,32 @@ static int t_send(struct usbip_conn *conn, const void *buf, size_t len, struct u
 	return 0;
 }
 
+/* send_split: the header, then the data from the backend's memory. */
+static int t_send_split(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
+                        size_t dlen, struct usbip_urb *urb)
+{
+	struct rec *r = conn->transport;
+
+	assert_non_null(urb);
+	assert_true(urb->data_ext);
+	assert_ptr_equal(data, urb->data);
+	assert_true(r->outlen + len + dlen <= sizeof(r->out));
+	memcpy(r->out + r->outlen, buf, len);
+	memcpy(r->out + r->outlen + len, data, dlen);
+	r->outlen += len + dlen;
+	r->splits++;
+	usbip_urb_free(urb);
+	return 0;
+}
+
+static void t_charge(void *ctx, void *block, size_t extra)
+{
+	struct rec *r = ctx;
+
+	assert_non_null(block);
+	r->charged += extra;
+}
+
 static void t_close(struct usbip_conn *conn, int reason)
 {
 	struct rec *r = conn->transport;
@@ -78,6 +106,18 @@ static const struct usbip_server_ops t_ops = {
         .unimported = t_unimported,
 };
 
+/* The same transport with send_split and charge: backends may supply
+ * URB data memory. */
+static const struct usbip_server_ops t_ops_split = {
+        .alloc = t_alloc,
+        .free = t_free,
+        .send = t_send,
+        .send_split = t_send_split,
+        .charge = t_charge,
+        .close = t_close,
+        .unimported = t_unimported,
+};
+
 /* ---- scriptable backend ------------------------------------------------- */
 
 struct fake {
@@ -90,6 +130,11 @@ struct fake {
 	int complete_now;  /* submit completes at once with this many IN bytes */
 	int cancel_status; /* status a cancel completes with */
 	int open_rc;       /* what open() returns */
+	/* data_alloc/data_free (f_ops_mem) */
+	int mem_allocs, mem_frees, mem_refuse;
+	uint8_t mem_last_type;
+	size_t mem_last_len, mem_freed_len;
+	void *mem_last;
 };
 
 static int f_ep_type(struct usbip_export *exp, uint8_t ep)
@@ -212,6 +257,48 @@ static const struct usbip_device_ops f_ops = {
         .release = f_release,
 };
 
+/* Data memory from the backend, marked so a test can tell it apart. */
+static void *f_data_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length)
+{
+	struct fake *f = exp->priv;
+	uint8_t *p;
+
+	assert_true(length > 0);
+	assert_int_not_equal(ep_type, USBIP_EP_ISO);
+	f->mem_last_type = ep_type;
+	f->mem_last_len = length;
+	if (f->mem_refuse)
+		return NULL;
+	p = malloc(length);
+	assert_non_null(p);
+	memset(p, 0xee, length);
+	f->mem_allocs++;
+	f->mem_last = p;
+	return p;
+}
+
+static void f_data_free(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length)
+{
+	struct fake *f = exp->priv;
+
+	assert_int_equal(ep_type, f->mem_last_type);
+	f->mem_frees++;
+	f->mem_freed_len += length;
+	free(data);
+}
+
+static const struct usbip_device_ops f_ops_mem = {
+        .name = "fake-mem",
+        .open = f_open,
+        .close = f_close,
+        .ep_type = f_ep_type,
+        .submit = f_submit,
+        .cancel = f_cancel,
+        .data_alloc = f_data_alloc,
+        .data_free = f_data_free,
+        .release = f_release,
+};
+
 /* ---- fixture ------------------------------------------------------------ */
 
 struct fx {
@@ -254,6 +341,22 @@ static int setup(void **state)
 	usbip_server_init(&x->srv, &t_ops, &x->rec);
 	make_export(x, 0, "1-2");
 	make_export(x, 1, "1-3");
+	usbip_conn_init(&x->srv, &x->conn, &x->rec);
+	*state = x;
+	return 0;
+}
+
+/* Exports whose backend supplies URB data memory, behind a transport
+ * with send_split. */
+static int setup_mem(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	usbip_server_init(&x->srv, &t_ops_split, &x->rec);
+	make_export(x, 0, "1-2");
+	make_export(x, 1, "1-3");
+	x->exp[0].ops = &f_ops_mem;
+	x->exp[1].ops = &f_ops_mem;
 	usbip_conn_init(&x->srv, &x->conn, &x->rec);
 	*state = x;
 	return 0;
@@ -1081,6 +1184,112 @@ static void test_remove_while_imported(void **state)
 	assert_int_equal(x->rec.live, 0);
 }
 
+/* A backend that supplies data memory: OUT data is received into it, IN
+ * data goes out from it after the header (send_split), each buffer comes
+ * back once with its length, and it counts against the connection. A
+ * refusal keeps the data in the core's block; ISO never asks. */
+static void test_backend_data_memory(void **state)
+{
+	struct fx *x = *state;
+	struct fake *f = &x->fake[0];
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
+	uint8_t out[100], iso_out[64];
+	struct usbip_iso_packet iso = {0};
+	struct usbip_header h;
+	const uint8_t *payload;
+	struct usbip_urb *u;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 1);
+	do_import(x, "1-2");
+
+	/* Bulk OUT: the payload lands in the backend's buffer. */
+	submit(x, 1, 1, 0, (int32_t)sizeof(out), NULL, out, 0);
+	assert_int_equal(f->nheld, 1);
+	u = f->held[0];
+	assert_true(u->data_ext);
+	assert_ptr_equal(u->data, f->mem_last);
+	assert_int_equal(f->mem_last_type, USBIP_EP_BULK);
+	assert_int_equal(f->mem_last_len, sizeof(out));
+	assert_memory_equal(u->data, out, sizeof(out));
+	assert_int_equal(x->rec.charged, sizeof(out));
+	assert_true(x->conn.inflight_bytes >= u->alloc_size + sizeof(out));
+	f->nheld = 0;
+	u->status = 0;
+	u->actual_length = (int32_t)sizeof(out);
+	usbip_urb_complete(u);
+	assert_int_equal(next_reply(x, &h, NULL, false, false), 1);
+	assert_int_equal(h.u.ret_submit.actual_length, (int32_t)sizeof(out));
+	assert_int_equal(x->rd, x->rec.outlen); /* an OUT reply carries no data */
+	assert_int_equal(x->rec.splits, 0);
+	assert_int_equal(f->mem_frees, 1);
+	assert_int_equal(f->mem_freed_len, sizeof(out));
+	assert_int_equal(x->conn.inflight_bytes, 0);
+
+	/* Bulk IN: what the device wrote there is sent from there. */
+	submit(x, 2, 1, 1, 64, NULL, NULL, 0);
+	u = f->held[0];
+	assert_true(u->data_ext);
+	memcpy(u->data, out, 40);
+	f->nheld = 0;
+	u->status = 0;
+	u->actual_length = 40;
+	usbip_urb_complete(u);
+	assert_int_equal(x->rec.splits, 1);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(h.base.seqnum, 2);
+	assert_int_equal(h.u.ret_submit.actual_length, 40);
+	assert_memory_equal(payload, out, 40);
+	assert_int_equal(f->mem_frees, 2);
+
+	/* Control IN: asked for as control (libusb puts the setup in front). */
+	submit(x, 3, 0, 1, 18, get_desc, NULL, 0);
+	assert_int_equal(f->mem_last_type, USBIP_EP_CONTROL);
+	u = f->held[0];
+	f->nheld = 0;
+	memset(u->data, 0x12, 18);
+	u->status = 0;
+	u->actual_length = 18;
+	usbip_urb_complete(u);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(h.u.ret_submit.actual_length, 18);
+	assert_int_equal(payload[17], 0x12);
+
+	/* Refused: the core's own block, the plain send. */
+	f->mem_refuse = 1;
+	submit(x, 4, 1, 1, 32, NULL, NULL, 0);
+	u = f->held[0];
+	assert_false(u->data_ext);
+	assert_true(u->data > (uint8_t *)u && u->data < (uint8_t *)u + u->alloc_size);
+	f->nheld = 0;
+	memset(u->data, 0x5a, 32);
+	u->status = 0;
+	u->actual_length = 32;
+	usbip_urb_complete(u);
+	assert_int_equal(x->rec.splits, 2);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(payload[31], 0x5a);
+	f->mem_refuse = 0;
+
+	/* ISO keeps its data and descriptors in one block. */
+	memset(iso_out, 0x33, sizeof(iso_out));
+	f->mem_last_len = 0;
+	iso.offset = 0;
+	iso.length = sizeof(iso_out);
+	assert_int_equal(submit_iso(x, 5, 0, (int32_t)sizeof(iso_out), &iso, 1), 1);
+	assert_false(f->held[f->nheld - 1]->data_ext);
+	assert_int_equal(f->mem_last_len, 0);
+	assert_int_equal(f->mem_allocs, 3);
+
+	/* A URB still held when the connection goes: its buffer comes back. */
+	submit(x, 6, 1, 1, 64, NULL, NULL, 0);
+	assert_int_equal(f->mem_allocs, 4);
+	usbip_conn_destroy(&x->conn);
+	while (f->nheld > 0)
+		usbip_urb_complete(f->held[--f->nheld]);
+	assert_int_equal(f->mem_frees, 4);
+}
+
 static void test_destroy_with_orphans_waits_for_urbs(void **state)
 {
 	struct fx *x = *state;
@@ -1138,6 +1347,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_limits_pause_input, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_backend_data_memory, setup_mem, teardown),
 	        cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
 	                                        teardown),
 	};

@@ -141,6 +141,7 @@ static void dev_free(struct usbdev_dev *dev)
 	/* Its jobs are done (reap and exit wait for them): stop the thread
 	 * before the handle it used goes. */
 	offload_free(dev->work);
+	usbdev_mem_drop(dev);
 	if (dev->handle)
 		libusb_close(dev->handle);
 	/* libusb does not close an fd it was given to wrap. */
@@ -365,7 +366,9 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	while (*pp) {
 		struct usbdev_dev *dev = *pp;
 
-		if (dev->closed && dev->removed && offload_pending(dev->work) == 0) {
+		/* Its URB data buffers may still wait in a client's queue. */
+		if (dev->closed && dev->removed && offload_pending(dev->work) == 0 &&
+		    dev->mem_out == 0) {
 			*pp = dev->next;
 			dev_free(dev);
 		} else {
@@ -880,7 +883,8 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		if (dev->opened)
 			usbdev_dev_release(dev);
 		ul_warn("usb", "%s: still held by the server at exit", dev->facts.busid);
-		if (dev->xfers == NULL && dev->handle) {
+		if (dev->xfers == NULL && dev->handle && dev->mem_out == 0) {
+			usbdev_mem_drop(dev);
 			libusb_close(dev->handle);
 			dev->handle = NULL;
 		}

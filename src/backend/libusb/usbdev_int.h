@@ -26,6 +26,12 @@
 
 struct usbdev_dev;
 
+/* usbfs-mapped URB data kept per device for reuse (usbdev_mem.c), and the
+ * largest URB that gets any (larger ones use the core's memory). */
+#define USBDEV_MEM_CACHE       16
+#define USBDEV_MEM_CACHE_BYTES (2u << 20)
+#define USBDEV_MEM_MAX         (1u << 20)
+
 /* One identity given to usbdev_watch(). */
 struct usbdev_watch {
 	struct usbdev_ident id;
@@ -118,9 +124,25 @@ struct usbdev_dev {
 	struct usbdev_job op_job;
 	struct usbdev_job close_job;
 	struct usbdev_job refresh_job; /* usbdev_dev_refresh_later */
+
+	/* usbfs-mapped URB data (usbdev_mem.c): buffers kept for reuse, and
+	 * how many the core holds (dev is freed only once they are back). */
+	struct {
+		uint8_t *buf;
+		size_t size;
+	} mem[USBDEV_MEM_CACHE];
+	unsigned nmem, mem_out, mem_skip;
+	size_t mem_cached;
+	bool mem_refused; /* usbfs refused a mapping once (logged) */
 };
 
-struct usbdev_scan; /* usbdev.c */
+struct usbdev_scan; /* usbdev_mem.c: usbip_device_ops.data_alloc and data_free, and the
+                     * release of the buffers kept (before the handle closes). */
+void *usbdev_mem_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length);
+void usbdev_mem_free(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length);
+void usbdev_mem_drop(struct usbdev_dev *dev);
+
+/* usbdev.c */
 
 struct usbdev_ctx {
 	struct event_base *base;
