@@ -21,6 +21,15 @@
  *                              URBs (USBDEVFS_SUBMITURB), DEPTH of them in
  *                              flight, each resubmitted as it is reaped;
  *                              prints URBs completed per second.
+ *   floor USBDEV SECONDS       the least a userspace USB/IP server does per
+ *                              URB, against USBDEV directly: a client thread
+ *                              sends a 48-byte command over loopback TCP and
+ *                              waits for the 66-byte reply; the server loop
+ *                              does epoll_wait, recv, SUBMITURB
+ *                              (GET_DESCRIPTOR), epoll_wait (the usbfs
+ *                              wake-up), REAPURBNDELAY, send: 6 system calls
+ *                              and no copy beyond the socket's. Prints URBs
+ *                              per second and the client's p50 round trip.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -44,12 +53,19 @@
 #include <linux/fs.h>
 #include <linux/input.h>
 #include <linux/usbdevice_fs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -308,6 +324,152 @@ out:
 	return ret;
 }
 
+struct floor_client {
+	int fd;
+	atomic_bool stop;
+	double *samples;
+	size_t n;
+	int error;
+};
+
+/* The client: one command, then its reply, as vhci does for one URB at a
+ * time (its work is in the kernel there; here it is a thread). */
+static void *floor_client_run(void *arg)
+{
+	struct floor_client *fc = arg;
+	unsigned char cmd[48] = {0}, rep[48 + 18];
+
+	while (!atomic_load(&fc->stop)) {
+		double t0 = now_seconds();
+
+		if (send(fc->fd, cmd, sizeof(cmd), 0) != (ssize_t)sizeof(cmd) ||
+		    recv(fc->fd, rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep)) {
+			fc->error = errno ? errno : EPIPE;
+			break;
+		}
+		if (fc->n < MAX_SAMPLES)
+			fc->samples[fc->n++] = (now_seconds() - t0) * 1e6;
+	}
+	shutdown(fc->fd, SHUT_RDWR);
+	return NULL;
+}
+
+static int cmd_floor(const char *dev, double seconds)
+{
+	const unsigned char setup[8] = {0x80, 6, 0x00, 0x01, 0, 0, 18, 0};
+	static unsigned char buf[8 + 18];
+	struct usbdevfs_urb urb = {
+	        .type = USBDEVFS_URB_TYPE_CONTROL, .buffer = buf, .buffer_length = sizeof(buf)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct floor_client fc = {.fd = -1};
+	struct epoll_event ev;
+	unsigned char cmd[48], rep[48 + 18] = {0};
+	unsigned long long urbs = 0;
+	pthread_t th;
+	double start, elapsed;
+	int usb, lfd = -1, sfd = -1, ep = -1, one = 1, ret = 1;
+	bool started = false;
+
+	fc.samples = calloc(MAX_SAMPLES, sizeof(*fc.samples));
+	usb = open(dev, O_RDWR);
+	if (usb < 0 || !fc.samples) {
+		fail_errno("open", dev);
+		goto out;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	fc.fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || fc.fd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    connect(fc.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (sfd = accept(lfd, NULL, NULL)) < 0) {
+		fail_errno("loopback socket", "127.0.0.1");
+		goto out;
+	}
+	setsockopt(fc.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
+		fail_errno("epoll", "socket");
+		goto out;
+	}
+	/* usbfs signals a completed URB as POLLOUT, as libusb watches it. */
+	ev.events = EPOLLOUT;
+	ev.data.fd = usb;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, usb, &ev) < 0) {
+		fail_errno("epoll", dev);
+		goto out;
+	}
+	if (pthread_create(&th, NULL, floor_client_run, &fc) != 0) {
+		fprintf(stderr, "labprobe: cannot start the client thread\n");
+		goto out;
+	}
+	started = true;
+	start = now_seconds();
+	do {
+		struct epoll_event got[2];
+		int n = epoll_wait(ep, got, 2, 1000);
+
+		for (int i = 0; i < n; i++) {
+			if (got[i].data.fd == sfd) {
+				if (recv(sfd, cmd, sizeof(cmd), MSG_DONTWAIT) !=
+				    (ssize_t)sizeof(cmd))
+					continue;
+				memcpy(buf, setup, sizeof(setup));
+				if (ioctl(usb, USBDEVFS_SUBMITURB, &urb) < 0) {
+					fail_errno("USBDEVFS_SUBMITURB", dev);
+					goto out;
+				}
+			} else {
+				struct usbdevfs_urb *done = NULL;
+
+				if (ioctl(usb, USBDEVFS_REAPURBNDELAY, &done) < 0)
+					continue;
+				memcpy(rep + 48, buf + 8, 18);
+				if (send(sfd, rep, sizeof(rep), MSG_NOSIGNAL) !=
+				    (ssize_t)sizeof(rep)) {
+					fail_errno("send", "socket");
+					goto out;
+				}
+				urbs++;
+			}
+		}
+		elapsed = now_seconds() - start;
+	} while (elapsed < seconds && !fc.error);
+	atomic_store(&fc.stop, true);
+	shutdown(sfd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	started = false;
+	if (fc.n == 0) {
+		fprintf(stderr, "labprobe: no round trip completed\n");
+		goto out;
+	}
+	qsort(fc.samples, fc.n, sizeof(*fc.samples), compare_double);
+	printf("urbs=%llu seconds=%.3f urbps=%.0f p50_us=%.0f\n", urbs, elapsed,
+	       (double)urbs / elapsed, fc.samples[fc.n / 2]);
+	ret = 0;
+out:
+	if (started) {
+		atomic_store(&fc.stop, true);
+		shutdown(fc.fd, SHUT_RDWR);
+		pthread_join(th, NULL);
+	}
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (fc.fd >= 0)
+		close(fc.fd);
+	if (usb >= 0)
+		close(usb);
+	free(fc.samples);
+	return ret;
+}
+
 /* Finds /dev/input/eventN of a device below vhci_hcd; returns 0 and fills path. */
 static int find_vhci_event(char *path, size_t cap)
 {
@@ -488,6 +650,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
+	                "       floor USBDEV SECONDS |\n"
 	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
@@ -510,6 +673,8 @@ int main(int argc, char **argv)
 		return parse_seconds(argv[4], &seconds)
 		               ? 2
 		               : cmd_ctrlrate(argv[2], atoi(argv[3]), seconds);
+	if (argc == 4 && strcmp(argv[1], "floor") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_floor(argv[2], seconds);
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)

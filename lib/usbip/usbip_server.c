@@ -599,6 +599,28 @@ static void cmd_unlink(struct usbip_conn *conn, const struct usbip_header *h)
 		conn->exp->ops->cancel(conn->exp, urb);
 }
 
+uint8_t *usbip_conn_rx_window(struct usbip_conn *conn, size_t *len)
+{
+	struct usbip_urb *urb = conn->rx_urb;
+
+	*len = 0;
+	if (conn->phase != USBIP_PHASE_URB || !urb)
+		return NULL;
+	*len = conn->rx_need - conn->rx_have;
+	return urb->data + conn->rx_have;
+}
+
+void usbip_conn_rx_commit(struct usbip_conn *conn, size_t n)
+{
+	struct usbip_urb *urb = conn->rx_urb;
+
+	if (conn->phase != USBIP_PHASE_URB || !urb || n > conn->rx_need - conn->rx_have)
+		return;
+	conn->rx_have += n;
+	if (conn->rx_have == conn->rx_need)
+		urb_dispatch(conn, urb);
+}
+
 /* Consumes URB-phase bytes. Returns bytes used. */
 static size_t feed_urb_phase(struct usbip_conn *conn, const uint8_t *buf, size_t len)
 {

@@ -538,6 +538,31 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		goto out;
 	if (c->in_have == DCONN_INBUF)
 		goto out;
+	if (c->imported && c->frame_left > 0 && c->in_have == c->in_off) {
+		/* The rest of an OUT payload: straight into the URB's buffer
+		 * (usbfs-mapped memory for the libusb backend), in the same
+		 * one recv() that would have filled ours. */
+		size_t wlen;
+		uint8_t *win = usbip_conn_rx_window(&c->core, &wlen);
+
+		if (win && wlen == c->frame_left) {
+			n = recv(fd, win, wlen, 0);
+			if (n == 0) {
+				conn_drop(c, "peer closed");
+				return;
+			}
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+					conn_drop(c, strerror(errno));
+				return;
+			}
+			c->frame_left -= (size_t)n;
+			d->feeding = c;
+			usbip_conn_rx_commit(&c->core, (size_t)n);
+			d->feeding = NULL;
+			goto out;
+		}
+	}
 	n = recv(fd, c->in + c->in_have, DCONN_INBUF - c->in_have, 0);
 	if (n == 0) {
 		conn_drop(c, "peer closed");

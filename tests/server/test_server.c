@@ -1290,6 +1290,48 @@ static void test_backend_data_memory(void **state)
 	assert_int_equal(f->mem_frees, 4);
 }
 
+/* A transport may receive an OUT payload straight into the URB: the
+ * window says where and how much, a commit counts the bytes as fed, and
+ * the URB starts when the payload is complete. */
+static void test_rx_window(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	uint8_t hdr[USBIP_HEADER_SIZE], out[100];
+	uint8_t *win;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i ^ 0x5c);
+	assert_null(usbip_conn_rx_window(&x->conn, &len)); /* OP phase */
+	do_import(x, "1-2");
+	assert_null(usbip_conn_rx_window(&x->conn, &len));
+	assert_int_equal(len, 0);
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = 9;
+	h.base.ep = 1;
+	h.u.cmd_submit.transfer_buffer_length = (int32_t)sizeof(out);
+	usbip_encode_header(hdr, sizeof(hdr), &h);
+	feed_all(&x->conn, hdr, sizeof(hdr));
+	feed_all(&x->conn, out, 10); /* the first bytes came with the header */
+	win = usbip_conn_rx_window(&x->conn, &len);
+	assert_non_null(win);
+	assert_int_equal(len, sizeof(out) - 10);
+	memcpy(win, out + 10, 50);
+	usbip_conn_rx_commit(&x->conn, 50);
+	assert_int_equal(x->fake[0].submits, 0);
+	win = usbip_conn_rx_window(&x->conn, &len);
+	assert_int_equal(len, sizeof(out) - 60);
+	usbip_conn_rx_commit(&x->conn, len + 1); /* beyond the window: ignored */
+	assert_int_equal(x->fake[0].submits, 0);
+	memcpy(win, out + 60, len);
+	usbip_conn_rx_commit(&x->conn, len);
+	assert_int_equal(x->fake[0].submits, 1);
+	assert_memory_equal(x->fake[0].held[0]->data, out, sizeof(out));
+	assert_null(usbip_conn_rx_window(&x->conn, &len));
+}
+
 static void test_destroy_with_orphans_waits_for_urbs(void **state)
 {
 	struct fx *x = *state;
@@ -1348,6 +1390,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_backend_data_memory, setup_mem, teardown),
+	        cmocka_unit_test_setup_teardown(test_rx_window, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
 	                                        teardown),
 	};

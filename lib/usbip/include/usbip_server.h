@@ -339,6 +339,20 @@ void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *tr
  */
 long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len);
 
+/*
+ * Where the rest of the payload of the CMD_SUBMIT being received goes: the
+ * next *len bytes of the stream belong at the address returned (the URB's
+ * OUT data, or its ISO descriptor room), or NULL when no payload is being
+ * received. A transport may receive them straight into it (no copy
+ * through its own buffer) and report them with usbip_conn_rx_commit(),
+ * instead of feeding them. The window stays valid until that call.
+ */
+uint8_t *usbip_conn_rx_window(struct usbip_conn *conn, size_t *len);
+
+/* n bytes (at most the window's *len) were received into the window; as
+ * if they had been fed. A complete payload starts the URB. */
+void usbip_conn_rx_commit(struct usbip_conn *conn, size_t n);
+
 /* Whether the core will consume input now (false at a limit or closing). */
 bool usbip_conn_wants_input(const struct usbip_conn *conn);
 
