@@ -29,7 +29,7 @@ struct usbdev_dev;
 
 /* usbfs-mapped URB data kept per device for reuse (usbdev_mem.c), and the
  * largest URB that gets any (larger ones use the core's memory). */
-#define USBDEV_MEM_CACHE       16
+#define USBDEV_MEM_CACHE       64
 #define USBDEV_MEM_CACHE_BYTES (2u << 20)
 #define USBDEV_MEM_MAX         (1u << 20)
 
