@@ -22,7 +22,7 @@
  *                              flight, each resubmitted as it is reaped;
  *                              prints URBs completed per second.
  *   floor USBDEV SECONDS       the least a userspace USB/IP server does per
- *                              URB, against USBDEV directly: a client thread
+ *                              URB, against USBDEV directly: a client process
  *                              sends a 48-byte command over loopback TCP and
  *                              waits for the 66-byte reply; the server loop
  *                              does epoll_wait, recv, SUBMITURB
@@ -56,8 +56,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +64,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,34 +323,33 @@ out:
 	return ret;
 }
 
-struct floor_client {
-	int fd;
-	atomic_bool stop;
-	double *samples;
-	size_t n;
-	int error;
-};
-
 /* The client: one command, then its reply, as vhci does for one URB at a
- * time (its work is in the kernel there; here it is a thread). */
-static void *floor_client_run(void *arg)
+ * time. A process of its own, so that each round trip switches address
+ * spaces as labprobe on vhci and usblabd do (under TCG a switch flushes
+ * qemu's software TLB); the kernel's stub runs in kernel threads and does
+ * not. Until the server closes; writes the p50 round trip (µs) to out. */
+static void floor_client(int fd, int out)
 {
-	struct floor_client *fc = arg;
 	unsigned char cmd[48] = {0}, rep[48 + 18];
+	double *samples = calloc(MAX_SAMPLES, sizeof(*samples)), p50 = -1;
+	size_t n = 0;
 
-	while (!atomic_load(&fc->stop)) {
+	while (samples) {
 		double t0 = now_seconds();
 
-		if (send(fc->fd, cmd, sizeof(cmd), 0) != (ssize_t)sizeof(cmd) ||
-		    recv(fc->fd, rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep)) {
-			fc->error = errno ? errno : EPIPE;
+		if (send(fd, cmd, sizeof(cmd), MSG_NOSIGNAL) != (ssize_t)sizeof(cmd) ||
+		    recv(fd, rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep))
 			break;
-		}
-		if (fc->n < MAX_SAMPLES)
-			fc->samples[fc->n++] = (now_seconds() - t0) * 1e6;
+		if (n < MAX_SAMPLES)
+			samples[n++] = (now_seconds() - t0) * 1e6;
 	}
-	shutdown(fc->fd, SHUT_RDWR);
-	return NULL;
+	if (n > 0) {
+		qsort(samples, n, sizeof(*samples), compare_double);
+		p50 = samples[n / 2];
+	}
+	if (write(out, &p50, sizeof(p50)) != (ssize_t)sizeof(p50))
+		_exit(1);
+	_exit(0);
 }
 
 static int cmd_floor(const char *dev, double seconds)
@@ -362,31 +360,28 @@ static int cmd_floor(const char *dev, double seconds)
 	        .type = USBDEVFS_URB_TYPE_CONTROL, .buffer = buf, .buffer_length = sizeof(buf)};
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t salen = sizeof(sa);
-	struct floor_client fc = {.fd = -1};
 	struct epoll_event ev;
 	unsigned char cmd[48], rep[48 + 18] = {0};
 	unsigned long long urbs = 0;
-	pthread_t th;
-	double start, elapsed;
-	int usb, lfd = -1, sfd = -1, ep = -1, one = 1, ret = 1;
-	bool started = false;
+	double start, elapsed, p50 = -1;
+	int usb, lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, one = 1, ret = 1;
+	pid_t child = -1;
 
-	fc.samples = calloc(MAX_SAMPLES, sizeof(*fc.samples));
 	usb = open(dev, O_RDWR);
-	if (usb < 0 || !fc.samples) {
+	if (usb < 0) {
 		fail_errno("open", dev);
 		goto out;
 	}
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	fc.fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || fc.fd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
-	    connect(fc.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    (sfd = accept(lfd, NULL, NULL)) < 0) {
+	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (sfd = accept(lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
 		fail_errno("loopback socket", "127.0.0.1");
 		goto out;
 	}
-	setsockopt(fc.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ep = epoll_create1(0);
 	ev.events = EPOLLIN;
@@ -402,11 +397,20 @@ static int cmd_floor(const char *dev, double seconds)
 		fail_errno("epoll", dev);
 		goto out;
 	}
-	if (pthread_create(&th, NULL, floor_client_run, &fc) != 0) {
-		fprintf(stderr, "labprobe: cannot start the client thread\n");
+	child = fork();
+	if (child < 0) {
+		fail_errno("fork", "client");
 		goto out;
 	}
-	started = true;
+	if (child == 0) {
+		close(sfd);
+		close(lfd);
+		close(usb);
+		close(pfd[0]);
+		floor_client(cfd, pfd[1]);
+	}
+	close(cfd);
+	cfd = -1;
 	start = now_seconds();
 	do {
 		struct epoll_event got[2];
@@ -437,36 +441,33 @@ static int cmd_floor(const char *dev, double seconds)
 			}
 		}
 		elapsed = now_seconds() - start;
-	} while (elapsed < seconds && !fc.error);
-	atomic_store(&fc.stop, true);
+	} while (elapsed < seconds);
 	shutdown(sfd, SHUT_RDWR);
-	pthread_join(th, NULL);
-	started = false;
-	if (fc.n == 0) {
-		fprintf(stderr, "labprobe: no round trip completed\n");
+	if (read(pfd[0], &p50, sizeof(p50)) != (ssize_t)sizeof(p50) || p50 < 0 || urbs == 0) {
+		fprintf(stderr, "labprobe: the floor's client completed no round trip\n");
 		goto out;
 	}
-	qsort(fc.samples, fc.n, sizeof(*fc.samples), compare_double);
 	printf("urbs=%llu seconds=%.3f urbps=%.0f p50_us=%.0f\n", urbs, elapsed,
-	       (double)urbs / elapsed, fc.samples[fc.n / 2]);
+	       (double)urbs / elapsed, p50);
 	ret = 0;
 out:
-	if (started) {
-		atomic_store(&fc.stop, true);
-		shutdown(fc.fd, SHUT_RDWR);
-		pthread_join(th, NULL);
-	}
+	if (sfd >= 0)
+		shutdown(sfd, SHUT_RDWR);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	for (int i = 0; i < 2; i++)
+		if (pfd[i] >= 0)
+			close(pfd[i]);
 	if (ep >= 0)
 		close(ep);
 	if (sfd >= 0)
 		close(sfd);
 	if (lfd >= 0)
 		close(lfd);
-	if (fc.fd >= 0)
-		close(fc.fd);
+	if (cfd >= 0)
+		close(cfd);
 	if (usb >= 0)
 		close(usb);
-	free(fc.samples);
 	return ret;
 }
 

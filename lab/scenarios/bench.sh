@@ -11,7 +11,7 @@
 #   ctrl_urbps_d32     (SUBMITURB/REAPURB), 1 and 32 in flight, 1 s each
 # After the rounds, a reference on the same device without USB/IP, from
 # its own usbfs node: the control figures above measured directly, and the
-# "floor" of a userspace server (labprobe floor: a client thread sends a
+# "floor" of a userspace server (labprobe floor: a client process sends a
 # command over loopback TCP, the server loop makes only the 6 system calls
 # every userspace server makes per URB: epoll_wait, recv, SUBMITURB,
 # epoll_wait, REAPURBNDELAY, send). They print as "BENCH: ref ..." lines.
