@@ -2,7 +2,8 @@
 /*
  * test_server.c - the server core against a recording transport and a
  * scriptable backend: state machine, pipelining, unlink rules, special
- * requests, ISO framing, limits and teardown.
+ * requests, ISO framing, limits and teardown (the transport and the backend:
+ * tests/lib/fake_core.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,54 +15,46 @@
 
 #include <cmocka.h>
 
+#include "fake_core.h"
 #include "usbip_server.h"
 
-/* ---- recording transport ------------------------------------------------ */
+/* ---- fixture ------------------------------------------------------------ */
 
-struct rec {
-	uint8_t out[1 << 20];
-	size_t outlen;
-	int closed; /* times close() was called */
-	int close_reason;
-	size_t live;    /* bytes allocated and not freed */
-	int unimported; /* notifications */
-	int splits;     /* send_split calls */
-	size_t charged; /* bytes charge() reported */
+/* What the data_alloc/data_free backend and the send_split transport of
+ * setup_mem saw (test_backend_data_memory). */
+struct mem_seen {
+	int allocs, frees, refuse, splits;
+	uint8_t last_type;
+	size_t last_len, freed_len, charged;
+	void *last;
 };
 
-static void *t_alloc(void *ctx, size_t size)
-{
-	struct rec *r = ctx;
+struct fx {
+	struct fake_rec rec;
+	struct usbip_server srv;
+	struct usbip_export exp[2];
+	struct fake_dev fake[2];
+	struct usbip_conn conn;
+	size_t rd; /* read position in rec.out */
+	struct mem_seen mem;
+};
 
-	r->live += size;
-	return malloc(size);
+static struct fx *fx_of_rec(void *rec)
+{
+	return (struct fx *)((char *)rec - offsetof(struct fx, rec));
 }
 
-static void t_free(void *ctx, void *p, size_t size)
+/* exp[0] only: the data memory backend is installed there. */
+static struct fx *fx_of_exp(struct usbip_export *exp)
 {
-	struct rec *r = ctx;
-
-	r->live -= size;
-	free(p);
-}
-
-static int t_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
-{
-	struct rec *r = conn->transport;
-
-	assert_true(r->outlen + len <= sizeof(r->out));
-	memcpy(r->out + r->outlen, buf, len);
-	r->outlen += len;
-	if (urb)
-		usbip_urb_free(urb);
-	return 0;
+	return (struct fx *)((char *)exp - offsetof(struct fx, exp));
 }
 
 /* send_split: the header, then the data from the backend's memory. */
 static int t_send_split(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
                         size_t dlen, struct usbip_urb *urb)
 {
-	struct rec *r = conn->transport;
+	struct fake_rec *r = conn->transport;
 
 	assert_non_null(urb);
 	assert_true(urb->data_ext);
@@ -70,267 +63,53 @@ static int t_send_split(struct usbip_conn *conn, const void *buf, size_t len, co
 	memcpy(r->out + r->outlen, buf, len);
 	memcpy(r->out + r->outlen + len, data, dlen);
 	r->outlen += len + dlen;
-	r->splits++;
+	fx_of_rec(r)->mem.splits++;
 	usbip_urb_free(urb);
 	return 0;
 }
 
 static void t_charge(void *ctx, void *block, size_t extra)
 {
-	struct rec *r = ctx;
-
 	assert_non_null(block);
-	r->charged += extra;
+	fx_of_rec(ctx)->mem.charged += extra;
 }
-
-static void t_close(struct usbip_conn *conn, int reason)
-{
-	struct rec *r = conn->transport;
-
-	r->closed++;
-	r->close_reason = reason;
-}
-
-static void t_unimported(struct usbip_export *exp)
-{
-	struct rec *r = exp->srv->ctx;
-
-	r->unimported++;
-}
-
-static const struct usbip_server_ops t_ops = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
-};
-
-/* The same transport with send_split and charge: backends may supply
- * URB data memory. */
-static const struct usbip_server_ops t_ops_split = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .send_split = t_send_split,
-        .charge = t_charge,
-        .close = t_close,
-        .unimported = t_unimported,
-};
-
-/* ---- scriptable backend ------------------------------------------------- */
-
-struct fake {
-	struct usbip_urb *held[64];
-	int nheld;
-	int submits, cancels, opens, closes, releases;
-	int set_config, set_config_value, set_intf, clear_halt, resets;
-	uint8_t halt_ep;
-	int special_rc;    /* what special-request ops return */
-	int complete_now;  /* submit completes at once with this many IN bytes */
-	int cancel_status; /* status a cancel completes with */
-	int open_rc;       /* what open() returns */
-	/* data_alloc/data_free (f_ops_mem) */
-	int mem_allocs, mem_frees, mem_refuse;
-	uint8_t mem_last_type;
-	size_t mem_last_len, mem_freed_len;
-	void *mem_last;
-};
-
-static int f_ep_type(struct usbip_export *exp, uint8_t ep)
-{
-	(void)exp;
-	switch (ep) {
-	case 0x81:
-	case 0x01:
-		return USBIP_EP_BULK;
-	case 0x82:
-		return USBIP_EP_INT;
-	case 0x83:
-	case 0x03:
-		return USBIP_EP_ISO;
-	default:
-		return -1;
-	}
-}
-
-static int f_submit(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	struct fake *f = exp->priv;
-
-	f->submits++;
-	if (f->complete_now >= 0) {
-		if (urb->dir_in)
-			memset(urb->data, 0xab, (size_t)urb->length);
-		urb->status = 0;
-		urb->actual_length = f->complete_now;
-		usbip_urb_complete(urb);
-		return 0;
-	}
-	f->held[f->nheld++] = urb;
-	return 0;
-}
-
-static void f_take(struct fake *f, struct usbip_urb *urb)
-{
-	for (int i = 0; i < f->nheld; i++) {
-		if (f->held[i] == urb) {
-			f->held[i] = f->held[--f->nheld];
-			return;
-		}
-	}
-	fail_msg("URB not held by the backend");
-}
-
-static void f_cancel(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	struct fake *f = exp->priv;
-
-	f->cancels++;
-	f_take(f, urb);
-	urb->status = f->cancel_status;
-	urb->actual_length = 0;
-	usbip_urb_complete(urb);
-}
-
-static int f_open(struct usbip_export *exp)
-{
-	struct fake *f = exp->priv;
-
-	f->opens++;
-	return f->open_rc;
-}
-
-static void f_close(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->closes++;
-}
-
-static void f_release(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->releases++;
-}
-
-static int f_set_config(struct usbip_export *exp, uint8_t v)
-{
-	struct fake *f = exp->priv;
-
-	f->set_config++;
-	f->set_config_value = v;
-	return f->special_rc;
-}
-
-static int f_set_intf(struct usbip_export *exp, uint8_t i, uint8_t a)
-{
-	(void)i;
-	(void)a;
-	((struct fake *)exp->priv)->set_intf++;
-	return 0;
-}
-
-static int f_clear_halt(struct usbip_export *exp, uint8_t ep)
-{
-	struct fake *f = exp->priv;
-
-	f->clear_halt++;
-	f->halt_ep = ep;
-	return 0;
-}
-
-static int f_reset(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->resets++;
-	return 0;
-}
-
-static const struct usbip_device_ops f_ops = {
-        .name = "fake",
-        .open = f_open,
-        .close = f_close,
-        .ep_type = f_ep_type,
-        .submit = f_submit,
-        .cancel = f_cancel,
-        .set_configuration = f_set_config,
-        .set_interface = f_set_intf,
-        .clear_halt = f_clear_halt,
-        .reset = f_reset,
-        .release = f_release,
-};
 
 /* Data memory from the backend, marked so a test can tell it apart. */
 static void *f_data_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length)
 {
-	struct fake *f = exp->priv;
+	struct mem_seen *m = &fx_of_exp(exp)->mem;
 	uint8_t *p;
 
 	assert_true(length > 0);
 	assert_int_not_equal(ep_type, USBIP_EP_ISO);
-	f->mem_last_type = ep_type;
-	f->mem_last_len = length;
-	if (f->mem_refuse)
+	m->last_type = ep_type;
+	m->last_len = length;
+	if (m->refuse)
 		return NULL;
 	p = malloc(length);
 	assert_non_null(p);
 	memset(p, 0xee, length);
-	f->mem_allocs++;
-	f->mem_last = p;
+	m->allocs++;
+	m->last = p;
 	return p;
 }
 
 static void f_data_free(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length)
 {
-	struct fake *f = exp->priv;
+	struct mem_seen *m = &fx_of_exp(exp)->mem;
 
-	assert_int_equal(ep_type, f->mem_last_type);
-	f->mem_frees++;
-	f->mem_freed_len += length;
+	assert_int_equal(ep_type, m->last_type);
+	m->frees++;
+	m->freed_len += length;
 	free(data);
 }
-
-static const struct usbip_device_ops f_ops_mem = {
-        .name = "fake-mem",
-        .open = f_open,
-        .close = f_close,
-        .ep_type = f_ep_type,
-        .submit = f_submit,
-        .cancel = f_cancel,
-        .data_alloc = f_data_alloc,
-        .data_free = f_data_free,
-        .release = f_release,
-};
-
-/* ---- fixture ------------------------------------------------------------ */
-
-struct fx {
-	struct rec rec;
-	struct usbip_server srv;
-	struct usbip_export exp[2];
-	struct fake fake[2];
-	struct usbip_conn conn;
-	size_t rd; /* read position in rec.out */
-};
 
 static void make_export(struct fx *x, int i, const char *busid)
 {
 	struct usbip_export *e = &x->exp[i];
 
-	memset(e, 0, sizeof(*e));
-	strcpy(e->info.busid, busid);
-	strcpy(e->info.path, "/sys/devices/test");
-	e->info.busnum = 1;
-	e->info.devnum = (uint32_t)i + 2;
-	e->info.speed = USBIP_SPEED_HIGH;
-	e->info.idVendor = 0x1209;
+	fake_core_export_init(e, &x->fake[i], busid, 1, (uint32_t)i + 2);
 	e->info.idProduct = (uint16_t)(0x10 + i);
-	e->info.bNumConfigurations = 1;
-	e->info.bConfigurationValue = 1;
-	e->info.bNumInterfaces = 2;
-	e->ifs[0].bInterfaceClass = 0x02;
-	e->ifs[1].bInterfaceClass = 0x0a;
-	e->ops = &f_ops;
-	e->priv = &x->fake[i];
-	x->fake[i].complete_now = -1;
-	x->fake[i].cancel_status = -USBIP_ECONNRESET;
 	assert_int_equal(usbip_server_add_export(&x->srv, e), 0);
 }
 
@@ -338,7 +117,7 @@ static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 
-	usbip_server_init(&x->srv, &t_ops, &x->rec);
+	usbip_server_init(&x->srv, &fake_core_transport_ops, &x->rec);
 	make_export(x, 0, "1-2");
 	make_export(x, 1, "1-3");
 	usbip_conn_init(&x->srv, &x->conn, &x->rec);
@@ -350,13 +129,20 @@ static int setup(void **state)
  * with send_split. */
 static int setup_mem(void **state)
 {
+	static struct usbip_server_ops split_ops;
+	static struct usbip_device_ops mem_ops;
 	struct fx *x = calloc(1, sizeof(*x));
 
-	usbip_server_init(&x->srv, &t_ops_split, &x->rec);
+	split_ops = fake_core_transport_ops;
+	split_ops.send_split = t_send_split;
+	split_ops.charge = t_charge;
+	mem_ops = fake_core_dev_ops;
+	mem_ops.data_alloc = f_data_alloc;
+	mem_ops.data_free = f_data_free;
+	usbip_server_init(&x->srv, &split_ops, &x->rec);
 	make_export(x, 0, "1-2");
 	make_export(x, 1, "1-3");
-	x->exp[0].ops = &f_ops_mem;
-	x->exp[1].ops = &f_ops_mem;
+	x->exp[0].ops = &mem_ops;
 	usbip_conn_init(&x->srv, &x->conn, &x->rec);
 	*state = x;
 	return 0;
@@ -462,7 +248,7 @@ static int next_reply(struct fx *x, struct usbip_header *h, const uint8_t **payl
 
 /* Sends OP_REQ_DEVLIST on a new connection c (replies recorded in r) and
  * decodes the reply's first device. Returns the device count. */
-static uint32_t devlist_first(struct fx *x, struct usbip_conn *c, struct rec *r,
+static uint32_t devlist_first(struct fx *x, struct usbip_conn *c, struct fake_rec *r,
                               struct usbip_usb_device *dev, struct usbip_usb_interface *ifs)
 {
 	uint8_t req[8];
@@ -486,7 +272,7 @@ static void test_devlist_hides_imported(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	uint8_t req[8];
 	uint32_t ndev;
 	struct usbip_usb_device dev;
@@ -514,7 +300,7 @@ static void test_import_busy_nodev(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
 	uint32_t st;
 	struct usbip_usb_device dev;
@@ -571,11 +357,11 @@ static void t_import_refused(struct usbip_conn *conn, const char *requested, int
 }
 
 static const struct usbip_server_ops t_ops_lookup = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
+        .unimported = fake_core_unimported,
         .import_lookup = t_import_lookup,
         .import_refused = t_import_refused,
 };
@@ -589,10 +375,10 @@ static void t_devlist_entry(struct usbip_conn *conn, const struct usbip_export *
 }
 
 static const struct usbip_server_ops t_ops_devlist = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
         .devlist_entry = t_devlist_entry,
 };
 
@@ -602,7 +388,7 @@ static void test_devlist_entry_hook(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	struct usbip_usb_device dev;
 	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
 
@@ -616,18 +402,18 @@ static void test_devlist_entry_hook(void **state)
 }
 
 static const struct usbip_server_ops t_ops_refused = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
+        .unimported = fake_core_unimported,
         .import_refused = t_import_refused,
 };
 
 /* Imports `requested` on a fresh connection and returns the status; dev
  * gets the record on success. The connection stays open when imported. */
-static uint32_t import_on(struct fx *x, struct usbip_conn *c, struct rec *r, const char *requested,
-                          struct usbip_usb_device *dev)
+static uint32_t import_on(struct fx *x, struct usbip_conn *c, struct fake_rec *r,
+                          const char *requested, struct usbip_usb_device *dev)
 {
 	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
 	uint32_t st = 0xdead;
@@ -648,7 +434,7 @@ static void test_import_lookup_maps_name(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	memset(&lk, 0, sizeof(lk));
 	lk.name = "esp32-left#t0k3n";
@@ -724,7 +510,7 @@ static void test_import_without_lookup_uses_busid(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	memset(&lk, 0, sizeof(lk));
 	x->srv.ops = &t_ops_refused;
@@ -744,7 +530,7 @@ static void test_import_open_errors_mapped(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	static const struct {
 		int rc;
 		uint32_t st;
@@ -1086,7 +872,7 @@ static void test_malformed_closes_only_that_connection(void **state)
 	uint8_t bad[48] = {0, 0, 0, 9}; /* command 9 */
 	uint8_t badver[8] = {0x01, 0x10, 0x80, 0x05, 0, 0, 0, 0};
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	do_import(x, "1-2");
 	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
@@ -1191,7 +977,8 @@ static void test_remove_while_imported(void **state)
 static void test_backend_data_memory(void **state)
 {
 	struct fx *x = *state;
-	struct fake *f = &x->fake[0];
+	struct fake_dev *f = &x->fake[0];
+	struct mem_seen *m = &x->mem;
 	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
 	uint8_t out[100], iso_out[64];
 	struct usbip_iso_packet iso = {0};
@@ -1208,11 +995,11 @@ static void test_backend_data_memory(void **state)
 	assert_int_equal(f->nheld, 1);
 	u = f->held[0];
 	assert_true(u->data_ext);
-	assert_ptr_equal(u->data, f->mem_last);
-	assert_int_equal(f->mem_last_type, USBIP_EP_BULK);
-	assert_int_equal(f->mem_last_len, sizeof(out));
+	assert_ptr_equal(u->data, m->last);
+	assert_int_equal(m->last_type, USBIP_EP_BULK);
+	assert_int_equal(m->last_len, sizeof(out));
 	assert_memory_equal(u->data, out, sizeof(out));
-	assert_int_equal(x->rec.charged, sizeof(out));
+	assert_int_equal(m->charged, sizeof(out));
 	assert_true(x->conn.inflight_bytes >= u->alloc_size + sizeof(out));
 	f->nheld = 0;
 	u->status = 0;
@@ -1221,9 +1008,9 @@ static void test_backend_data_memory(void **state)
 	assert_int_equal(next_reply(x, &h, NULL, false, false), 1);
 	assert_int_equal(h.u.ret_submit.actual_length, (int32_t)sizeof(out));
 	assert_int_equal(x->rd, x->rec.outlen); /* an OUT reply carries no data */
-	assert_int_equal(x->rec.splits, 0);
-	assert_int_equal(f->mem_frees, 1);
-	assert_int_equal(f->mem_freed_len, sizeof(out));
+	assert_int_equal(m->splits, 0);
+	assert_int_equal(m->frees, 1);
+	assert_int_equal(m->freed_len, sizeof(out));
 	assert_int_equal(x->conn.inflight_bytes, 0);
 
 	/* Bulk IN: what the device wrote there is sent from there. */
@@ -1235,16 +1022,16 @@ static void test_backend_data_memory(void **state)
 	u->status = 0;
 	u->actual_length = 40;
 	usbip_urb_complete(u);
-	assert_int_equal(x->rec.splits, 1);
+	assert_int_equal(m->splits, 1);
 	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
 	assert_int_equal(h.base.seqnum, 2);
 	assert_int_equal(h.u.ret_submit.actual_length, 40);
 	assert_memory_equal(payload, out, 40);
-	assert_int_equal(f->mem_frees, 2);
+	assert_int_equal(m->frees, 2);
 
 	/* Control IN: asked for as control (libusb puts the setup in front). */
 	submit(x, 3, 0, 1, 18, get_desc, NULL, 0);
-	assert_int_equal(f->mem_last_type, USBIP_EP_CONTROL);
+	assert_int_equal(m->last_type, USBIP_EP_CONTROL);
 	u = f->held[0];
 	f->nheld = 0;
 	memset(u->data, 0x12, 18);
@@ -1256,7 +1043,7 @@ static void test_backend_data_memory(void **state)
 	assert_int_equal(payload[17], 0x12);
 
 	/* Refused: the core's own block, the plain send. */
-	f->mem_refuse = 1;
+	m->refuse = 1;
 	submit(x, 4, 1, 1, 32, NULL, NULL, 0);
 	u = f->held[0];
 	assert_false(u->data_ext);
@@ -1266,28 +1053,28 @@ static void test_backend_data_memory(void **state)
 	u->status = 0;
 	u->actual_length = 32;
 	usbip_urb_complete(u);
-	assert_int_equal(x->rec.splits, 2);
+	assert_int_equal(m->splits, 2);
 	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
 	assert_int_equal(payload[31], 0x5a);
-	f->mem_refuse = 0;
+	m->refuse = 0;
 
 	/* ISO keeps its data and descriptors in one block. */
 	memset(iso_out, 0x33, sizeof(iso_out));
-	f->mem_last_len = 0;
+	m->last_len = 0;
 	iso.offset = 0;
 	iso.length = sizeof(iso_out);
 	assert_int_equal(submit_iso(x, 5, 0, (int32_t)sizeof(iso_out), &iso, 1), 1);
 	assert_false(f->held[f->nheld - 1]->data_ext);
-	assert_int_equal(f->mem_last_len, 0);
-	assert_int_equal(f->mem_allocs, 3);
+	assert_int_equal(m->last_len, 0);
+	assert_int_equal(m->allocs, 3);
 
 	/* A URB still held when the connection goes: its buffer comes back. */
 	submit(x, 6, 1, 1, 64, NULL, NULL, 0);
-	assert_int_equal(f->mem_allocs, 4);
+	assert_int_equal(m->allocs, 4);
 	usbip_conn_destroy(&x->conn);
 	while (f->nheld > 0)
 		usbip_urb_complete(f->held[--f->nheld]);
-	assert_int_equal(f->mem_frees, 4);
+	assert_int_equal(m->frees, 4);
 }
 
 /* A transport may receive an OUT payload straight into the URB: the
@@ -1339,7 +1126,7 @@ static void test_destroy_with_orphans_waits_for_urbs(void **state)
 	struct usbip_urb *u;
 
 	/* A backend without cancel: URBs come back after the client left. */
-	no_cancel = f_ops;
+	no_cancel = fake_core_dev_ops;
 	no_cancel.cancel = NULL;
 	x->exp[0].ops = &no_cancel;
 	do_import(x, "1-2");
@@ -1357,7 +1144,7 @@ static void test_destroy_with_orphans_waits_for_urbs(void **state)
 	x->rec.outlen = 0;
 	do_import(x, "1-2");
 	usbip_conn_destroy(&x->conn);
-	x->exp[0].ops = &f_ops;
+	x->exp[0].ops = &fake_core_dev_ops;
 }
 
 int main(void)
