@@ -714,12 +714,13 @@ static void srv_free(void *ctx, void *ptr, size_t size)
 }
 
 /*
- * Replies are queued, the URB's wire image by reference (zero copy) and
- * anything else as a charged copy, and go out together at the end of the
- * loop pass that produced them (on_flush): the completions libusb reaps
- * in one event-handling pass, or the replies to one read()'s commands,
- * leave in one sendmsg(), with no epoll round of their own (the kernel's
- * stub has no such costs either).
+ * A URB's reply is queued, its wire image by reference (zero copy), and
+ * goes out with the others at the end of the loop pass that produced them
+ * (on_flush): the completions libusb reaps in one event-handling pass, or
+ * the replies to one read()'s commands, leave in one sendmsg(), with no
+ * epoll round of their own (the kernel's stub has no such costs either).
+ * Any other reply goes out at once when nothing is queued before it, else
+ * it is queued behind as a charged copy.
  */
 static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
 {
@@ -730,6 +731,25 @@ static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct
 		if (urb)
 			usbip_urb_free(urb);
 		return USBIP_E_CLOSED;
+	}
+	if (!urb && evbuffer_get_length(c->out) == 0) {
+		/* A reply that is no URB's (OP replies, RET_UNLINK) has no
+		 * block to be queued by reference: with nothing queued before
+		 * it, it goes out at once rather than as a charged copy. */
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_drop(c, strerror(errno));
+			return USBIP_E_CLOSED;
+		}
+		if (n == (ssize_t)len) {
+			update_read_state(c);
+			return 0;
+		}
+		if (n > 0) {
+			buf = (const uint8_t *)buf + n;
+			len -= (size_t)n;
+		}
 	}
 	if (urb) {
 		rc = evbuffer_add_reference(c->out, buf, len, urb_cleanup, urb);
