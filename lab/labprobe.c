@@ -16,6 +16,20 @@
  *   ctrllat USBDEV SECONDS     GET_DESCRIPTOR(device) control transfers
  *                              through usbfs (USBDEVFS_CONTROL); prints the
  *                              round-trip p50 and p99 in microseconds.
+ *   ctrlrate USBDEV DEPTH SECONDS
+ *                              the same GET_DESCRIPTOR as asynchronous usbfs
+ *                              URBs (USBDEVFS_SUBMITURB), DEPTH of them in
+ *                              flight, each resubmitted as it is reaped;
+ *                              prints URBs completed per second.
+ *   floor USBDEV SECONDS       the least a userspace USB/IP server does per
+ *                              URB, against USBDEV directly: a client process
+ *                              sends a 48-byte command over loopback TCP and
+ *                              waits for the 66-byte reply; the server loop
+ *                              does epoll_wait, recv, SUBMITURB
+ *                              (GET_DESCRIPTOR), epoll_wait (the usbfs
+ *                              wake-up), REAPURBNDELAY, send: 6 system calls
+ *                              and no copy beyond the socket's. Prints URBs
+ *                              per second and the client's p50 round trip.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -39,12 +53,18 @@
 #include <linux/fs.h>
 #include <linux/input.h>
 #include <linux/usbdevice_fs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,6 +253,224 @@ out_free:
 	return ret;
 }
 
+#define CTRL_MAX_DEPTH 64
+
+static int cmd_ctrlrate(const char *dev, int depth, double seconds)
+{
+	/* Each URB: the 8-byte setup packet, then room for the 18-byte
+	 * device descriptor (usbfs wants both in one buffer for control). */
+	static unsigned char bufs[CTRL_MAX_DEPTH][8 + 18];
+	static struct usbdevfs_urb urbs[CTRL_MAX_DEPTH];
+	const unsigned char setup[8] = {0x80, 6, 0x00, 0x01, 0, 0, 18, 0};
+	unsigned long long done = 0;
+	double start = 0, elapsed = 0;
+	int fd, i, inflight = 0, ret = 1;
+
+	if (depth < 1 || depth > CTRL_MAX_DEPTH) {
+		fprintf(stderr, "labprobe: depth %d not in 1..%d\n", depth, CTRL_MAX_DEPTH);
+		return 2;
+	}
+	fd = open(dev, O_RDWR);
+	if (fd < 0)
+		return fail_errno("open", dev);
+	for (i = 0; i < depth; i++) {
+		memcpy(bufs[i], setup, sizeof(setup));
+		urbs[i].type = USBDEVFS_URB_TYPE_CONTROL;
+		urbs[i].endpoint = 0;
+		urbs[i].buffer = bufs[i];
+		urbs[i].buffer_length = sizeof(bufs[i]);
+		urbs[i].usercontext = &urbs[i];
+		if (ioctl(fd, USBDEVFS_SUBMITURB, &urbs[i]) < 0) {
+			fail_errno("USBDEVFS_SUBMITURB", dev);
+			goto out;
+		}
+		inflight++;
+	}
+	start = now_seconds();
+	while (inflight > 0) {
+		struct usbdevfs_urb *u = NULL;
+
+		if (ioctl(fd, USBDEVFS_REAPURB, &u) < 0) {
+			fail_errno("USBDEVFS_REAPURB", dev);
+			goto out;
+		}
+		inflight--;
+		if (u->status != 0 || u->actual_length != 18) {
+			fprintf(stderr, "labprobe: URB status %d, %d bytes\n", u->status,
+			        u->actual_length);
+			goto out;
+		}
+		done++;
+		elapsed = now_seconds() - start;
+		if (elapsed >= seconds)
+			continue; /* drain what is still in flight */
+		memcpy(u->buffer, setup, sizeof(setup));
+		u->status = 0;
+		u->actual_length = 0;
+		if (ioctl(fd, USBDEVFS_SUBMITURB, u) < 0) {
+			fail_errno("USBDEVFS_SUBMITURB", dev);
+			goto out;
+		}
+		inflight++;
+	}
+	elapsed = now_seconds() - start;
+	printf("depth=%d urbs=%llu seconds=%.3f urbps=%.0f\n", depth, done, elapsed,
+	       (double)done / elapsed);
+	ret = 0;
+out:
+	/* Leaving with URBs in flight: closing the fd kills them. */
+	close(fd);
+	return ret;
+}
+
+/* The client: one command, then its reply, as vhci does for one URB at a
+ * time. A process of its own, so that each round trip switches address
+ * spaces as labprobe on vhci and usblabd do (under TCG a switch flushes
+ * qemu's software TLB); the kernel's stub runs in kernel threads and does
+ * not. Until the server closes; writes the p50 round trip (µs) to out. */
+static void floor_client(int fd, int out)
+{
+	unsigned char cmd[48] = {0}, rep[48 + 18];
+	double *samples = calloc(MAX_SAMPLES, sizeof(*samples)), p50 = -1;
+	size_t n = 0;
+
+	while (samples) {
+		double t0 = now_seconds();
+
+		if (send(fd, cmd, sizeof(cmd), MSG_NOSIGNAL) != (ssize_t)sizeof(cmd) ||
+		    recv(fd, rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep))
+			break;
+		if (n < MAX_SAMPLES)
+			samples[n++] = (now_seconds() - t0) * 1e6;
+	}
+	if (n > 0) {
+		qsort(samples, n, sizeof(*samples), compare_double);
+		p50 = samples[n / 2];
+	}
+	if (write(out, &p50, sizeof(p50)) != (ssize_t)sizeof(p50))
+		_exit(1);
+	_exit(0);
+}
+
+static int cmd_floor(const char *dev, double seconds)
+{
+	const unsigned char setup[8] = {0x80, 6, 0x00, 0x01, 0, 0, 18, 0};
+	static unsigned char buf[8 + 18];
+	struct usbdevfs_urb urb = {
+	        .type = USBDEVFS_URB_TYPE_CONTROL, .buffer = buf, .buffer_length = sizeof(buf)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct epoll_event ev;
+	unsigned char cmd[48], rep[48 + 18] = {0};
+	unsigned long long urbs = 0;
+	double start, elapsed, p50 = -1;
+	int usb, lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, one = 1, ret = 1;
+	pid_t child = -1;
+
+	usb = open(dev, O_RDWR);
+	if (usb < 0) {
+		fail_errno("open", dev);
+		goto out;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (sfd = accept(lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
+		fail_errno("loopback socket", "127.0.0.1");
+		goto out;
+	}
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
+		fail_errno("epoll", "socket");
+		goto out;
+	}
+	/* usbfs signals a completed URB as POLLOUT, as libusb watches it. */
+	ev.events = EPOLLOUT;
+	ev.data.fd = usb;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, usb, &ev) < 0) {
+		fail_errno("epoll", dev);
+		goto out;
+	}
+	child = fork();
+	if (child < 0) {
+		fail_errno("fork", "client");
+		goto out;
+	}
+	if (child == 0) {
+		close(sfd);
+		close(lfd);
+		close(usb);
+		close(pfd[0]);
+		floor_client(cfd, pfd[1]);
+	}
+	close(cfd);
+	cfd = -1;
+	start = now_seconds();
+	do {
+		struct epoll_event got[2];
+		int n = epoll_wait(ep, got, 2, 1000);
+
+		for (int i = 0; i < n; i++) {
+			if (got[i].data.fd == sfd) {
+				if (recv(sfd, cmd, sizeof(cmd), MSG_DONTWAIT) !=
+				    (ssize_t)sizeof(cmd))
+					continue;
+				memcpy(buf, setup, sizeof(setup));
+				if (ioctl(usb, USBDEVFS_SUBMITURB, &urb) < 0) {
+					fail_errno("USBDEVFS_SUBMITURB", dev);
+					goto out;
+				}
+			} else {
+				struct usbdevfs_urb *done = NULL;
+
+				if (ioctl(usb, USBDEVFS_REAPURBNDELAY, &done) < 0)
+					continue;
+				memcpy(rep + 48, buf + 8, 18);
+				if (send(sfd, rep, sizeof(rep), MSG_NOSIGNAL) !=
+				    (ssize_t)sizeof(rep)) {
+					fail_errno("send", "socket");
+					goto out;
+				}
+				urbs++;
+			}
+		}
+		elapsed = now_seconds() - start;
+	} while (elapsed < seconds);
+	shutdown(sfd, SHUT_RDWR);
+	if (read(pfd[0], &p50, sizeof(p50)) != (ssize_t)sizeof(p50) || p50 < 0 || urbs == 0) {
+		fprintf(stderr, "labprobe: the floor's client completed no round trip\n");
+		goto out;
+	}
+	printf("urbs=%llu seconds=%.3f urbps=%.0f p50_us=%.0f\n", urbs, elapsed,
+	       (double)urbs / elapsed, p50);
+	ret = 0;
+out:
+	if (sfd >= 0)
+		shutdown(sfd, SHUT_RDWR);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	for (int i = 0; i < 2; i++)
+		if (pfd[i] >= 0)
+			close(pfd[i]);
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (cfd >= 0)
+		close(cfd);
+	if (usb >= 0)
+		close(usb);
+	return ret;
+}
+
 /* Finds /dev/input/eventN of a device below vhci_hcd; returns 0 and fills path. */
 static int find_vhci_event(char *path, size_t cap)
 {
@@ -412,7 +650,9 @@ static int cmd_ttystorm(const char *dev, int rounds)
 static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
-	                "       ctrllat USBDEV SECONDS | evkeys DEV|vhci SECONDS |\n"
+	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
+	                "       floor USBDEV SECONDS |\n"
+	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
 }
@@ -430,6 +670,12 @@ int main(int argc, char **argv)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_randread(argv[2], seconds);
 	if (argc == 4 && strcmp(argv[1], "ctrllat") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_ctrllat(argv[2], seconds);
+	if (argc == 5 && strcmp(argv[1], "ctrlrate") == 0)
+		return parse_seconds(argv[4], &seconds)
+		               ? 2
+		               : cmd_ctrlrate(argv[2], atoi(argv[3]), seconds);
+	if (argc == 4 && strcmp(argv[1], "floor") == 0)
+		return parse_seconds(argv[3], &seconds) ? 2 : cmd_floor(argv[2], seconds);
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)

@@ -7,13 +7,21 @@
 #   rand_read_4k_iops  O_DIRECT 4 KiB reads at random offsets, depth 1, 2 s
 #   ctrl_rtt_p50_us    GET_DESCRIPTOR(device) through usbfs on the vhci
 #   ctrl_rtt_p99_us    device's /dev/bus/usb node, 1.5 s of round trips
+#   ctrl_urbps_d1      the same GET_DESCRIPTOR as asynchronous usbfs URBs
+#   ctrl_urbps_d32     (SUBMITURB/REAPURB), 1 and 32 in flight, 1 s each
+# After the rounds, a reference on the same device without USB/IP, from
+# its own usbfs node: the control figures above measured directly, and the
+# "floor" of a userspace server (labprobe floor: a client process sends a
+# command over loopback TCP, the server loop makes only the 6 system calls
+# every userspace server makes per URB: epoll_wait, recv, SUBMITURB,
+# epoll_wait, REAPURBNDELAY, send). They print as "BENCH: ref ..." lines.
 # Two rounds, alternating kernel and usblabd, so that a burst of load on the
 # host (TCG shares its cores with whatever else runs) hits both; the table
 # keeps each server's best figure (highest rate, lowest latency) and prints
 # it as "BENCH:" lines: metric, kernel, usblabd, usblabd/kernel. Compare the
 # ratio, not the absolute figures, with a real machine.
 
-METRICS="seq_read_MBps rand_read_4k_iops ctrl_rtt_p50_us ctrl_rtt_p99_us"
+METRICS="seq_read_MBps rand_read_4k_iops ctrl_rtt_p50_us ctrl_rtt_p99_us ctrl_urbps_d1 ctrl_urbps_d32"
 ROUNDS="1 2"
 
 # bench_measure FILE: measures the device attached as $ATT_LBUSID into FILE
@@ -29,6 +37,10 @@ bench_measure() {
 	labprobe ctrllat "$_node" 1.5 >/tmp/m.out 2>&1 || return 1
 	sed -n 's/.*p50_us=\([0-9]*\).*/ctrl_rtt_p50_us \1/p' /tmp/m.out >>"$1"
 	sed -n 's/.*p99_us=\([0-9]*\).*/ctrl_rtt_p99_us \1/p' /tmp/m.out >>"$1"
+	for _d in 1 32; do
+		labprobe ctrlrate "$_node" $_d 1 >/tmp/m.out 2>&1 || return 1
+		echo "ctrl_urbps_d$_d $(sed -n 's/.*urbps=//p' /tmp/m.out)" >>"$1"
+	done
 	note "$(tr '\n' ' ' <"$1")($_disk, $_node)"
 }
 
@@ -97,3 +109,20 @@ for m in $METRICS; do
 		if (k == "" || u == "" || k + 0 == 0) print "n/a"; else printf "%.2f", u / k }')
 	printf 'BENCH: %-20s %10s %10s %8s\n' $m "${k:-n/a}" "${u:-n/a}" "$r"
 done
+
+# The reference: the device itself, and the userspace floor.
+_direct=$(usb_node "$STICK_BUSID")
+if [ -n "$_direct" ] && labprobe ctrllat "$_direct" 1 >/tmp/r.lat 2>&1 &&
+	labprobe ctrlrate "$_direct" 1 1 >/tmp/r.d1 2>&1 &&
+	labprobe ctrlrate "$_direct" 32 1 >/tmp/r.d32 2>&1 &&
+	labprobe floor "$_direct" 1 >/tmp/r.floor 2>&1; then
+	printf 'BENCH: %-20s %10s %10s\n' "ref (no USB/IP)" direct floor
+	printf 'BENCH: %-20s %10s %10s\n' ctrl_rtt_p50_us "$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' /tmp/r.lat)" \
+		"$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' /tmp/r.floor)"
+	printf 'BENCH: %-20s %10s %10s\n' ctrl_urbps_d1 "$(sed -n 's/.*urbps=\([0-9]*\).*/\1/p' /tmp/r.d1)" \
+		"$(sed -n 's/.*urbps=\([0-9]*\).*/\1/p' /tmp/r.floor)"
+	printf 'BENCH: %-20s %10s %10s\n' ctrl_urbps_d32 "$(sed -n 's/.*urbps=\([0-9]*\).*/\1/p' /tmp/r.d32)" -
+	pass reference-measured
+else
+	fail reference-measured "on ${_direct:-no usbfs node}: $(cat /tmp/r.lat /tmp/r.d1 /tmp/r.d32 /tmp/r.floor 2>/dev/null | tr '\n' ' ')"
+fi

@@ -152,7 +152,15 @@ void usbip_urb_free(struct usbip_urb *urb)
 {
 	struct usbip_server *srv = urb->srv;
 
+	if (urb->data_ext)
+		urb->exp->ops->data_free(urb->exp, urb->data, urb->ep_type, (size_t)urb->length);
 	srv->ops->free(srv->ctx, urb, urb->alloc_size);
+}
+
+/* What a URB holds, its data included wherever it lies. */
+static size_t urb_bytes(const struct usbip_urb *urb)
+{
+	return urb->alloc_size + (urb->data_ext ? (size_t)urb->length : 0);
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -212,7 +220,7 @@ static void inflight_add(struct usbip_conn *conn, struct usbip_urb *urb)
 		conn->inflight->prev = urb;
 	conn->inflight = urb;
 	conn->ninflight++;
-	conn->inflight_bytes += urb->alloc_size;
+	conn->inflight_bytes += urb_bytes(urb);
 }
 
 static void inflight_del(struct usbip_conn *conn, struct usbip_urb *urb)
@@ -225,7 +233,7 @@ static void inflight_del(struct usbip_conn *conn, struct usbip_urb *urb)
 		urb->next->prev = urb->prev;
 	urb->next = urb->prev = NULL;
 	conn->ninflight--;
-	conn->inflight_bytes -= urb->alloc_size;
+	conn->inflight_bytes -= urb_bytes(urb);
 }
 
 static struct usbip_urb *inflight_find(struct usbip_conn *conn, uint32_t seqnum)
@@ -352,7 +360,15 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 	urb->exp->urbs[urb->dir_in]++; /* metrics: every URB answered passes here */
 	urb->exp->bytes[urb->dir_in] += (uint32_t)actual;
 	urb->exp->urb_errors[urb->dir_in] += h.u.ret_submit.status != 0;
-	conn_send(conn, urb->wire, USBIP_HEADER_SIZE + payload, urb);
+	if (urb->data_ext && payload > 0) {
+		/* IN data in the backend's memory: the transport sends it from
+		 * there, after the header. */
+		if (conn->srv->ops->send_split(conn, urb->wire, USBIP_HEADER_SIZE, urb->data,
+		                               payload, urb) < 0)
+			conn_end(conn, USBIP_E_NOMEM, "transport refused output");
+		return;
+	}
+	conn_send(conn, urb->wire, USBIP_HEADER_SIZE + (urb->data_ext ? 0 : payload), urb);
 }
 
 void usbip_urb_complete(struct usbip_urb *urb)
@@ -510,6 +526,7 @@ static void cmd_submit(struct usbip_conn *conn, const struct usbip_header *h)
 	int type;
 	long payload;
 	struct usbip_urb *urb;
+	void *ext;
 
 	if (h->base.ep > 15 || h->base.direction > 1) {
 		conn_end(conn, USBIP_E_INVALID, "endpoint or direction out of range");
@@ -525,11 +542,27 @@ static void cmd_submit(struct usbip_conn *conn, const struct usbip_header *h)
 		                                  : "malformed CMD_SUBMIT");
 		return;
 	}
-	urb = urb_alloc(conn->srv, (uint32_t)c->transfer_buffer_length,
+	/* Data in the backend's memory when it offers some (never for ISO,
+	 * whose descriptors follow the data in one buffer). */
+	ext = NULL;
+	if (type != USBIP_EP_ISO && type >= 0 && c->transfer_buffer_length > 0 &&
+	    exp->ops->data_alloc && exp->ops->data_free && conn->srv->ops->send_split)
+		ext = exp->ops->data_alloc(exp, (uint8_t)type, (size_t)c->transfer_buffer_length);
+	urb = urb_alloc(conn->srv, ext ? 0 : (uint32_t)c->transfer_buffer_length,
 	                type == USBIP_EP_ISO ? (uint32_t)c->number_of_packets : 0);
 	if (!urb) {
+		if (ext)
+			exp->ops->data_free(exp, ext, (uint8_t)type,
+			                    (size_t)c->transfer_buffer_length);
 		conn_end(conn, USBIP_E_NOMEM, "out of memory for a URB");
 		return;
+	}
+	if (ext) {
+		urb->data = ext;
+		urb->data_ext = true;
+		if (conn->srv->ops->charge)
+			conn->srv->ops->charge(conn->srv->ctx, urb,
+			                       (size_t)c->transfer_buffer_length);
 	}
 	urb->seqnum = h->base.seqnum;
 	urb->ep = ep;
@@ -567,6 +600,28 @@ static void cmd_unlink(struct usbip_conn *conn, const struct usbip_header *h)
 	urb->unlink_seqnum = h->base.seqnum;
 	if (conn->exp->ops->cancel)
 		conn->exp->ops->cancel(conn->exp, urb);
+}
+
+uint8_t *usbip_conn_rx_window(struct usbip_conn *conn, size_t *len)
+{
+	struct usbip_urb *urb = conn->rx_urb;
+
+	*len = 0;
+	if (conn->phase != USBIP_PHASE_URB || !urb)
+		return NULL;
+	*len = conn->rx_need - conn->rx_have;
+	return urb->data + conn->rx_have;
+}
+
+void usbip_conn_rx_commit(struct usbip_conn *conn, size_t n)
+{
+	struct usbip_urb *urb = conn->rx_urb;
+
+	if (conn->phase != USBIP_PHASE_URB || !urb || n > conn->rx_need - conn->rx_have)
+		return;
+	conn->rx_have += n;
+	if (conn->rx_have == conn->rx_need)
+		urb_dispatch(conn, urb);
 }
 
 /* Consumes URB-phase bytes. Returns bytes used. */

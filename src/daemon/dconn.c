@@ -165,6 +165,7 @@ static void conn_free_io(struct dconn *c)
 	event_free_opt(&c->ev_destroy);
 	event_free_opt(&c->ev_deadline);
 	event_free_opt(&c->ev_closed);
+	event_free_opt(&c->ev_flush);
 	if (c->out)
 		evbuffer_free(c->out);
 	c->out = NULL;
@@ -233,6 +234,8 @@ static void conn_drop(struct dconn *c, const char *why)
 	event_del(c->ev_write);
 	event_del(c->ev_deadline);
 	event_del(c->ev_closed);
+	event_del(c->ev_flush);
+	c->flushing = false;
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
 
@@ -535,6 +538,31 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		goto out;
 	if (c->in_have == DCONN_INBUF)
 		goto out;
+	if (c->imported && c->frame_left > 0 && c->in_have == c->in_off) {
+		/* The rest of an OUT payload: straight into the URB's buffer
+		 * (usbfs-mapped memory for the libusb backend), in the same
+		 * one recv() that would have filled ours. */
+		size_t wlen;
+		uint8_t *win = usbip_conn_rx_window(&c->core, &wlen);
+
+		if (win && wlen == c->frame_left) {
+			n = recv(fd, win, wlen, 0);
+			if (n == 0) {
+				conn_drop(c, "peer closed");
+				return;
+			}
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+					conn_drop(c, strerror(errno));
+				return;
+			}
+			c->frame_left -= (size_t)n;
+			d->feeding = c;
+			usbip_conn_rx_commit(&c->core, (size_t)n);
+			d->feeding = NULL;
+			goto out;
+		}
+	}
 	n = recv(fd, c->in + c->in_have, DCONN_INBUF - c->in_have, 0);
 	if (n == 0) {
 		conn_drop(c, "peer closed");
@@ -560,25 +588,98 @@ out:
 	update_deadline(c);
 }
 
-static void on_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct dconn *c = arg;
+/* Most iovecs one sendmsg() takes from the output queue. */
+#define DCONN_IOV 64
 
-	(void)what;
-	if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN && errno != EINTR) {
-		conn_drop(c, strerror(errno));
+/*
+ * Sends what c's output queue holds, with one sendmsg() of up to
+ * DCONN_IOV blocks (the replies queued in this loop pass, each URB's wire
+ * image by reference). Returns false when the connection was dropped.
+ */
+static bool out_send(struct dconn *c)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		struct evbuffer_iovec vec[DCONN_IOV];
+		struct iovec iov[DCONN_IOV];
+		struct msghdr msg = {.msg_iov = iov};
+		int nvec = evbuffer_peek(c->out, -1, NULL, vec, DCONN_IOV);
+		size_t total = 0;
+		ssize_t n;
+
+		if (nvec > DCONN_IOV)
+			nvec = DCONN_IOV;
+		for (int i = 0; i < nvec; i++) {
+			iov[i].iov_base = vec[i].iov_base;
+			iov[i].iov_len = vec[i].iov_len;
+			total += vec[i].iov_len;
+		}
+		msg.msg_iovlen = (size_t)nvec;
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return true;
+			conn_drop(c, strerror(errno));
+			return false;
+		}
+		evbuffer_drain(c->out, (size_t)n);
+		if ((size_t)n < total)
+			return true; /* the socket is full: ev_write sends the rest */
+	}
+	return true;
+}
+
+/* After a send: wait for writability while something is left, or finish
+ * a normal close once everything is out, or read on. */
+static void out_settle(struct dconn *c)
+{
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing) {
+			event_add(c->ev_write, NULL);
+			c->writing = true;
+		}
 		return;
 	}
-	if (evbuffer_get_length(c->out) > 0)
-		return;
-	event_del(c->ev_write);
-	c->writing = false;
+	if (c->writing) {
+		event_del(c->ev_write);
+		c->writing = false;
+	}
 	if (c->closing) {
 		if (c->flush_first)
 			event_active(c->ev_destroy, EV_TIMEOUT, 0);
 		return;
 	}
+	/* A reply may lift what paused reading (a URB limit, a special
+	 * request or an open in progress). */
 	update_read_state(c);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (out_send(c))
+		out_settle(c);
+}
+
+/* The end of the loop pass in which replies were queued: libevent runs
+ * an event activated from a callback in the same pass, after the events
+ * already active (the other completions libusb reaped, the other
+ * sockets), with no epoll_wait() between. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->flushing = false;
+	if (c->closing && !c->flush_first)
+		return;
+	if (c->writing)
+		return; /* the socket is full: ev_write goes on */
+	if (out_send(c))
+		out_settle(c);
 }
 
 static void urb_cleanup(const void *data, size_t len, void *extra)
@@ -613,16 +714,17 @@ static void srv_free(void *ctx, void *ptr, size_t size)
 }
 
 /*
- * Replies go to the socket at once when nothing is queued before them: one
- * send() per reply, no loop pass, no epoll_ctl (the kernel's stub has no
- * such costs either). What the socket does not take is queued, the URB's
- * wire image by reference (zero copy) and anything else as a charged
- * copy, and sent when the socket is writable.
+ * A URB's reply is queued, its wire image by reference (zero copy), and
+ * goes out with the others at the end of the loop pass that produced them
+ * (on_flush): the completions libusb reaps in one event-handling pass, or
+ * the replies to one read()'s commands, leave in one sendmsg(), with no
+ * epoll round of their own (the kernel's stub has no such costs either).
+ * Any other reply goes out at once when nothing is queued before it, else
+ * it is queued behind as a charged copy.
  */
 static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
 {
 	struct dconn *c = conn->transport;
-	ssize_t n = 0;
 	int rc;
 
 	if (c->closing && !c->flush_first) {
@@ -630,56 +732,96 @@ static int srv_send(struct usbip_conn *conn, const void *buf, size_t len, struct
 			usbip_urb_free(urb);
 		return USBIP_E_CLOSED;
 	}
-	if (evbuffer_get_length(c->out) == 0) {
-		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				if (urb)
-					usbip_urb_free(urb);
-				conn_drop(c, strerror(errno));
-				return USBIP_E_CLOSED;
-			}
-			n = 0;
+	if (!urb && evbuffer_get_length(c->out) == 0) {
+		/* A reply that is no URB's (OP replies, RET_UNLINK) has no
+		 * block to be queued by reference: with nothing queued before
+		 * it, it goes out at once rather than as a charged copy. */
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_drop(c, strerror(errno));
+			return USBIP_E_CLOSED;
 		}
-		if ((size_t)n == len) {
-			if (urb)
-				usbip_urb_free(urb);
-			/* A reply may lift what paused reading (a URB limit, a
-			 * special request or an open in progress). */
+		if (n == (ssize_t)len) {
 			update_read_state(c);
 			return 0;
 		}
+		if (n > 0) {
+			buf = (const uint8_t *)buf + n;
+			len -= (size_t)n;
+		}
 	}
 	if (urb) {
-		rc = evbuffer_add_reference(c->out, (const uint8_t *)buf + n, len - (size_t)n,
-		                            urb_cleanup, urb);
+		rc = evbuffer_add_reference(c->out, buf, len, urb_cleanup, urb);
 		if (rc < 0)
 			usbip_urb_free(urb);
 	} else {
-		uint8_t *copy = dmem_alloc(c->d, c, len - (size_t)n);
+		uint8_t *copy = dmem_alloc(c->d, c, len);
 
 		rc = -1;
 		if (copy) {
-			memcpy(copy, (const uint8_t *)buf + n, len - (size_t)n);
-			rc = evbuffer_add_reference(c->out, copy, len - (size_t)n, copy_cleanup,
-			                            copy);
+			memcpy(copy, buf, len);
+			rc = evbuffer_add_reference(c->out, copy, len, copy_cleanup, copy);
 			if (rc < 0)
 				dmem_free(c->d, copy);
 		}
 	}
 	if (rc < 0)
 		return USBIP_E_NOMEM;
-	if (!c->writing) {
-		event_add(c->ev_write, NULL);
-		c->writing = true;
+	if (!c->flushing && !c->writing) {
+		event_active(c->ev_flush, EV_TIMEOUT, 0);
+		c->flushing = true;
 	}
 	update_read_state(c);
 	return 0;
 }
 
+/*
+ * A RET_SUBMIT whose IN data lies in the backend's memory (usbfs-mapped):
+ * the header is copied into the queue and the data referenced, so the
+ * sendmsg() takes it from the mapped buffer as the next iovec.
+ */
+static int srv_send_split(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
+                          size_t dlen, struct usbip_urb *urb)
+{
+	struct dconn *c = conn->transport;
+
+	if (c->closing && !c->flush_first) {
+		usbip_urb_free(urb);
+		return USBIP_E_CLOSED;
+	}
+	if (evbuffer_add(c->out, buf, len) < 0) {
+		usbip_urb_free(urb);
+		return USBIP_E_NOMEM;
+	}
+	if (evbuffer_add_reference(c->out, data, dlen, urb_cleanup, urb) < 0) {
+		/* The header is queued without its data: the stream is lost. */
+		usbip_urb_free(urb);
+		conn_drop(c, "out of memory");
+		return USBIP_E_NOMEM;
+	}
+	if (!c->flushing && !c->writing) {
+		event_active(c->ev_flush, EV_TIMEOUT, 0);
+		c->flushing = true;
+	}
+	update_read_state(c);
+	return 0;
+}
+
+/* A URB's data came from the backend (usbfs memory): it counts against
+ * the URB's connection like the block itself, until the block is freed. */
+static void srv_charge(void *ctx, void *block, size_t extra)
+{
+	union dmem_hdr *h = (union dmem_hdr *)block - 1;
+
+	h->h.cost += extra;
+	mem_charge(ctx, h->h.owner, extra);
+}
+
 static void srv_close(struct usbip_conn *conn, int reason)
 {
 	struct dconn *c = conn->transport;
+	bool dropped = c->closing && !c->flush_first;
 	char last[160];
 
 	if (reason < 0) {
@@ -701,6 +843,10 @@ static void srv_close(struct usbip_conn *conn, int reason)
 		c->flush_first = true;
 		return;
 	}
+	/* Replies queued in this pass went out before the close when each
+	 * was sent at once: keep it so (what the socket takes now). */
+	if (evbuffer_get_length(c->out) > 0 && !c->writing && !dropped)
+		out_send(c);
 	event_active(c->ev_destroy, EV_TIMEOUT, 0);
 }
 
@@ -804,6 +950,8 @@ const struct usbip_server_ops dconn_server_ops = {
         .alloc = srv_alloc,
         .free = srv_free,
         .send = srv_send,
+        .send_split = srv_send_split,
+        .charge = srv_charge,
         .close = srv_close,
         .imported = srv_imported,
         .unimported = srv_unimported,
@@ -835,8 +983,9 @@ int dconn_accept(struct usblabd *d, evutil_socket_t fd, const struct sockaddr *s
 	c->ev_destroy = event_new(d->base, -1, 0, on_destroy, c);
 	c->ev_deadline = evtimer_new(d->base, on_deadline, c);
 	c->ev_closed = event_new(d->base, fd, EV_CLOSED | EV_PERSIST, on_closed, c);
+	c->ev_flush = event_new(d->base, -1, 0, on_flush, c);
 	if (!c->out || !c->ev_read || !c->ev_write || !c->ev_destroy || !c->ev_deadline ||
-	    !c->ev_closed || evutil_make_socket_nonblocking(fd) < 0 ||
+	    !c->ev_closed || !c->ev_flush || evutil_make_socket_nonblocking(fd) < 0 ||
 	    event_add(c->ev_read, NULL) < 0)
 		goto fail;
 	/* Both Linux sides set TCP_NODELAY (§7.11). */

@@ -21,6 +21,7 @@ struct dconn {
 	evutil_socket_t fd;
 	struct event *ev_read, *ev_write, *ev_destroy, *ev_deadline;
 	struct event *ev_closed; /* armed while reading is paused */
+	struct event *ev_flush;  /* active while replies wait for this loop pass's sendmsg */
 	struct evbuffer *out;    /* what the socket did not take at once */
 	struct dconn *next, *prev;
 	uint8_t *in; /* DCONN_INBUF bytes once used; [in_off, in_have) not yet fed */
@@ -50,6 +51,7 @@ struct dconn {
 	bool flush_first;  /* ... normally: destroy once output is sent */
 	bool reading;      /* ev_read is armed */
 	bool writing;      /* ev_write is armed */
+	bool flushing;     /* ev_flush is active */
 	bool mem_wait;     /* paused until memory is freed */
 	bool pause_logged; /* ... and the pause was logged */
 	bool deadline_armed;

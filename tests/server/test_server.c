@@ -20,6 +20,15 @@
 
 /* ---- fixture ------------------------------------------------------------ */
 
+/* What the data_alloc/data_free backend and the send_split transport of
+ * setup_mem saw (test_backend_data_memory). */
+struct mem_seen {
+	int allocs, frees, refuse, splits;
+	uint8_t last_type;
+	size_t last_len, freed_len, charged;
+	void *last;
+};
+
 struct fx {
 	struct fake_rec rec;
 	struct usbip_server srv;
@@ -27,7 +36,73 @@ struct fx {
 	struct fake_dev fake[2];
 	struct usbip_conn conn;
 	size_t rd; /* read position in rec.out */
+	struct mem_seen mem;
 };
+
+static struct fx *fx_of_rec(void *rec)
+{
+	return (struct fx *)((char *)rec - offsetof(struct fx, rec));
+}
+
+/* exp[0] only: the data memory backend is installed there. */
+static struct fx *fx_of_exp(struct usbip_export *exp)
+{
+	return (struct fx *)((char *)exp - offsetof(struct fx, exp));
+}
+
+/* send_split: the header, then the data from the backend's memory. */
+static int t_send_split(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
+                        size_t dlen, struct usbip_urb *urb)
+{
+	struct fake_rec *r = conn->transport;
+
+	assert_non_null(urb);
+	assert_true(urb->data_ext);
+	assert_ptr_equal(data, urb->data);
+	assert_true(r->outlen + len + dlen <= sizeof(r->out));
+	memcpy(r->out + r->outlen, buf, len);
+	memcpy(r->out + r->outlen + len, data, dlen);
+	r->outlen += len + dlen;
+	fx_of_rec(r)->mem.splits++;
+	usbip_urb_free(urb);
+	return 0;
+}
+
+static void t_charge(void *ctx, void *block, size_t extra)
+{
+	assert_non_null(block);
+	fx_of_rec(ctx)->mem.charged += extra;
+}
+
+/* Data memory from the backend, marked so a test can tell it apart. */
+static void *f_data_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length)
+{
+	struct mem_seen *m = &fx_of_exp(exp)->mem;
+	uint8_t *p;
+
+	assert_true(length > 0);
+	assert_int_not_equal(ep_type, USBIP_EP_ISO);
+	m->last_type = ep_type;
+	m->last_len = length;
+	if (m->refuse)
+		return NULL;
+	p = malloc(length);
+	assert_non_null(p);
+	memset(p, 0xee, length);
+	m->allocs++;
+	m->last = p;
+	return p;
+}
+
+static void f_data_free(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length)
+{
+	struct mem_seen *m = &fx_of_exp(exp)->mem;
+
+	assert_int_equal(ep_type, m->last_type);
+	m->frees++;
+	m->freed_len += length;
+	free(data);
+}
 
 static void make_export(struct fx *x, int i, const char *busid)
 {
@@ -45,6 +120,29 @@ static int setup(void **state)
 	usbip_server_init(&x->srv, &fake_core_transport_ops, &x->rec);
 	make_export(x, 0, "1-2");
 	make_export(x, 1, "1-3");
+	usbip_conn_init(&x->srv, &x->conn, &x->rec);
+	*state = x;
+	return 0;
+}
+
+/* Exports whose backend supplies URB data memory, behind a transport
+ * with send_split. */
+static int setup_mem(void **state)
+{
+	static struct usbip_server_ops split_ops;
+	static struct usbip_device_ops mem_ops;
+	struct fx *x = calloc(1, sizeof(*x));
+
+	split_ops = fake_core_transport_ops;
+	split_ops.send_split = t_send_split;
+	split_ops.charge = t_charge;
+	mem_ops = fake_core_dev_ops;
+	mem_ops.data_alloc = f_data_alloc;
+	mem_ops.data_free = f_data_free;
+	usbip_server_init(&x->srv, &split_ops, &x->rec);
+	make_export(x, 0, "1-2");
+	make_export(x, 1, "1-3");
+	x->exp[0].ops = &mem_ops;
 	usbip_conn_init(&x->srv, &x->conn, &x->rec);
 	*state = x;
 	return 0;
@@ -872,6 +970,155 @@ static void test_remove_while_imported(void **state)
 	assert_int_equal(x->rec.live, 0);
 }
 
+/* A backend that supplies data memory: OUT data is received into it, IN
+ * data goes out from it after the header (send_split), each buffer comes
+ * back once with its length, and it counts against the connection. A
+ * refusal keeps the data in the core's block; ISO never asks. */
+static void test_backend_data_memory(void **state)
+{
+	struct fx *x = *state;
+	struct fake_dev *f = &x->fake[0];
+	struct mem_seen *m = &x->mem;
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
+	uint8_t out[100], iso_out[64];
+	struct usbip_iso_packet iso = {0};
+	struct usbip_header h;
+	const uint8_t *payload;
+	struct usbip_urb *u;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 1);
+	do_import(x, "1-2");
+
+	/* Bulk OUT: the payload lands in the backend's buffer. */
+	submit(x, 1, 1, 0, (int32_t)sizeof(out), NULL, out, 0);
+	assert_int_equal(f->nheld, 1);
+	u = f->held[0];
+	assert_true(u->data_ext);
+	assert_ptr_equal(u->data, m->last);
+	assert_int_equal(m->last_type, USBIP_EP_BULK);
+	assert_int_equal(m->last_len, sizeof(out));
+	assert_memory_equal(u->data, out, sizeof(out));
+	assert_int_equal(m->charged, sizeof(out));
+	assert_true(x->conn.inflight_bytes >= u->alloc_size + sizeof(out));
+	f->nheld = 0;
+	u->status = 0;
+	u->actual_length = (int32_t)sizeof(out);
+	usbip_urb_complete(u);
+	assert_int_equal(next_reply(x, &h, NULL, false, false), 1);
+	assert_int_equal(h.u.ret_submit.actual_length, (int32_t)sizeof(out));
+	assert_int_equal(x->rd, x->rec.outlen); /* an OUT reply carries no data */
+	assert_int_equal(m->splits, 0);
+	assert_int_equal(m->frees, 1);
+	assert_int_equal(m->freed_len, sizeof(out));
+	assert_int_equal(x->conn.inflight_bytes, 0);
+
+	/* Bulk IN: what the device wrote there is sent from there. */
+	submit(x, 2, 1, 1, 64, NULL, NULL, 0);
+	u = f->held[0];
+	assert_true(u->data_ext);
+	memcpy(u->data, out, 40);
+	f->nheld = 0;
+	u->status = 0;
+	u->actual_length = 40;
+	usbip_urb_complete(u);
+	assert_int_equal(m->splits, 1);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(h.base.seqnum, 2);
+	assert_int_equal(h.u.ret_submit.actual_length, 40);
+	assert_memory_equal(payload, out, 40);
+	assert_int_equal(m->frees, 2);
+
+	/* Control IN: asked for as control (libusb puts the setup in front). */
+	submit(x, 3, 0, 1, 18, get_desc, NULL, 0);
+	assert_int_equal(m->last_type, USBIP_EP_CONTROL);
+	u = f->held[0];
+	f->nheld = 0;
+	memset(u->data, 0x12, 18);
+	u->status = 0;
+	u->actual_length = 18;
+	usbip_urb_complete(u);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(h.u.ret_submit.actual_length, 18);
+	assert_int_equal(payload[17], 0x12);
+
+	/* Refused: the core's own block, the plain send. */
+	m->refuse = 1;
+	submit(x, 4, 1, 1, 32, NULL, NULL, 0);
+	u = f->held[0];
+	assert_false(u->data_ext);
+	assert_true(u->data > (uint8_t *)u && u->data < (uint8_t *)u + u->alloc_size);
+	f->nheld = 0;
+	memset(u->data, 0x5a, 32);
+	u->status = 0;
+	u->actual_length = 32;
+	usbip_urb_complete(u);
+	assert_int_equal(m->splits, 2);
+	assert_int_equal(next_reply(x, &h, &payload, true, false), 1);
+	assert_int_equal(payload[31], 0x5a);
+	m->refuse = 0;
+
+	/* ISO keeps its data and descriptors in one block. */
+	memset(iso_out, 0x33, sizeof(iso_out));
+	m->last_len = 0;
+	iso.offset = 0;
+	iso.length = sizeof(iso_out);
+	assert_int_equal(submit_iso(x, 5, 0, (int32_t)sizeof(iso_out), &iso, 1), 1);
+	assert_false(f->held[f->nheld - 1]->data_ext);
+	assert_int_equal(m->last_len, 0);
+	assert_int_equal(m->allocs, 3);
+
+	/* A URB still held when the connection goes: its buffer comes back. */
+	submit(x, 6, 1, 1, 64, NULL, NULL, 0);
+	assert_int_equal(m->allocs, 4);
+	usbip_conn_destroy(&x->conn);
+	while (f->nheld > 0)
+		usbip_urb_complete(f->held[--f->nheld]);
+	assert_int_equal(m->frees, 4);
+}
+
+/* A transport may receive an OUT payload straight into the URB: the
+ * window says where and how much, a commit counts the bytes as fed, and
+ * the URB starts when the payload is complete. */
+static void test_rx_window(void **state)
+{
+	struct fx *x = *state;
+	struct usbip_header h;
+	uint8_t hdr[USBIP_HEADER_SIZE], out[100];
+	uint8_t *win;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i ^ 0x5c);
+	assert_null(usbip_conn_rx_window(&x->conn, &len)); /* OP phase */
+	do_import(x, "1-2");
+	assert_null(usbip_conn_rx_window(&x->conn, &len));
+	assert_int_equal(len, 0);
+	memset(&h, 0, sizeof(h));
+	h.base.command = USBIP_CMD_SUBMIT;
+	h.base.seqnum = 9;
+	h.base.ep = 1;
+	h.u.cmd_submit.transfer_buffer_length = (int32_t)sizeof(out);
+	usbip_encode_header(hdr, sizeof(hdr), &h);
+	feed_all(&x->conn, hdr, sizeof(hdr));
+	feed_all(&x->conn, out, 10); /* the first bytes came with the header */
+	win = usbip_conn_rx_window(&x->conn, &len);
+	assert_non_null(win);
+	assert_int_equal(len, sizeof(out) - 10);
+	memcpy(win, out + 10, 50);
+	usbip_conn_rx_commit(&x->conn, 50);
+	assert_int_equal(x->fake[0].submits, 0);
+	win = usbip_conn_rx_window(&x->conn, &len);
+	assert_int_equal(len, sizeof(out) - 60);
+	usbip_conn_rx_commit(&x->conn, len + 1); /* beyond the window: ignored */
+	assert_int_equal(x->fake[0].submits, 0);
+	memcpy(win, out + 60, len);
+	usbip_conn_rx_commit(&x->conn, len);
+	assert_int_equal(x->fake[0].submits, 1);
+	assert_memory_equal(x->fake[0].held[0]->data, out, sizeof(out));
+	assert_null(usbip_conn_rx_window(&x->conn, &len));
+}
+
 static void test_destroy_with_orphans_waits_for_urbs(void **state)
 {
 	struct fx *x = *state;
@@ -929,6 +1176,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_limits_pause_input, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_oversized_submit_closes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remove_while_imported, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_backend_data_memory, setup_mem, teardown),
+	        cmocka_unit_test_setup_teardown(test_rx_window, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_destroy_with_orphans_waits_for_urbs, setup,
 	                                        teardown),
 	};

@@ -57,6 +57,7 @@ struct usbip_urb {
 	int32_t interval;
 	uint8_t setup[8];
 	uint8_t *data;                /* length bytes: the OUT payload, or room for IN data */
+	bool data_ext;                /* data came from the backend's data_alloc() */
 	struct usbip_iso_packet *iso; /* niso descriptors, ISO endpoints only */
 	uint32_t niso;
 
@@ -77,7 +78,7 @@ struct usbip_urb {
 	int32_t np_echo; /* number_of_packets as the client sent it */
 	uint32_t unlink_seqnum;
 	uint8_t state;
-	uint8_t *wire; /* header room + data + ISO descriptor room */
+	uint8_t *wire; /* header room + data (unless data_ext) + ISO descriptor room */
 	size_t alloc_size;
 };
 
@@ -150,6 +151,22 @@ struct usbip_device_ops {
 	int (*clear_halt)(struct usbip_export *exp, uint8_t ep_addr);
 	int (*reset)(struct usbip_export *exp);
 
+	/* Memory for the data of a URB of length bytes (> 0) to endpoint type
+	 * ep_type (enum usbip_ep_type; never ISO), from the backend's own pool:
+	 * libusb hands out usbfs-mapped memory, which the kernel transfers
+	 * from and into without copying it. The core then receives OUT data
+	 * into it and the transport sends IN data from it (send_split), so no
+	 * byte is copied between the socket and the device in user space.
+	 * Returns NULL to keep the data in the core's block (the single-block
+	 * path). Called on the core's thread when the CMD_SUBMIT header
+	 * arrives, only when the transport has send_split. The memory is given
+	 * back with data_free() (same ep_type and length) when the URB is
+	 * freed, which may be after the reply left, after close() and after
+	 * release(): the backend keeps exp and whatever the memory needs valid
+	 * until its last data_free(). Optional (both or neither). */
+	void *(*data_alloc)(struct usbip_export *exp, uint8_t ep_type, size_t length);
+	void (*data_free)(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length);
+
 	/* Called once after usbip_server_remove_export(), when the core holds
 	 * no more references to exp (its client is gone and close() has run,
 	 * every URB is back). The backend may free exp here. Optional. */
@@ -200,6 +217,20 @@ struct usbip_server_ops {
 	 * core then closes it). A transport that paused reading at a limit
 	 * checks usbip_conn_wants_input() again here. Required. */
 	int (*send)(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb);
+
+	/* Like send with urb, for a RET_SUBMIT whose data lies outside the
+	 * URB's block (usbip_device_ops.data_alloc): the len bytes at buf, then
+	 * the dlen bytes at data, on the wire in this order (e.g. as two
+	 * iovecs of one sendmsg). The transport owns urb as with send.
+	 * Optional: without it the core never asks a backend for data
+	 * memory, and every reply goes through send. */
+	int (*send_split)(struct usbip_conn *conn, const void *buf, size_t len, const void *data,
+	                  size_t dlen, struct usbip_urb *urb);
+
+	/* A URB block from alloc now also holds extra bytes outside it (its
+	 * data from the backend's data_alloc): count them with the block,
+	 * until its free(). Optional. */
+	void (*charge)(void *ctx, void *block, size_t extra);
 
 	/* The core ends conn: reason is 0 for a normal end (close once what was
 	 * queued is sent, e.g. after an OP reply) or a negative usbip_err. The
@@ -312,6 +343,20 @@ void usbip_conn_init(struct usbip_server *srv, struct usbip_conn *conn, void *tr
  * input, after which the core has called ops->close and conn->error says why.
  */
 long usbip_conn_feed(struct usbip_conn *conn, const uint8_t *buf, size_t len);
+
+/*
+ * Where the rest of the payload of the CMD_SUBMIT being received goes: the
+ * next *len bytes of the stream belong at the address returned (the URB's
+ * OUT data, or its ISO descriptor room), or NULL when no payload is being
+ * received. A transport may receive them straight into it (no copy
+ * through its own buffer) and report them with usbip_conn_rx_commit(),
+ * instead of feeding them. The window stays valid until that call.
+ */
+uint8_t *usbip_conn_rx_window(struct usbip_conn *conn, size_t *len);
+
+/* n bytes (at most the window's *len) were received into the window; as
+ * if they had been fed. A complete payload starts the URB. */
+void usbip_conn_rx_commit(struct usbip_conn *conn, size_t n);
 
 /* Whether the core will consume input now (false at a limit or closing). */
 bool usbip_conn_wants_input(const struct usbip_conn *conn);

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,10 @@ static struct usbdev_dev *find_live(struct usbdev_ctx *ctx, const char *busid, u
 		if (!d->removed && d->facts.devnum == devnum && strcmp(d->facts.busid, busid) == 0)
 			return d;
 	}
+	for (struct usbdev_dev *d = ctx->opening; d; d = d->next) {
+		if (d->facts.devnum == devnum && strcmp(d->facts.busid, busid) == 0)
+			return d;
+	}
 	return NULL;
 }
 
@@ -141,6 +146,7 @@ static void dev_free(struct usbdev_dev *dev)
 	/* Its jobs are done (reap and exit wait for them): stop the thread
 	 * before the handle it used goes. */
 	offload_free(dev->work);
+	usbdev_mem_drop(dev);
 	if (dev->handle)
 		libusb_close(dev->handle);
 	/* libusb does not close an fd it was given to wrap. */
@@ -167,52 +173,59 @@ static int dev_open_handle(struct usbdev_ctx *ctx, struct usbdev_dev *dev, libus
 	return libusb_wrap_sys_device(ctx->usb, (intptr_t)dev->wrapped_fd, &dev->handle);
 }
 
-static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
-                          const struct usbdev_facts *f, libusb_device *udev)
+/*
+ * The blocking half of an arrival: open the device (usbfs's open waits for
+ * the kernel's device lock, held through a driver probe or a reset) and
+ * read its descriptors and layout from sysfs. On the device's worker, or
+ * on the loop when there is none. Returns 0 or -1 (logged).
+ */
+static int arrive_open(struct usbdev_ctx *ctx, struct usbdev_dev *dev, libusb_device *udev)
 {
-	struct libusb_device_descriptor dd;
-	struct usbip_usb_device *info;
-	struct usbdev_dev *dev;
-	struct timespec now;
+	const char *text = dev->watch ? dev->watch->text : "?";
+	struct timespec t0;
 	long n;
 	int r;
 
-	dev = calloc(1, sizeof(*dev));
-	if (dev == NULL) {
-		ul_error("usb", "%s: out of memory", f->busid);
-		return;
-	}
-	dev->ctx = ctx;
-	dev->wrapped_fd = -1;
-	dev->facts = *f;
-	dev->work = offload_new(ctx->base);
-	if (dev->work == NULL)
-		ul_warn("usb", "%s: no worker thread: claiming and resets will block the loop",
-		        f->busid);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = dev_open_handle(ctx, dev, udev);
 	if (r < 0) {
-		ul_warn("usb", "%s (%s): cannot open: %s%s", w->text, f->busid, libusb_strerror(r),
+		ul_warn("usb", "%s (%s): cannot open: %s%s", text, dev->facts.busid,
+		        libusb_strerror(r),
 		        r == LIBUSB_ERROR_ACCESS
 		                ? " (permission denied on its /dev/bus/usb node: run usblabd as "
 		                  "root, or add its user to group plugdev with a udev rule such as "
 		                  "SUBSYSTEM==\"usb\", MODE=\"0660\", GROUP=\"plugdev\")"
 		                : "");
-		goto fail;
+		return -1;
 	}
-	n = usbdev_sysfs_descriptors(ctx->sysfs, f->busid, &dev->desc);
+	n = usbdev_sysfs_descriptors(ctx->sysfs, dev->facts.busid, &dev->desc);
 	if (n < 0) {
-		ul_warn("usb", "%s (%s): cannot read its descriptors from sysfs", w->text,
-		        f->busid);
-		goto fail;
+		ul_warn("usb", "%s (%s): cannot read its descriptors from sysfs", text,
+		        dev->facts.busid);
+		return -1;
 	}
 	dev->desclen = (size_t)n;
+	usbdev_dev_read_layout(dev);
+	usbdev_note_slow(&t0, dev->facts.busid, "opening");
+	return 0;
+}
+
+/* The loop's half of an arrival: dev is open; describe it and add it to
+ * the server. Returns 0 or -1 (logged; dev is not exported). */
+static int export_finish(struct usbdev_ctx *ctx, struct usbdev_watch *w, struct usbdev_dev *dev)
+{
+	const struct usbdev_facts *f = &dev->facts;
+	struct libusb_device_descriptor dd;
+	struct usbip_usb_device *info;
+	struct timespec now;
+	int r;
+
 	r = libusb_get_device_descriptor(libusb_get_device(dev->handle), &dd);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): no device descriptor: %s", w->text, f->busid,
 		        libusb_strerror(r));
-		goto fail;
+		return -1;
 	}
-
 	info = &dev->exp.info;
 	usbdev_sysfs_path(ctx->sysfs, f->busid, info->path, sizeof(info->path));
 	snprintf(info->busid, sizeof(info->busid), "%s", f->busid);
@@ -226,14 +239,14 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 	info->bDeviceSubClass = dd.bDeviceSubClass;
 	info->bDeviceProtocol = dd.bDeviceProtocol;
 	info->bNumConfigurations = dd.bNumConfigurations;
-	usbdev_dev_refresh(dev);
+	usbdev_dev_publish(dev);
 	dev->exp.ops = &usbdev_ops;
 	dev->exp.priv = dev;
 	r = usbip_server_add_export(ctx->srv, &dev->exp);
 	if (r < 0) {
 		ul_warn("usb", "%s (%s): the server refused the export: %s", w->text, f->busid,
 		        usbip_strerror(r));
-		goto fail;
+		return -1;
 	}
 
 	dev->watch = w;
@@ -254,9 +267,101 @@ static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
 
 		evtimer_add(ctx->settle_ev, &settle);
 	}
-	return;
-fail:
-	dev_free(dev);
+	return 0;
+}
+
+/* An arrival that will not be exported, from inside its worker's done():
+ * the worker cannot be freed there, so the reap frees dev later. */
+static void arrive_abandon(struct usbdev_ctx *ctx, struct usbdev_dev *dev)
+{
+	if (dev->watch && dev->watch->dev == dev)
+		dev->watch->dev = NULL;
+	dev->watch = NULL;
+	dev->removed = true;
+	dev->next = ctx->devs;
+	ctx->devs = dev;
+	usbdev_dev_schedule_reap(dev);
+}
+
+static void arrive_run(struct offload_job *job)
+{
+	struct usbdev_dev *dev =
+	        (struct usbdev_dev *)((char *)job - offsetof(struct usbdev_dev, arrive_job));
+
+	dev->arrive_rc = arrive_open(dev->ctx, dev, dev->arrive_udev);
+}
+
+/* Back on the loop: export what the worker opened, unless the device
+ * left meanwhile or the daemon is exiting. */
+static void arrive_done(struct offload_job *job)
+{
+	struct usbdev_dev *dev =
+	        (struct usbdev_dev *)((char *)job - offsetof(struct usbdev_dev, arrive_job));
+	struct usbdev_ctx *ctx = dev->ctx;
+	struct usbdev_watch *w = dev->watch;
+
+	for (struct usbdev_dev **pp = &ctx->opening; *pp; pp = &(*pp)->next) {
+		if (*pp == dev) {
+			*pp = dev->next;
+			break;
+		}
+	}
+	dev->next = NULL;
+	if (dev->arrive_udev)
+		libusb_unref_device(dev->arrive_udev);
+	dev->arrive_udev = NULL;
+	/* Its usbfs fd, announced on the worker. */
+	usbdev_loop_resync(ctx);
+	if (dev->arrive_rc < 0 || dev->gone || ctx->exiting || w == NULL ||
+	    export_finish(ctx, w, dev) < 0)
+		arrive_abandon(ctx, dev);
+}
+
+/*
+ * A device a free watch w names has arrived (udev: libusb's device with
+ * hotplug, NULL in scan mode). Opening it may wait for the kernel's
+ * device lock (a driver probing it, a reset): that runs on the device's
+ * worker, with the watch held for it meanwhile, and the export completes
+ * on the loop (arrive_done).
+ */
+static void export_device(struct usbdev_ctx *ctx, struct usbdev_watch *w,
+                          const struct usbdev_facts *f, libusb_device *udev)
+{
+	struct usbdev_dev *dev;
+
+	dev = calloc(1, sizeof(*dev));
+	if (dev == NULL) {
+		ul_error("usb", "%s: out of memory", f->busid);
+		return;
+	}
+	dev->ctx = ctx;
+	dev->wrapped_fd = -1;
+	dev->facts = *f;
+	dev->watch = w;
+	dev->work = offload_new(ctx->base);
+	if (dev->work == NULL) {
+		ul_warn("usb",
+		        "%s: no worker thread: opening, claiming and resets will block "
+		        "the loop",
+		        f->busid);
+	} else {
+		dev->arrive_job.run = arrive_run;
+		dev->arrive_job.done = arrive_done;
+		dev->arrive_udev = udev ? libusb_ref_device(udev) : NULL;
+		if (offload_submit(dev->work, &dev->arrive_job) == 0) {
+			w->dev = dev;
+			dev->next = ctx->opening;
+			ctx->opening = dev;
+			return;
+		}
+		if (dev->arrive_udev)
+			libusb_unref_device(dev->arrive_udev);
+		dev->arrive_udev = NULL;
+	}
+	if (arrive_open(ctx, dev, udev) < 0 || export_finish(ctx, w, dev) < 0) {
+		dev->watch = NULL;
+		dev_free(dev);
+	}
 }
 
 /* Takes dev out of the server. Its client, if any, is disconnected by the
@@ -365,7 +470,9 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	while (*pp) {
 		struct usbdev_dev *dev = *pp;
 
-		if (dev->closed && dev->removed && offload_pending(dev->work) == 0) {
+		/* Its URB data buffers may still wait in a client's queue. */
+		if (dev->closed && dev->removed && offload_pending(dev->work) == 0 &&
+		    dev->mem_out == 0) {
 			*pp = dev->next;
 			dev_free(dev);
 		} else {
@@ -604,6 +711,13 @@ static void handle_hotplug_event(struct usbdev_ctx *ctx, const struct usbdev_hp_
 			remove_dev(dev, "gone");
 			return;
 		}
+		/* Still being opened: arrive_done drops it. */
+		for (struct usbdev_dev *dev = ctx->opening; dev; dev = dev->next) {
+			if (dev->arrive_udev == e->udev && !dev->gone) {
+				dev->gone = true;
+				dev->left_at = e->at;
+			}
+		}
 		return;
 	}
 	/* ARRIVED: its facts (the serial attribute waits for the device lock
@@ -691,6 +805,7 @@ int usbdev_init(struct usbdev_ctx **out, struct event_base *base, struct usbip_s
 	ctx->base = base;
 	ctx->srv = srv;
 	ctx->sysfs = USBDEV_SYSFS_ROOT;
+	ctx->loop_thread = pthread_self();
 	ctx->hp_tail = &ctx->hp_head;
 	r = libusb_init(&ctx->usb);
 	if (r < 0) {
@@ -834,6 +949,9 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 	if (ctx->hotplug)
 		libusb_hotplug_deregister_callback(ctx->usb, ctx->hp_handle);
 	ctx->exiting = true;
+	/* Arrivals being opened: their done() abandons them (reaped below). */
+	while (ctx->opening)
+		offload_drain(ctx->opening->work);
 	offload_free(ctx->scan_work); /* a rescan under way is dropped */
 	ctx->scan_work = NULL;
 	free(ctx->scan);
@@ -880,7 +998,8 @@ void usbdev_exit(struct usbdev_ctx *ctx)
 		if (dev->opened)
 			usbdev_dev_release(dev);
 		ul_warn("usb", "%s: still held by the server at exit", dev->facts.busid);
-		if (dev->xfers == NULL && dev->handle) {
+		if (dev->xfers == NULL && dev->handle && dev->mem_out == 0) {
+			usbdev_mem_drop(dev);
 			libusb_close(dev->handle);
 			dev->handle = NULL;
 		}

@@ -11,6 +11,7 @@
 #ifndef USBDEV_INT_H
 #define USBDEV_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,12 @@
 #include "usbdev_ident.h"
 
 struct usbdev_dev;
+
+/* usbfs-mapped URB data kept per device for reuse (usbdev_mem.c), and the
+ * largest URB that gets any (larger ones use the core's memory). */
+#define USBDEV_MEM_CACHE       64
+#define USBDEV_MEM_CACHE_BYTES (2u << 20)
+#define USBDEV_MEM_MAX         (1u << 20)
 
 /* One identity given to usbdev_watch(). */
 struct usbdev_watch {
@@ -118,9 +125,31 @@ struct usbdev_dev {
 	struct usbdev_job op_job;
 	struct usbdev_job close_job;
 	struct usbdev_job refresh_job; /* usbdev_dev_refresh_later */
+
+	/* Arrival: libusb_open and the sysfs reads run as this job on the
+	 * worker while dev waits on ctx->opening (usbdev.c). */
+	struct offload_job arrive_job;
+	libusb_device *arrive_udev; /* referenced while the job runs; NULL in scan mode */
+	int arrive_rc;              /* 0, or <0 when it could not be opened */
+
+	/* usbfs-mapped URB data (usbdev_mem.c): buffers kept for reuse, and
+	 * how many the core holds (dev is freed only once they are back). */
+	struct {
+		uint8_t *buf;
+		size_t size;
+	} mem[USBDEV_MEM_CACHE];
+	unsigned nmem, mem_out, mem_skip;
+	size_t mem_cached;
+	bool mem_refused; /* usbfs refused a mapping once (logged) */
 };
 
-struct usbdev_scan; /* usbdev.c */
+struct usbdev_scan; /* usbdev_mem.c: usbip_device_ops.data_alloc and data_free, and the
+                     * release of the buffers kept (before the handle closes). */
+void *usbdev_mem_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length);
+void usbdev_mem_free(struct usbip_export *exp, void *data, uint8_t ep_type, size_t length);
+void usbdev_mem_drop(struct usbdev_dev *dev);
+
+/* usbdev.c */
 
 struct usbdev_ctx {
 	struct event_base *base;
@@ -145,7 +174,13 @@ struct usbdev_ctx {
 	struct event *settle_ev; /* re-reads exports seen before configuration */
 
 	struct usbdev_watch *watches;
-	struct usbdev_dev *devs; /* exported, and removed ones the core still holds */
+	struct usbdev_dev *devs;    /* exported, and removed ones the core still holds */
+	struct usbdev_dev *opening; /* arrived, being opened on their worker */
+
+	/* libusb announces the fd of a device opened on a worker on that
+	 * worker: the loop picks it up when the open's job is done. */
+	pthread_t loop_thread;
+	atomic_bool pollfds_stale;
 
 	/* Rescans list the devices and read their sysfs facts (the serial
 	 * attribute waits for the kernel's device lock, held through a reset
@@ -163,6 +198,9 @@ void usbdev_loop_handle(struct usbdev_ctx *ctx);
 /* Re-arms the timeout timer after something may have changed libusb's
  * next timeout (a submitted transfer). */
 void usbdev_loop_rearm(struct usbdev_ctx *ctx);
+/* Watches the fds libusb added (and forgets those it removed) on another
+ * thread since the last call. On the loop. */
+void usbdev_loop_resync(struct usbdev_ctx *ctx);
 
 /* usbdev_ops.c */
 extern const struct usbip_device_ops usbdev_ops;

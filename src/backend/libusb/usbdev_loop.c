@@ -43,10 +43,23 @@ static short libevent_flags(short poll_events)
 	return flags;
 }
 
+/* Whether libusb calls a notifier on a thread other than the loop's (a
+ * device opened on its worker): libevent is not ours to touch there. */
+static bool off_loop(struct usbdev_ctx *ctx)
+{
+	if (pthread_equal(pthread_self(), ctx->loop_thread))
+		return false;
+	atomic_store(&ctx->pollfds_stale, true);
+	return true;
+}
+
 static void LIBUSB_CALL on_fd_added(int fd, short events, void *user_data)
 {
 	struct usbdev_ctx *ctx = user_data;
 	struct usbdev_pollfd *p, *free_slot = NULL;
+
+	if (off_loop(ctx))
+		return;
 
 	for (p = ctx->pollfds; p; p = p->next) {
 		if (p->fd == fd)
@@ -84,6 +97,8 @@ static void LIBUSB_CALL on_fd_removed(int fd, void *user_data)
 {
 	struct usbdev_ctx *ctx = user_data;
 
+	if (off_loop(ctx))
+		return;
 	/* The slot is kept (not freed): libusb may remove an fd from inside
 	 * that fd's own callback. */
 	for (struct usbdev_pollfd *p = ctx->pollfds; p; p = p->next) {
@@ -94,6 +109,39 @@ static void LIBUSB_CALL on_fd_removed(int fd, void *user_data)
 		}
 	}
 	usbdev_fd_dropped(ctx, fd);
+}
+
+void usbdev_loop_resync(struct usbdev_ctx *ctx)
+{
+	const struct libusb_pollfd **fds;
+
+	if (!atomic_exchange(&ctx->pollfds_stale, false))
+		return;
+	fds = libusb_get_pollfds(ctx->usb);
+	if (fds == NULL) {
+		ul_error("usb", "cannot list libusb's fds: out of memory");
+		return;
+	}
+	/* Forget what libusb no longer has, then (re)watch what it has. */
+	for (struct usbdev_pollfd *p = ctx->pollfds; p; p = p->next) {
+		bool listed = false;
+
+		for (size_t i = 0; fds[i] && !listed; i++)
+			listed = fds[i]->fd == p->fd;
+		if (p->fd >= 0 && !listed) {
+			event_del(p->ev);
+			p->fd = -1;
+		}
+	}
+	for (size_t i = 0; fds[i]; i++) {
+		bool known = false;
+
+		for (struct usbdev_pollfd *p = ctx->pollfds; p && !known; p = p->next)
+			known = p->fd == fds[i]->fd;
+		if (!known)
+			on_fd_added(fds[i]->fd, fds[i]->events, ctx);
+	}
+	libusb_free_pollfds(fds);
 }
 
 int usbdev_loop_start(struct usbdev_ctx *ctx)

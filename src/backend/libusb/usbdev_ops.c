@@ -353,7 +353,7 @@ static void LIBUSB_CALL on_transfer_done(struct libusb_transfer *t)
 		got = t->actual_length < 0 ? 0 : t->actual_length;
 		if (got > urb->length)
 			got = urb->length;
-		if (urb->ep_type == USBIP_EP_CONTROL && urb->dir_in)
+		if (urb->ep_type == USBIP_EP_CONTROL && urb->dir_in && x->bounce)
 			memcpy(urb->data, x->bounce + SETUP_SIZE, (size_t)got);
 		urb->actual_length = got;
 		short_in = urb->dir_in && got < urb->length &&
@@ -378,6 +378,14 @@ static int fill_control(struct usbdev_xfer *x)
 {
 	struct usbip_urb *urb = x->urb;
 
+	if (urb->data_ext) {
+		/* usbdev_mem_alloc left room for the setup packet in front. */
+		memcpy(urb->data - SETUP_SIZE, urb->setup, SETUP_SIZE);
+		x->t->endpoint = urb->ep;
+		x->t->buffer = urb->data - SETUP_SIZE;
+		x->t->length = SETUP_SIZE + urb->length;
+		return 0;
+	}
 	x->bounce = malloc(SETUP_SIZE + (size_t)urb->length);
 	if (x->bounce == NULL)
 		return -USBIP_ENOMEM;
@@ -722,5 +730,7 @@ const struct usbip_device_ops usbdev_ops = {
         .set_interface = dev_set_interface,
         .clear_halt = dev_clear_halt,
         .reset = dev_reset,
+        .data_alloc = usbdev_mem_alloc,
+        .data_free = usbdev_mem_free,
         .release = dev_release,
 };
