@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_esp32.h"
+#include "api_sim.h"
 #include "names.h"
 
 #define API_MAX_LINE_NAMES   16
@@ -33,6 +35,7 @@ enum api_pending_kind {
 	API_PENDING_WAIT,   /* a checkout waiting for its board */
 	API_PENDING_COMMIT, /* a lease verb waiting for its event to be durable */
 	API_PENDING_QUERY,  /* a history query running on the store's worker */
+	API_PENDING_WORK,   /* a method in another file answers later (api_call_defer) */
 };
 
 struct api_pending {
@@ -60,6 +63,10 @@ struct api_follower {
 	char board[64]; /* "" any */
 	int kind;       /* -1 any */
 	struct api_follower *next;
+};
+
+struct api_reply {
+	struct api_pending p;
 };
 
 struct api {
@@ -185,6 +192,9 @@ json_t *api_board_json(const struct tracker *t, const struct board *b)
 	json_object_set_new(o, "lease",
 	                    b->leased ? lease_json(&b->lease, tracker_now(t)) : json_null());
 	json_object_set_new(o, "last_seen", time_json(b->last_seen_ms));
+	json_object_set_new(o, "mode", json_string(reg_mode_name(b->mode)));
+	json_object_set_new(o, "fw_state", b->fw_state[0] ? json_string(b->fw_state) : json_null());
+	json_object_set_new(o, "mac", b->dev.mac[0] ? json_string(b->dev.mac) : json_null());
 	return o;
 }
 
@@ -1162,6 +1172,11 @@ static const struct api_method {
         {"checkin", api_checkin},
         {"locks", api_locks},
         {"reload", api_reload},
+        {"unplug", api_sim_unplug},
+        {"replug", api_sim_replug},
+        {"probe", api_esp32_probe},
+        {"bootloader", api_esp32_bootloader},
+        {"boot", api_esp32_boot},
 };
 
 void api_request(struct api *api, json_t *req, const struct api_caller *who,
@@ -1297,4 +1312,91 @@ void api_free(struct api *api)
 		pending_free(api->pending);
 	event_free(api->retry);
 	free(api);
+}
+
+/* ---- for methods in other files ------------------------------------------------------ */
+
+const struct api_env *api_call_env(const struct api_call *c)
+{
+	return &c->api->env;
+}
+
+const struct api_caller *api_call_who(const struct api_call *c)
+{
+	return c->who;
+}
+
+int api_call_string(const struct api_call *c, const char *key, bool required, const char **out)
+{
+	return param_string(c, key, required, out);
+}
+
+const struct board *api_call_board(const struct api_call *c, const char *query)
+{
+	return resolve(c, query);
+}
+
+void api_call_holder(const struct api_call *c, char *out, size_t cap)
+{
+	const char *user = c->who->user[0] ? c->who->user : "unknown";
+	const char *host = c->who->host[0] ? c->who->host : "localhost";
+
+	snprintf(out, cap, "%.63s@%.63s", user, host);
+}
+
+void api_call_reply(const struct api_call *c, json_t *result)
+{
+	send_result(c->ops, c->client, c->id, result);
+}
+
+void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
+                    ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_error(c->ops, c->client, c->id, code, msg, extra);
+}
+
+struct api_reply *api_call_defer(const struct api_call *c)
+{
+	/* A pending of its own kind: a gone client leaves it to its owner. */
+	_Static_assert(offsetof(struct api_reply, p) == 0, "api_reply is its pending");
+	struct api_pending *p = pending_new(c, API_PENDING_WORK);
+
+	if (!p) {
+		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
+		return NULL;
+	}
+	return (struct api_reply *)p;
+}
+
+void api_reply_send(struct api_reply *r, json_t *result)
+{
+	struct api_pending *p = &r->p;
+
+	if (p->client)
+		send_result(p->ops, p->client, p->id, result);
+	else
+		json_decref(result);
+	pending_free(p);
+}
+
+void api_reply_error(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
+{
+	struct api_pending *p = &r->p;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->client)
+		send_error(p->ops, p->client, p->id, code, msg, extra);
+	else
+		json_decref(extra);
+	pending_free(p);
 }

@@ -10,6 +10,7 @@
 #define UL_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -18,6 +19,8 @@
 #include "tracker.h"
 
 struct api;
+struct api_esp32;
+struct usblabd;
 
 /* What the daemon lends the handlers. */
 struct api_env {
@@ -31,6 +34,10 @@ struct api_env {
 	void (*leases_changed)(void *arg);
 	/* Daemon-wide facts for "status" (version, pid, listen addresses, paths); new ref. */
 	json_t *(*status)(void *arg);
+	/* The daemon, for methods that act on its devices (api_sim.c); may be NULL. */
+	struct usblabd *daemon;
+	/* The ESP32 verbs' worker and probes (api_esp32.c); may be NULL. */
+	struct api_esp32 *esp32;
 };
 
 /* Who is asking, as the transport established it (SO_PEERCRED for the Unix
@@ -65,5 +72,37 @@ void api_client_gone(struct api *api, void *client);
 /* JSON of a board and of an event, as every reply and stream shows them. */
 json_t *api_board_json(const struct tracker *t, const struct board *b);
 json_t *api_event_json(const struct ul_event *ev);
+
+/* ---- for methods defined in other files (api_sim.c, api_esp32.c) ------------ */
+
+/* One request being handled; valid only during the method's call. */
+struct api_call;
+/* A reply to send later (api_call_defer). */
+struct api_reply;
+
+const struct api_env *api_call_env(const struct api_call *c);
+const struct api_caller *api_call_who(const struct api_call *c);
+/* params[key] as a string: 0 with *out (NULL when absent and not
+ * required), or -1 after replying bad_request. */
+int api_call_string(const struct api_call *c, const char *key, bool required, const char **out);
+/* The board a person's query names (names.h), or NULL after replying
+ * (unknown_board with candidates, ambiguous, bad_regex, bad_request). */
+const struct board *api_call_board(const struct api_call *c, const char *query);
+/* The holder the caller's leases have: user@host (or user@host/tag). */
+void api_call_holder(const struct api_call *c, char *out, size_t cap);
+/* Replies now: a result (stolen), or an error (extra, stolen, may be NULL,
+ * adds fields to the error object). */
+void api_call_reply(const struct api_call *c, json_t *result);
+void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+/* Keeps the request to answer later, from the loop's thread: NULL after
+ * replying "internal" when memory is short. Exactly one of api_reply_send
+ * or api_reply_error ends it (and frees it), also when the client has gone
+ * meanwhile (nothing is sent then). api_free() drops those still open, so
+ * whoever holds one must be done before. */
+struct api_reply *api_call_defer(const struct api_call *c);
+void api_reply_send(struct api_reply *r, json_t *result);
+void api_reply_error(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 #endif /* UL_API_H */

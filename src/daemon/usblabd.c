@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "api_sim.h"
 #include "bench.h"
 #include "daemon.h"
 #include "sim.h"
@@ -144,9 +145,15 @@ static int start_virtual(struct usblabd *d, const char *list)
 		if (sim_set_loop(exp, d->base) < 0)
 			ul_warn("main", "--virtual %s: no worker thread: its I/O blocks the loop",
 			        item);
+		if ((!d->sim && !(d->sim = api_sim_new(d))) || api_sim_adopt(d->sim, exp) < 0) {
+			fprintf(stderr, "usblabd: --virtual %s: out of memory\n", item);
+			sim_destroy(exp);
+			goto out;
+		}
 		if (usbip_server_add_export(&d->srv, exp) < 0) {
 			fprintf(stderr, "usblabd: --virtual %s: cannot export busid %s\n", item,
 			        exp->info.busid);
+			sim_set_owner(exp, NULL, NULL);
 			sim_destroy(exp);
 			goto out;
 		}
@@ -163,10 +170,15 @@ out:
 static void stop_virtual(struct usblabd *d)
 {
 	for (unsigned i = 0; i < d->nvirt; i++) {
-		usbip_server_remove_export(&d->srv, d->virt[i]);
+		/* One the daemon took out (unplugged) is out of the table already. */
+		if (!api_sim_is_out(d->sim, d->virt[i]))
+			usbip_server_remove_export(&d->srv, d->virt[i]);
+		sim_set_owner(d->virt[i], NULL, NULL);
 		sim_destroy(d->virt[i]);
 	}
 	d->nvirt = 0;
+	api_sim_free(d->sim);
+	d->sim = NULL;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
