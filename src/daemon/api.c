@@ -1349,8 +1349,7 @@ void api_call_reply(const struct api_call *c, json_t *result)
 	send_result(c->ops, c->client, c->id, result);
 }
 
-void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
-                    ...)
+void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;

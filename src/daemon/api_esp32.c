@@ -26,10 +26,10 @@
 #include "offload.h"
 #include "ul_log.h"
 
-#define ESP32_AUTO_MAX      32
-#define ESP32_AUTO_TICK_MS  250
-#define ESP32_AUTO_WAIT_MS  10000
-#define ESP32_REENUM_WAIT_MS 5000
+#define ESP32_AUTO_MAX        32
+#define ESP32_AUTO_TICK_MS    250
+#define ESP32_AUTO_WAIT_MS    10000
+#define ESP32_REENUM_WAIT_MS  5000
 #define ESP32_RESET_SETTLE_MS 100
 
 enum esp32_verb { VERB_AUTO, VERB_PROBE, VERB_BOOTLOADER, VERB_BOOT };
@@ -201,26 +201,27 @@ static void job_done(struct offload_job *oj)
 		return;
 	}
 	if (j->rc == -2)
-		api_reply_error(j->reply, "port_busy",
-		                json_pack("{s:s, s:s, s:I, s:s}", "board", j->name, "tty", j->tty,
-		                          "pid", (json_int_t)j->holder, "command", j->holder_comm),
-		                "%s's %s is open by process %ld (%s): usblabd does not fight another "
-		                "program for the port; close it first",
-		                j->name, j->tty, (long)j->holder, j->holder_comm);
+		api_reply_error(
+		        j->reply, "port_busy",
+		        json_pack("{s:s, s:s, s:I, s:s}", "board", j->name, "tty", j->tty, "pid",
+		                  (json_int_t)j->holder, "command", j->holder_comm),
+		        "%s's %s is open by process %ld (%s): usblabd does not fight another "
+		        "program for the port; close it first",
+		        j->name, j->tty, (long)j->holder, j->holder_comm);
 	else if (j->rc < 0)
 		api_reply_error(j->reply, "port_failed",
 		                json_pack("{s:s, s:s}", "board", j->name, "tty", j->tty), "%s: %s",
 		                j->name, j->err);
 	else
-		api_reply_send(j->reply, json_pack("{s:s, s:s, s:s, s:s?, s:b}", "board", j->name,
-		                                   "tty", j->tty, "state", state, "mac",
-		                                   mac[0] ? mac : NULL, "reenumerated",
-		                                   (int)j->reenumerated));
+		api_reply_send(j->reply,
+		               json_pack("{s:s, s:s, s:s, s:s?, s:b}", "board", j->name, "tty",
+		                         j->tty, "state", state, "mac", mac[0] ? mac : NULL,
+		                         "reenumerated", (int)j->reenumerated));
 	free(j);
 }
 
-static struct esp32_job *job_new(struct api_esp32 *m, enum esp32_verb verb,
-                                 const struct board *b, const char *tty)
+static struct esp32_job *job_new(struct api_esp32 *m, enum esp32_verb verb, const struct board *b,
+                                 const char *tty)
 {
 	struct esp32_job *j = calloc(1, sizeof(*j));
 
@@ -279,7 +280,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		first_tty(b->dev.devnodes, tty, sizeof(tty));
 		if (tty[0]) {
-			if ((j = job_new(m, VERB_AUTO, b, tty)) && offload_submit(m->work, &j->job) == 0)
+			if ((j = job_new(m, VERB_AUTO, b, tty)) &&
+			    offload_submit(m->work, &j->job) == 0)
 				m->nauto++;
 			else
 				free(j);

@@ -30,21 +30,21 @@
 #define API_SIM_REENUM_MS 250
 
 enum sim_back {
-	SIM_BACK_NO,      /* stays where it is */
-	SIM_BACK_POWER,   /* replug: as after a cable pull */
-	SIM_BACK_REENUM,  /* its own re-enumeration: keeps its state */
+	SIM_BACK_NO,     /* stays where it is */
+	SIM_BACK_POWER,  /* replug: as after a cable pull */
+	SIM_BACK_REENUM, /* its own re-enumeration: keeps its state */
 };
 
 struct sim_slot {
 	struct api_sim *s;
 	struct usbip_export *exp;
-	bool out;            /* the daemon took it out of the server */
-	bool reenum_asked;   /* the device asked, from inside the core */
-	enum sim_back back;  /* what to do once the core has released it */
-	bool delay_done;     /* the re-enumeration's delay has passed */
+	bool out;                /* the daemon took it out of the server */
+	bool reenum_asked;       /* the device asked, from inside the core */
+	enum sim_back back;      /* what to do once the core has released it */
+	bool delay_done;         /* the re-enumeration's delay has passed */
 	struct api_reply *reply; /* a replug waiting for the core's release */
-	struct event *ev;    /* runs the steps on the loop */
-	struct event *delay; /* a re-enumeration's absence */
+	struct event *ev;        /* runs the steps on the loop */
+	struct event *delay;     /* a re-enumeration's absence */
 };
 
 struct api_sim {
@@ -97,7 +97,8 @@ static void try_back(struct sim_slot *sl)
 		return;
 	sl->back = SIM_BACK_NO;
 	if (sim_replug(sl->exp, power) < 0 || usbip_server_add_export(&d->srv, sl->exp) < 0) {
-		ul_error("sim", "virtual device %s could not be plugged back in", sl->exp->info.busid);
+		ul_error("sim", "virtual device %s could not be plugged back in",
+		         sl->exp->info.busid);
 		if (sl->reply)
 			api_reply_error(sl->reply, "internal", NULL,
 			                "virtual device %s could not be plugged back in",
