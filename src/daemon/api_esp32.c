@@ -413,7 +413,7 @@ static void run_verb(const struct api_call *c, enum esp32_verb verb)
 		               b->state == BOARD_IMPORTED
 		                       ? "%s is imported by %s: its serial port is on that client "
 		                         "(run usblab there, or give --tty PATH)"
-		                       : "%s has no serial port on usblabd's machine (state %s): "
+		                       : "%s has no serial port (state %s) on usblabd's machine: "
 		                         "run usblab where it is attached, or give --tty PATH",
 		               b->name,
 		               b->state == BOARD_IMPORTED ? b->imported_by

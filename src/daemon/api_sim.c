@@ -220,7 +220,8 @@ void api_sim_free(struct api_sim *s)
 
 		if (sl->reply)
 			api_reply_error(sl->reply, "stopping", NULL, "usblabd is stopping");
-		sim_set_owner(sl->exp, NULL, NULL);
+		/* The devices may be freed already: the daemon cleared their
+		 * owner before. */
 		event_free(sl->ev);
 		event_free(sl->delay);
 	}

@@ -26,7 +26,9 @@ int api_sim_adopt(struct api_sim *s, struct usbip_export *exp);
  * the two halves of a re-enumeration): it must not be removed again. */
 bool api_sim_is_out(const struct api_sim *s, const struct usbip_export *exp);
 /* Ends what is pending (a replug waiting for the core: "stopping") and
- * frees; the devices stay the daemon's. Before api_free(). */
+ * frees, touching no device (the daemon clears their owner with
+ * sim_set_owner(exp, NULL, NULL) before it destroys them). Before
+ * api_free(). */
 void api_sim_free(struct api_sim *s);
 
 /* Methods (api.c's table): {"name": QUERY} or {"busid": "0-N"}. */
