@@ -27,7 +27,8 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 #   virtual: no emulated device; usblabd's virtual devices only
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
 	attach:storage attach-follow:storage
-	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual)
+	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual
+	esp32-reenum:virtual)
 # The numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
 	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)

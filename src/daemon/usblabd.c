@@ -52,6 +52,8 @@ static const char usage[] =
         "                             esp32        ESP32 (303a:1001): app banner and echo;\n"
         "                                          esptool's DTR/RTS reset enters the ROM\n"
         "                                          bootloader (SYNC, READ_REG of the MAC)\n"
+        "                             esp32:reenum ESP32-S3 on USB-OTG: re-enumerates at each\n"
+        "                                          reset, 303a:4001 (app) / 303a:0002 (ROM)\n"
         "  -L, --list               list this machine's USB devices and exit\n"
         "      --registry FILE      the bench's devices.conf (default\n"
         "                           $XDG_CONFIG_HOME/usblab/devices.conf)\n"
