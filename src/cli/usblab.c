@@ -1210,7 +1210,7 @@ static const char help_events[] =
         "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
         "                    unexported, imported, released, client-gone, import-refused,\n"
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
-        "                    config-reloaded, config-rejected, error\n"
+        "                    config-reloaded, config-rejected, error, probed\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
         "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
@@ -1322,8 +1322,9 @@ static const char help_probe[] =
         "`bootloader` and the MAC read from its eFuse (READ_REG 0x3FF5A004/8), or\n"
         "`running` when nothing answers (the app runs, or the chip is off). It sets no\n"
         "line itself (opening the port raises DTR and RTS together, which esptool's\n"
-        "auto-reset circuits ignore): the board stays in its mode. The board's tty must\n"
-        "be on this machine.\n\n"
+        "auto-reset circuits ignore): the board stays in its mode. A board attached on\n"
+        "this machine (usblab attach) is probed here; any other by usblabd, on its\n"
+        "machine. Nothing is done while another program has the port open.\n\n"
         "Options:\n"
         "  --tty PATH        probe PATH directly, without asking usblabd\n" HELP_GLOBAL
         "\n" HELP_EXIT
@@ -1352,8 +1353,11 @@ static const char help_bootloader[] =
         "Resets an ESP32 into its ROM bootloader with esptool's classic DTR/RTS\n"
         "sequence (EN low 100 ms, then IO0 low as EN rises, 50 ms, IO0 released), then\n"
         "probes it as `usblab probe` does and prints its state and MAC. Exit status 1\n"
-        "when the ROM does not answer afterwards (no auto-reset circuit, or the port\n"
-        "re-enumerated: probe again once it is back).\n\n"
+        "when the ROM does not answer afterwards (no auto-reset circuit). A board\n"
+        "attached on this machine is reset here, and when it re-enumerates (native USB)\n"
+        "the verb waits up to 20 s for its port to come back (usblab attach --follow\n"
+        "re-attaches it); any other board is reset by usblabd on its machine. A board\n"
+        "leased by someone else is not reset.\n\n"
         "Options:\n"
         "  --tty PATH        the port, without asking usblabd\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExamples:\n  usblab bootloader esp-a\n  usblab bootloader --tty /dev/ttyACM0\n";
