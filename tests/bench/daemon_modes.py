@@ -62,12 +62,13 @@ def cmd_submit(s, seq, devid, ep, dir_in, length, setup=b"\0" * 8, data=b""):
               setup + data)
 
 
-def ret_submit(s):
-    """(seqnum, status, data) of the next RET_SUBMIT, or None at EOF."""
+def ret_submit(s, dir_in=False):
+    """(seqnum, status, data) of the next RET_SUBMIT, or None at EOF. A
+    reply's header says no direction (§4.2): the caller knows it."""
     hdr = recv_exact(s, 48)
     if len(hdr) < 48:
         return None
-    cmd, seq, _, dir_in, _, status, actual = struct.unpack(">IIIIIiI", hdr[:28])
+    cmd, seq, _, _, _, status, actual = struct.unpack(">IIIIIiI", hdr[:28])
     data = recv_exact(s, actual) if dir_in and actual > 0 else b""
     return seq, status, data
 
@@ -196,7 +197,12 @@ def run(d):
 
     # unplug while a URB is held (bulk IN, nothing to read in the ROM).
     cmd_submit(s, 50, devid, 2, 1, 64)
-    time.sleep(0.2)
+    # A control request behind it: once it is answered, the core has
+    # handed the IN URB to the device (it reads commands in order).
+    cmd_submit(s, 51, devid, 0, 1, 18, struct.pack("<BBHHH", 0x80, 6, 0x0100, 0, 18))
+    rep = ret_submit(s, True)
+    tap(rep is not None and rep[0] == 51 and rep[1] == 0 and rep[2][10:12] == b"\x02\x00",
+        "GET_DESCRIPTOR answered (idProduct 0002) while the IN URB is held", rep)
     mark = last_seq(d)
     r = ctl(d, "unplug", name="esp-a")
     tap(r.get("result", {}).get("state") == "unplugged", "unplug esp-a", r)
