@@ -62,7 +62,7 @@ check bootloader-mac "no MAC 3c:61:05:aa:bb:01 in: $out" \
 	eval 'echo "$out" | grep -q "3c:61:05:aa:bb:01"'
 echo "BENCH: usblab bootloader esp-a through vhci, re-enumeration and re-attach included (TCG): $((t1 - t0)) ms"
 
-ev=$(ul events esp-a 2>&1)
+ev=$(ul events --device esp-a 2>&1)
 check reenumerated "no 're-enumerated ... (app → rom ...)' in the server's events: $(echo "$ev" | tail -n 6 | tr '\n' ';')" \
 	eval 'echo "$ev" | grep "re-enumerated" | grep -q "(app → rom"'
 info=$(ul info esp-a --json 2>&1)
@@ -82,7 +82,7 @@ check probe-bootloader "usblab probe esp-a after the change: $out" \
 out=$(ul boot esp-a 2>&1)
 rc=$?
 check boot "usblab boot esp-a exited $rc: $out" eval '[ $rc = 0 ] && echo "$out" | grep -q running'
-ev=$(ul events esp-a 2>&1)
+ev=$(ul events --device esp-a 2>&1)
 check reenumerated-back "no '(rom → app' in the server's events: $(echo "$ev" | tail -n 4 | tr '\n' ';')" \
 	eval 'echo "$ev" | grep "re-enumerated" | grep -q "(rom → app"'
 
