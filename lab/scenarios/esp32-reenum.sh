@@ -24,7 +24,8 @@ if ! usblabd_has 'esp32:reenum' || [ ! -x $USBLAB ] || ! $USBLAB attach --help >
 fi
 printf '[esp-a]\nserial = USBLAB-ESP32-1\ntype = esp32\n[esp-a:rom]\nvidpid = 303a:0002\nserial = USBLAB-ESP32ROM-1\n' \
 	>/tmp/devices-esp.conf
-if ! usblabd_start --virtual esp32:reenum --registry /tmp/devices-esp.conf --db none \
+rm -f /tmp/esp-reenum.db*
+if ! usblabd_start --virtual esp32:reenum --registry /tmp/devices-esp.conf --db /tmp/esp-reenum.db \
 	--control $SOCK --no-inventory --http none; then
 	fail usblabd-start "usblabd did not answer usbip list -r within 10 s"
 	dump /tmp/usblabd.log "usblabd: "

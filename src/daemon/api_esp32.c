@@ -137,8 +137,8 @@ static void probe_after_reset(struct esp32_job *j)
 	}
 	j->rc = -1;
 	snprintf(j->err, sizeof(j->err),
-	         "reset sent; the port did not answer again within %d s%s%s (a board with native "
-	         "USB re-enumerates: is it back?)",
+	         "reset sent; the port did not answer again within %d s%s%.400s (a board with "
+	         "native USB re-enumerates: is it back?)",
 	         ESP32_REENUM_WAIT_MS / 1000, err[0] ? ": " : "", err);
 }
 
