@@ -93,8 +93,8 @@ void api_call_holder(const struct api_call *c, char *out, size_t cap);
 /* Replies now: a result (stolen), or an error (extra, stolen, may be NULL,
  * adds fields to the error object). */
 void api_call_reply(const struct api_call *c, json_t *result);
-void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 /* Keeps the request to answer later, from the loop's thread: NULL after
  * replying "internal" when memory is short. Exactly one of api_reply_send
  * or api_reply_error ends it (and frees it), also when the client has gone
