@@ -25,10 +25,12 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 # One qemu boot per group: a boot costs ~5 s under TCG, so checks share it.
 #   storage: a qemu usb-storage (serial LABSER1) on xhci port 1 = busid 2-1
 #   virtual: no emulated device; usblabd's virtual devices only
+#   hub: two qemu usb-hubs (1-2 with port-power=on, 1-3 without), a usb-kbd
+#        behind each (serials LABPWR1, LABPWR2): no disk image
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
 	attach:storage attach-follow:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual
-	esp32-reenum:virtual)
+	esp32-reenum:virtual power:hub)
 # The issue's numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
 	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)
@@ -379,6 +381,14 @@ run_boot() {
 		# shellcheck disable=SC2054
 		qemu_args+=(-blockdev "driver=file,node-name=d0,filename=$img"
 			-device usb-storage,id=stick,bus=xhci.0,port=1,drive=d0,serial=LABSER1)
+	fi
+	if [[ $group == hub ]]; then
+		# Full-speed hubs land on the xhci's USB2 root hub (bus 1).
+		# shellcheck disable=SC2054
+		qemu_args+=(-device usb-hub,id=hubpp,bus=xhci.0,port=2,port-power=on
+			-device usb-kbd,id=kbdpp,bus=xhci.0,port=2.1,serial=LABPWR1
+			-device usb-hub,id=hubnopp,bus=xhci.0,port=3
+			-device usb-kbd,id=kbdnopp,bus=xhci.0,port=3.1,serial=LABPWR2)
 	fi
 	qemu_args+=(-append "console=ttyS0 panic=-1 quiet loglevel=1 lab.scn=$(
 		IFS=,

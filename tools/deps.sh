@@ -5,16 +5,18 @@
 #         tools as the peer, clang-format, the Cortex-M0+ cross compiler,
 #         clang for the fuzzers, qemu and busybox for the kernel lab, lwIP
 #         for the firmware transport tests, Chromium and python3-jsonschema
-#         for the dashboard and HTTP API tests, systemd-analyze for the units)
+#         for the dashboard and HTTP API tests, openssl for their HTTPS
+#         certificates, systemd-analyze for the units, iproute2 (ip, ss) for
+#         the abuse suite's network namespaces)
 # Installs only what is missing, so a second run costs a dpkg query.
 set -euo pipefail
 
 run_pkgs=(meson ninja-build pkg-config gcc libc6-dev libevent-dev libusb-1.0-0-dev libudev-dev
-	libinih-dev libsqlite3-dev libjansson-dev)
+	libinih-dev libsqlite3-dev libjansson-dev libssl-dev)
 test_pkgs=(libcmocka-dev usbip hwdata clang-format clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-x86 busybox-static
 	cpio kmod python3 coreutils e2fsprogs dosfstools liblwip-dev
-	chromium python3-jsonschema python3-yaml systemd)
+	chromium python3-jsonschema python3-yaml systemd openssl iproute2)
 
 case "${1:-}" in
 run) pkgs=("${run_pkgs[@]}") ;;

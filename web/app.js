@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 // usblab dashboard: the boards as cards grouped by hub, live from the
 // daemon's event stream (/api/events/stream, Server-Sent Events read with
-// fetch so that a bearer token can go with it), lease buttons, and an
-// event timeline. Plain JS, no libraries; served by usblabd itself.
+// fetch so that a bearer token can go with it), lease, power-cycle and
+// bootloader buttons, each export's throughput (rates of /metrics'
+// counters), and an event timeline. Plain JS, no libraries; served by
+// usblabd itself.
 "use strict";
 
 const KINDS = ["arrived", "departed", "re-enumerated", "exported", "unexported", "imported",
   "released", "client-gone", "import-refused", "lease-taken", "lease-renewed",
   "lease-released", "lease-expired", "config-reloaded", "config-rejected", "error"];
 const MAX_EVENTS = 300;
+const METRICS_PERIOD_MS = 1000; // throughput: /metrics read this often
 
 const ui = {
   boards: document.getElementById("boards"),
@@ -130,6 +133,11 @@ function card(b) {
   if (b.notes) c.append(el("div", { class: "meta", textContent: b.notes }));
   if (b.state === "imported" && b.imported_by)
     c.append(el("div", { class: "imported", textContent: "imported by " + b.imported_by }));
+  if (b.state === "exported" || b.state === "imported") {
+    const t = el("div", { class: "throughput" });
+    showThroughput(t, rates.get(b.name));
+    c.append(t);
+  }
   if (leased) {
     c.append(el("div", { class: "lease" },
       "leased by ", el("span", { class: "holder", textContent: b.lease.holder }),
@@ -146,8 +154,18 @@ function card(b) {
       textContent: mine ? "Check in" : "Force check in",
       onclick: () => checkin(b.name, !mine) }));
   }
+  actions.append(el("button", { type: "button", class: "power-cycle", textContent: "Power cycle",
+    title: "turn the board's port off and on again", onclick: () => powerCycle(b.name) }));
+  if (isEsp32(b)) {
+    actions.append(el("button", { type: "button", class: "bootloader", textContent: "Bootloader",
+      title: "reset into the ROM bootloader", onclick: () => bootloader(b.name) }));
+  }
   c.append(actions);
   return c;
+}
+
+function isEsp32(b) {
+  return /^esp32/i.test(b.type) || /^esp32/i.test(b.chip);
 }
 
 function render() {
@@ -206,6 +224,101 @@ async function checkin(name, force) {
   } catch (e) {
     showToast(e.message, "error");
   }
+}
+
+// A board verb that changes the hardware: asks first, then POSTs and says
+// how it went (an error reply, e.g. unknown_method from a daemon built
+// without the verb, is shown like any other).
+async function boardVerb(name, verb, params, question, done) {
+  if (!window.confirm(question)) return;
+  try {
+    await post(`/api/boards/${encodeURIComponent(name)}/${verb}`, params);
+    showToast(done);
+    refreshSoon();
+  } catch (e) {
+    showToast(`${name}: ${verb}: ${e.message}`, "error");
+  }
+}
+
+function powerCycle(name) {
+  return boardVerb(name, "power", { action: "cycle" },
+    `Power-cycle ${name}? Its port is switched off and on again; whoever uses it loses it for a moment.`,
+    `${name}: power cycled`);
+}
+
+function bootloader(name) {
+  return boardVerb(name, "bootloader", {},
+    `Reset ${name} into its ROM bootloader? Its application stops.`,
+    `${name}: in its bootloader`);
+}
+
+// ---- throughput -------------------------------------------------------------
+
+let rates = new Map(); // board -> {urbs: [out, in] per s, bytes: [out, in] per s}
+let lastSample = null; // {at, urbs: Map(board -> [out, in]), bytes: Map}
+
+function fmtRate(n, unit) {
+  if (n >= 1e6) return (n / 1e6).toFixed(1) + " M" + unit;
+  if (n >= 1e3) return (n / 1e3).toFixed(1) + " k" + unit;
+  return Math.round(n) + " " + unit;
+}
+
+function showThroughput(t, r) {
+  const urbs = r ? r.urbs[0] + r.urbs[1] : 0, bytes = r ? r.bytes[0] + r.bytes[1] : 0;
+  t.dataset.urbsPerS = String(urbs);
+  t.dataset.bytesPerS = String(bytes);
+  t.textContent = r
+    ? `${fmtRate(urbs, "URB/s")} · in ${fmtRate(r.bytes[1], "B/s")} · out ${fmtRate(r.bytes[0], "B/s")}`
+    : "throughput: measuring…";
+}
+
+// usblab_export_{urbs,bytes}_total{board="…",busid="…",direction="…"} N
+function parseCounters(text) {
+  const out = { urbs: new Map(), bytes: new Map() };
+  const re = /^usblab_export_(urbs|bytes)_total\{board="((?:[^"\\]|\\.)*)",busid="(?:[^"\\]|\\.)*",direction="(in|out)"\} (\d+(?:\.\d+)?(?:e\+?\d+)?)$/;
+  for (const line of text.split("\n")) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const board = m[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
+    const map = out[m[1]];
+    if (!map.has(board)) map.set(board, [0, 0]);
+    map.get(board)[m[3] === "in" ? 1 : 0] = Number(m[4]);
+  }
+  return out;
+}
+
+async function sampleThroughput() {
+  // Hidden, or the daemon unreachable (the stream retries): no polling.
+  if (document.hidden || ui.conn.dataset.state !== "live") {
+    lastSample = null;
+    return;
+  }
+  let text;
+  try {
+    const r = await fetch("/metrics", { headers: headers() });
+    if (!r.ok) return; // 401 before the token is given: the API asks for it
+    text = await r.text();
+  } catch (e) {
+    return; // the stream's state already says the daemon is unreachable
+  }
+  const now = performance.now(), s = parseCounters(text);
+  if (lastSample) {
+    const dt = (now - lastSample.at) / 1000, next = new Map();
+    for (const [board, urbs] of s.urbs) {
+      const pu = lastSample.urbs.get(board), pb = lastSample.bytes.get(board);
+      const bytes = s.bytes.get(board) || [0, 0];
+      if (!pu || !pb || dt <= 0) continue;
+      // A counter that went back is a new export of the board: no rate yet.
+      const rate = (a, b) => [0, 1].map((i) => Math.max(0, a[i] - b[i]) / dt);
+      next.set(board, { urbs: rate(urbs, pu), bytes: rate(bytes, pb) });
+    }
+    rates = next;
+    for (const c of ui.boards.querySelectorAll(".board")) {
+      const t = c.querySelector(".throughput");
+      if (t) showThroughput(t, rates.get(c.dataset.name));
+    }
+  }
+  lastSample = { at: now, urbs: s.urbs, bytes: s.bytes };
 }
 
 // ---- events ---------------------------------------------------------------
@@ -326,4 +439,6 @@ setInterval(() => {
     if (b && left) left.textContent = timeLeft(b);
   }
 }, 1000);
+setInterval(sampleThroughput, METRICS_PERIOD_MS);
+sampleThroughput();
 stream();

@@ -349,6 +349,9 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 	h.u.ret_submit.number_of_packets = np; /* echoed for non-ISO (§3.5) */
 	h.u.ret_submit.error_count = urb->error_count;
 	usbip_encode_header(urb->wire, USBIP_HEADER_SIZE, &h);
+	urb->exp->urbs[urb->dir_in]++; /* metrics: every URB answered passes here */
+	urb->exp->bytes[urb->dir_in] += (uint32_t)actual;
+	urb->exp->urb_errors[urb->dir_in] += h.u.ret_submit.status != 0;
 	conn_send(conn, urb->wire, USBIP_HEADER_SIZE + payload, urb);
 }
 

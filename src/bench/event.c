@@ -28,6 +28,7 @@ static const char *const kind_names[UL_EV__COUNT] = {
         [UL_EV_CONFIG_RELOADED] = "config-reloaded",
         [UL_EV_CONFIG_REJECTED] = "config-rejected",
         [UL_EV_ERROR] = "error",
+        [UL_EV_POWER] = "power",
         [UL_EV_PROBED] = "probed",
 };
 

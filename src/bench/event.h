@@ -30,6 +30,7 @@ enum ul_event_kind {
 	UL_EV_CONFIG_RELOADED, /* the registry was (re)read */
 	UL_EV_CONFIG_REJECTED, /* a new registry was refused; the last good one stays */
 	UL_EV_ERROR,           /* anything else worth a line (detail) */
+	UL_EV_POWER,           /* a hub port was switched (detail: action, hub port, method) */
 	UL_EV_PROBED,          /* an ESP32's ROM probe: detail "bootloader" or "running" */
 	UL_EV__COUNT
 };

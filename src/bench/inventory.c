@@ -52,9 +52,13 @@ static void append_node(char *out, size_t cap, const char *node)
 	strcpy(out + len, node);
 }
 
-/* Device files of every descendant of usbdev, in sysfs order. */
+static struct udev_device *usb_parent(struct udev_device *d);
+
+/* Device files of usbdev's own interfaces, in sysfs order; a hub's list
+ * leaves out those of the devices behind it (they are boards of their own). */
 static void collect_nodes(struct udev_device *usbdev, char *out, size_t cap)
 {
+	const char *self = udev_device_get_syspath(usbdev);
 	struct udev *udev = udev_device_get_udev(usbdev);
 	struct udev_enumerate *en = udev_enumerate_new(udev);
 	struct udev_list_entry *e;
@@ -71,7 +75,9 @@ static void collect_nodes(struct udev_device *usbdev, char *out, size_t cap)
 
 		if (!d)
 			continue;
-		if (wanted_node(d))
+		struct udev_device *owner = usb_parent(d); /* not a reference */
+
+		if (wanted_node(d) && owner && strcmp(udev_device_get_syspath(owner), self) == 0)
 			append_node(out, cap, udev_device_get_devnode(d));
 		udev_device_unref(d);
 	}

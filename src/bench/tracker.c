@@ -515,6 +515,17 @@ void tracker_registry_rejected(struct tracker *t, const char *why)
 	emit(t, UL_EV_CONFIG_REJECTED, NULL, NULL, why);
 }
 
+/* ---- board control ---------------------------------------------------------- */
+
+uint64_t tracker_power(struct tracker *t, const char *name, const char *peer, const char *detail)
+{
+	struct board *b = find_name(t, name);
+
+	if (!b)
+		return 0;
+	return emit(t, UL_EV_POWER, b, peer, detail);
+}
+
 /* ---- leases ------------------------------------------------------------------- */
 
 /* A token must fit the 32-byte busid field of OP_REQ_IMPORT after the name

@@ -123,6 +123,13 @@ void tracker_set_registry(struct tracker *t, const struct registry *reg, const c
 /* A new registry was refused: CONFIG_REJECTED with the reason. */
 void tracker_registry_rejected(struct tracker *t, const char *why);
 
+/* ---- inputs: board control ------------------------------------------------ */
+
+/* A board's hub port was switched (power.h): POWER with detail ("off: hub
+ * 1-1 port 2 (per-port), sysfs") and peer (who asked). Returns the event's
+ * seq, or 0 when no board has that name. */
+uint64_t tracker_power(struct tracker *t, const char *name, const char *peer, const char *detail);
+
 /* ---- leases ---------------------------------------------------------------- */
 
 enum tracker_err {

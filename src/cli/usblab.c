@@ -21,6 +21,7 @@
 
 #include "attach_record.h"
 #include "cmd_client.h"
+#include "cmd_power.h"
 #include "cmd_service.h"
 #include "ctl.h"
 #include "devfiles.h"
@@ -66,6 +67,8 @@ static const char usage_text[] =
         "  probe NAME | --tty PATH  an ESP32's state: bootloader (and its MAC) or running\n"
         "  bootloader|boot NAME | --tty PATH\n"
         "                           reset an ESP32 into its ROM bootloader, or its app\n"
+        "  power off|on|cycle NAME [--timeout S]\n"
+        "                           switch the board's hub port; proven by its departure\n"
         "\n"
         "The client side (this machine imports boards through vhci-hcd; needs root):\n"
         "  attach HOST[:PORT] NAME|BUSID [--token T] [--wait [--timeout S]] [--follow]\n"
@@ -103,6 +106,7 @@ static const char usage_text[] =
         "  4  checkout --wait --timeout ran out\n"
         "  5  attach: the server refused (absent, leased by someone else, busy)\n"
         "  6  attach: this machine cannot attach (no vhci-hcd, not root, no free port)\n"
+        "  7  power off: the board did not depart (the hub does not cut its power)\n"
         "\n"
         "Examples:\n"
         "  usblab list\n"
@@ -1210,7 +1214,7 @@ static const char help_events[] =
         "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
         "                    unexported, imported, released, client-gone, import-refused,\n"
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
-        "                    config-reloaded, config-rejected, error, probed\n"
+        "                    config-reloaded, config-rejected, error, power, probed\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
         "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
@@ -1394,6 +1398,30 @@ static const char help_service[] =
         "\nExamples:\n  sudo usblab service install --group plugdev\n"
         "  usblab service install --user\n  sudo usblab service uninstall\n";
 
+/* usblab power (cmd_power.c does the work). */
+static int run_power(const struct cmd *cmd, const struct args *a)
+{
+	struct power_cli_opts o = {
+	        .json = a->json, .timeout_s = -1, .method = getenv("USBLAB_POWER_METHOD")};
+	char sock[512];
+
+	if (a->npos != 2)
+		return usage_error(cmd->name, "usage: usblab power off|on|cycle NAME");
+	if (a->timeout &&
+	    (parse_duration(a->timeout, false, &o.timeout_s) < 0 || o.timeout_s > 600))
+		return usage_error(cmd->name,
+		                   "--timeout wants 1 to 600 seconds (30, 90s), not '%s'",
+		                   a->timeout);
+	if (default_socket(a, sock, sizeof(sock)) < 0) {
+		fputs("usblab: no runtime directory is known (set XDG_RUNTIME_DIR, or give "
+		      "--socket PATH)\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+	o.socket_path = sock;
+	return cmd_power(&o, a->pos[0], a->pos[1]);
+}
+
 static const struct cmd cmds[] = {
         {"status", 0, 0, 0, run_status, help_status},
         {"list", 0, 0, 0, run_list, help_list},
@@ -1414,6 +1442,7 @@ static const struct cmd cmds[] = {
         {"bootloader", A_TTY, 0, 1, run_bootloader, help_bootloader},
         {"boot", A_TTY, 0, 1, run_boot, help_boot},
         {"service", A_SERVICE, 1, 1, run_service, help_service},
+        {"power", A_TIMEOUT, 0, 2, run_power, cmd_power_help},
 };
 
 /* ---- main ------------------------------------------------------------------------------- */

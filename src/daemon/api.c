@@ -19,8 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_esp32.h"
-#include "api_sim.h"
+#include "api_call.h"
 #include "names.h"
 
 #define API_MAX_LINE_NAMES   16
@@ -35,7 +34,7 @@ enum api_pending_kind {
 	API_PENDING_WAIT,   /* a checkout waiting for its board */
 	API_PENDING_COMMIT, /* a lease verb waiting for its event to be durable */
 	API_PENDING_QUERY,  /* a history query running on the store's worker */
-	API_PENDING_WORK,   /* a method in another file answers later (api_call_defer) */
+	API_PENDING_REPLY,  /* a handler in another file replies later (api_call.h) */
 };
 
 struct api_pending {
@@ -63,10 +62,6 @@ struct api_follower {
 	char board[64]; /* "" any */
 	int kind;       /* -1 any */
 	struct api_follower *next;
-};
-
-struct api_reply {
-	struct api_pending p;
 };
 
 struct api {
@@ -1172,6 +1167,7 @@ static const struct api_method {
         {"checkin", api_checkin},
         {"locks", api_locks},
         {"reload", api_reload},
+        {"power", api_power},
         {"unplug", api_sim_unplug},
         {"replug", api_sim_replug},
         {"probe", api_esp32_probe},
@@ -1314,11 +1310,16 @@ void api_free(struct api *api)
 	free(api);
 }
 
-/* ---- for methods in other files ------------------------------------------------------ */
+/* ---- handlers in other files (api_call.h) ------------------------------------------ */
 
 const struct api_env *api_call_env(const struct api_call *c)
 {
 	return &c->api->env;
+}
+
+json_t *api_call_params(const struct api_call *c)
+{
+	return c->params;
 }
 
 const struct api_caller *api_call_who(const struct api_call *c)
@@ -1326,14 +1327,56 @@ const struct api_caller *api_call_who(const struct api_call *c)
 	return c->who;
 }
 
+const struct board *api_call_resolve(const struct api_call *c, const char *query)
+{
+	return resolve(c, query);
+}
+
+void api_call_result(const struct api_call *c, json_t *result)
+{
+	send_result(c->ops, c->client, c->id, result);
+}
+
+void api_call_error(const struct api_call *c, const char *code, const char *message, json_t *extra)
+{
+	send_error(c->ops, c->client, c->id, code, message, extra);
+}
+
+struct api_reply *api_call_defer(const struct api_call *c)
+{
+	return (struct api_reply *)pending_hold(c, API_PENDING_REPLY, NULL);
+}
+
+bool api_reply_client_gone(const struct api_reply *r)
+{
+	return ((const struct api_pending *)r)->client == NULL;
+}
+
+void api_reply_result(struct api_reply *r, json_t *result)
+{
+	struct api_pending *p = (struct api_pending *)r;
+
+	if (p->client)
+		send_result(p->ops, p->client, p->id, result);
+	else
+		json_decref(result);
+	pending_free(p);
+}
+
+void api_reply_error(struct api_reply *r, const char *code, const char *message, json_t *extra)
+{
+	struct api_pending *p = (struct api_pending *)r;
+
+	if (p->client)
+		send_error(p->ops, p->client, p->id, code, message, extra);
+	else
+		json_decref(extra);
+	pending_free(p);
+}
+
 int api_call_string(const struct api_call *c, const char *key, bool required, const char **out)
 {
 	return param_string(c, key, required, out);
-}
-
-const struct board *api_call_board(const struct api_call *c, const char *query)
-{
-	return resolve(c, query);
 }
 
 void api_call_holder(const struct api_call *c, char *out, size_t cap)
@@ -1344,12 +1387,8 @@ void api_call_holder(const struct api_call *c, char *out, size_t cap)
 	snprintf(out, cap, "%.63s@%.63s", user, host);
 }
 
-void api_call_reply(const struct api_call *c, json_t *result)
-{
-	send_result(c->ops, c->client, c->id, result);
-}
-
-void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt, ...)
+void api_call_errorf(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
+                     ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -1357,45 +1396,16 @@ void api_call_error(const struct api_call *c, const char *code, json_t *extra, c
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	send_error(c->ops, c->client, c->id, code, msg, extra);
+	api_call_error(c, code, msg, extra);
 }
 
-struct api_reply *api_call_defer(const struct api_call *c)
+void api_reply_errorf(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
 {
-	/* A pending of its own kind: a gone client leaves it to its owner. */
-	_Static_assert(offsetof(struct api_reply, p) == 0, "api_reply is its pending");
-	struct api_pending *p = pending_new(c, API_PENDING_WORK);
-
-	if (!p) {
-		send_error(c->ops, c->client, c->id, "internal", "out of memory", NULL);
-		return NULL;
-	}
-	return (struct api_reply *)p;
-}
-
-void api_reply_send(struct api_reply *r, json_t *result)
-{
-	struct api_pending *p = &r->p;
-
-	if (p->client)
-		send_result(p->ops, p->client, p->id, result);
-	else
-		json_decref(result);
-	pending_free(p);
-}
-
-void api_reply_error(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
-{
-	struct api_pending *p = &r->p;
 	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (p->client)
-		send_error(p->ops, p->client, p->id, code, msg, extra);
-	else
-		json_decref(extra);
-	pending_free(p);
+	api_reply_error(r, code, msg, extra);
 }

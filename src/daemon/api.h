@@ -73,36 +73,4 @@ void api_client_gone(struct api *api, void *client);
 json_t *api_board_json(const struct tracker *t, const struct board *b);
 json_t *api_event_json(const struct ul_event *ev);
 
-/* ---- for methods defined in other files (api_sim.c, api_esp32.c) ------------ */
-
-/* One request being handled; valid only during the method's call. */
-struct api_call;
-/* A reply to send later (api_call_defer). */
-struct api_reply;
-
-const struct api_env *api_call_env(const struct api_call *c);
-const struct api_caller *api_call_who(const struct api_call *c);
-/* params[key] as a string: 0 with *out (NULL when absent and not
- * required), or -1 after replying bad_request. */
-int api_call_string(const struct api_call *c, const char *key, bool required, const char **out);
-/* The board a person's query names (names.h), or NULL after replying
- * (unknown_board with candidates, ambiguous, bad_regex, bad_request). */
-const struct board *api_call_board(const struct api_call *c, const char *query);
-/* The holder the caller's leases have: user@host (or user@host/tag). */
-void api_call_holder(const struct api_call *c, char *out, size_t cap);
-/* Replies now: a result (stolen), or an error (extra, stolen, may be NULL,
- * adds fields to the error object). */
-void api_call_reply(const struct api_call *c, json_t *result);
-void api_call_error(const struct api_call *c, const char *code, json_t *extra, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-/* Keeps the request to answer later, from the loop's thread: NULL after
- * replying "internal" when memory is short. Exactly one of api_reply_send
- * or api_reply_error ends it (and frees it), also when the client has gone
- * meanwhile (nothing is sent then). api_free() drops those still open, so
- * whoever holds one must be done before. */
-struct api_reply *api_call_defer(const struct api_call *c);
-void api_reply_send(struct api_reply *r, json_t *result);
-void api_reply_error(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
 #endif /* UL_API_H */

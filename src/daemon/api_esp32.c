@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "api_call.h"
 #include "esp32_port.h"
 #include "esp32_probe.h"
 #include "offload.h"
@@ -201,7 +201,7 @@ static void job_done(struct offload_job *oj)
 		return;
 	}
 	if (j->rc == -2)
-		api_reply_error(
+		api_reply_errorf(
 		        j->reply, "port_busy",
 		        json_pack("{s:s, s:s, s:I, s:s}", "board", j->name, "tty", j->tty, "pid",
 		                  (json_int_t)j->holder, "command", j->holder_comm),
@@ -209,14 +209,14 @@ static void job_done(struct offload_job *oj)
 		        "program for the port; close it first",
 		        j->name, j->tty, (long)j->holder, j->holder_comm);
 	else if (j->rc < 0)
-		api_reply_error(j->reply, "port_failed",
-		                json_pack("{s:s, s:s}", "board", j->name, "tty", j->tty), "%s: %s",
-		                j->name, j->err);
+		api_reply_errorf(j->reply, "port_failed",
+		                 json_pack("{s:s, s:s}", "board", j->name, "tty", j->tty), "%s: %s",
+		                 j->name, j->err);
 	else
-		api_reply_send(j->reply,
-		               json_pack("{s:s, s:s, s:s, s:s?, s:b}", "board", j->name, "tty",
-		                         j->tty, "state", state, "mac", mac[0] ? mac : NULL,
-		                         "reenumerated", (int)j->reenumerated));
+		api_reply_result(j->reply,
+		                 json_pack("{s:s, s:s, s:s, s:s?, s:b}", "board", j->name, "tty",
+		                           j->tty, "state", state, "mac", mac[0] ? mac : NULL,
+		                           "reenumerated", (int)j->reenumerated));
 	free(j);
 }
 
@@ -385,43 +385,43 @@ static void run_verb(const struct api_call *c, enum esp32_verb verb)
 	struct esp32_job *j;
 
 	if (!m) {
-		api_call_error(c, "unavailable", NULL, "this usblabd runs no ESP32 worker");
+		api_call_errorf(c, "unavailable", NULL, "this usblabd runs no ESP32 worker");
 		return;
 	}
-	if (api_call_string(c, "name", true, &name) < 0 || !(b = api_call_board(c, name)))
+	if (api_call_string(c, "name", true, &name) < 0 || !(b = api_call_resolve(c, name)))
 		return;
 	if (!is_esp32(b)) {
-		api_call_error(c, "not_esp32", json_pack("{s:s}", "board", b->name),
-		               "%s is of type '%s': these verbs know ESP32s (type = esp32 in "
-		               "devices.conf)",
-		               b->name, b->reg ? b->reg->type : "");
+		api_call_errorf(c, "not_esp32", json_pack("{s:s}", "board", b->name),
+		                "%s is of type '%s': these verbs know ESP32s (type = esp32 in "
+		                "devices.conf)",
+		                b->name, b->reg ? b->reg->type : "");
 		return;
 	}
 	api_call_holder(c, holder, sizeof(holder));
 	if (verb != VERB_PROBE && b->leased && !holds_lease(b, holder)) {
-		api_call_error(c, "leased",
-		               json_pack("{s:s, s:s}", "board", b->name, "holder", b->lease.holder),
-		               "%s is leased by %s: only its holder resets it", b->name,
-		               b->lease.holder);
+		api_call_errorf(
+		        c, "leased",
+		        json_pack("{s:s, s:s}", "board", b->name, "holder", b->lease.holder),
+		        "%s is leased by %s: only its holder resets it", b->name, b->lease.holder);
 		return;
 	}
 	first_tty(b->dev.devnodes, tty, sizeof(tty));
 	if (b->state == BOARD_ABSENT || !tty[0]) {
-		api_call_error(c, "no_port",
-		               json_pack("{s:s, s:s}", "board", b->name, "state",
-		                         board_state_name(b->state)),
-		               b->state == BOARD_IMPORTED
-		                       ? "%s is imported by %s: its serial port is on that client "
-		                         "(run usblab there, or give --tty PATH)"
-		                       : "%s has no serial port (state %s) on usblabd's machine: "
-		                         "run usblab where it is attached, or give --tty PATH",
-		               b->name,
-		               b->state == BOARD_IMPORTED ? b->imported_by
-		                                          : board_state_name(b->state));
+		api_call_errorf(c, "no_port",
+		                json_pack("{s:s, s:s}", "board", b->name, "state",
+		                          board_state_name(b->state)),
+		                b->state == BOARD_IMPORTED
+		                        ? "%s is imported by %s: its serial port is on that client "
+		                          "(run usblab there, or give --tty PATH)"
+		                        : "%s has no serial port (state %s) on usblabd's machine: "
+		                          "run usblab where it is attached, or give --tty PATH",
+		                b->name,
+		                b->state == BOARD_IMPORTED ? b->imported_by
+		                                           : board_state_name(b->state));
 		return;
 	}
 	if (!(j = job_new(m, verb, b, tty))) {
-		api_call_error(c, "internal", NULL, "out of memory");
+		api_call_errorf(c, "internal", NULL, "out of memory");
 		return;
 	}
 	snprintf(j->who, sizeof(j->who), "%s", holder);
@@ -430,7 +430,7 @@ static void run_verb(const struct api_call *c, enum esp32_verb verb)
 		return;
 	}
 	if (offload_submit(m->work, &j->job) < 0) {
-		api_reply_error(j->reply, "internal", NULL, "no worker thread");
+		api_reply_errorf(j->reply, "internal", NULL, "no worker thread");
 		free(j);
 	}
 }

@@ -20,7 +20,6 @@
 #include "tracker.h"
 
 struct api_esp32;
-struct api_call;
 
 /* Where the port helpers look: "/proc" and "/sys" on a machine. */
 struct api_esp32_roots {
@@ -40,9 +39,6 @@ void api_esp32_free(struct api_esp32 *m);
 unsigned api_esp32_auto_probes(const struct api_esp32 *m);
 unsigned api_esp32_auto_skipped(const struct api_esp32 *m);
 
-/* Methods (api.c's table): {"name": QUERY}. */
-void api_esp32_probe(const struct api_call *c);
-void api_esp32_bootloader(const struct api_call *c);
-void api_esp32_boot(const struct api_call *c);
+/* The methods probe, bootloader and boot are declared in api_call.h. */
 
 #endif /* UL_API_ESP32_H */

@@ -20,7 +20,7 @@
 
 #include <event2/event.h>
 
-#include "api.h"
+#include "api_call.h"
 #include "daemon.h"
 #include "sim.h"
 #include "ul_log.h"
@@ -100,9 +100,9 @@ static void try_back(struct sim_slot *sl)
 		ul_error("sim", "virtual device %s could not be plugged back in",
 		         sl->exp->info.busid);
 		if (sl->reply)
-			api_reply_error(sl->reply, "internal", NULL,
-			                "virtual device %s could not be plugged back in",
-			                sl->exp->info.busid);
+			api_reply_errorf(sl->reply, "internal", NULL,
+			                 "virtual device %s could not be plugged back in",
+			                 sl->exp->info.busid);
 		sl->reply = NULL;
 		return;
 	}
@@ -111,7 +111,7 @@ static void try_back(struct sim_slot *sl)
 	        sl->exp->info.idVendor, sl->exp->info.idProduct,
 	        power ? "replugged" : "re-enumerated");
 	if (sl->reply)
-		api_reply_send(sl->reply, device_json(sl->exp, "plugged"));
+		api_reply_result(sl->reply, device_json(sl->exp, "plugged"));
 	sl->reply = NULL;
 }
 
@@ -219,7 +219,7 @@ void api_sim_free(struct api_sim *s)
 		struct sim_slot *sl = &s->slots[i];
 
 		if (sl->reply)
-			api_reply_error(sl->reply, "stopping", NULL, "usblabd is stopping");
+			api_reply_errorf(sl->reply, "stopping", NULL, "usblabd is stopping");
 		/* The devices may be freed already: the daemon cleared their
 		 * owner before. */
 		event_free(sl->ev);
@@ -244,11 +244,11 @@ static struct sim_slot *request_slot(const struct api_call *c, char *label, size
 	    api_call_string(c, "busid", false, &busid) < 0)
 		return NULL;
 	if (!name && !busid) {
-		api_call_error(c, "bad_request", NULL, "'name' or 'busid' is required (a string)");
+		api_call_errorf(c, "bad_request", NULL, "'name' or 'busid' is required (a string)");
 		return NULL;
 	}
 	if (name) {
-		if (!(b = api_call_board(c, name)))
+		if (!(b = api_call_resolve(c, name)))
 			return NULL;
 		busid = b->dev.busid;
 		snprintf(label, cap, "%s", b->name);
@@ -261,13 +261,13 @@ static struct sim_slot *request_slot(const struct api_call *c, char *label, size
 	if (sl)
 		return sl;
 	if (!b && !(b = tracker_find_busid(env->tracker, busid))) {
-		api_call_error(c, "unknown_board", NULL, "no device has busid '%s'", busid);
+		api_call_errorf(c, "unknown_board", NULL, "no device has busid '%s'", busid);
 		return NULL;
 	}
-	api_call_error(c, "not_virtual", json_pack("{s:s}", "board", label),
-	               "%s is not a virtual device: unplug and replug act on usblabd's --virtual "
-	               "devices (a real board's hub port: `usblab power off|on NAME`)",
-	               label);
+	api_call_errorf(c, "not_virtual", json_pack("{s:s}", "board", label),
+	                "%s is not a virtual device: unplug and replug act on usblabd's --virtual "
+	                "devices (a real board's hub port: `usblab power off|on NAME`)",
+	                label);
 	return NULL;
 }
 
@@ -279,9 +279,9 @@ void api_sim_unplug(const struct api_call *c)
 	if (!sl)
 		return;
 	if (sl->out && sl->back != SIM_BACK_REENUM) {
-		api_call_error(c, "unplugged", json_pack("{s:s}", "board", label),
-		               "%s is unplugged already (`usblab replug %s` plugs it back)", label,
-		               label);
+		api_call_errorf(c, "unplugged", json_pack("{s:s}", "board", label),
+		                "%s is unplugged already (`usblab replug %s` plugs it back)", label,
+		                label);
 		return;
 	}
 	/* Pulled during its own re-enumeration: it stays out. */
@@ -289,7 +289,7 @@ void api_sim_unplug(const struct api_call *c)
 	evtimer_del(sl->delay);
 	take_out(sl);
 	ul_info("sim", "virtual device %s unplugged", sl->exp->info.busid);
-	api_call_reply(c, device_json(sl->exp, "unplugged"));
+	api_call_result(c, device_json(sl->exp, "unplugged"));
 }
 
 void api_sim_replug(const struct api_call *c)
@@ -300,14 +300,14 @@ void api_sim_replug(const struct api_call *c)
 	if (!sl)
 		return;
 	if (!sl->out || sl->back == SIM_BACK_REENUM) {
-		api_call_error(c, "plugged", json_pack("{s:s}", "board", label),
-		               "%s is plugged in (%s)", label,
-		               sl->out ? "re-enumerating now" : "unplug it first");
+		api_call_errorf(c, "plugged", json_pack("{s:s}", "board", label),
+		                "%s is plugged in (%s)", label,
+		                sl->out ? "re-enumerating now" : "unplug it first");
 		return;
 	}
 	if (sl->reply) {
-		api_call_error(c, "busy", json_pack("{s:s}", "board", label),
-		               "%s is being replugged already", label);
+		api_call_errorf(c, "busy", json_pack("{s:s}", "board", label),
+		                "%s is being replugged already", label);
 		return;
 	}
 	/* The answer goes once it is back: its client may still be leaving. */

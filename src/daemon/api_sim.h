@@ -14,7 +14,6 @@
 
 struct usblabd;
 struct api_sim;
-struct api_call;
 
 /* The daemon's side: made once, before the first virtual device. NULL
  * when out of memory. */
@@ -31,8 +30,6 @@ bool api_sim_is_out(const struct api_sim *s, const struct usbip_export *exp);
  * api_free(). */
 void api_sim_free(struct api_sim *s);
 
-/* Methods (api.c's table): {"name": QUERY} or {"busid": "0-N"}. */
-void api_sim_unplug(const struct api_call *c);
-void api_sim_replug(const struct api_call *c);
+/* The methods unplug and replug are declared in api_call.h. */
 
 #endif /* UL_API_SIM_H */

@@ -80,6 +80,7 @@ static void on_committed(void *arg, uint64_t seq, int rc)
 		ul_error("store", "events up to %llu could not be written",
 		         (unsigned long long)seq);
 	tracker_committed(b->tracker, seq, rc);
+	http_store_committed(b->http, seq, rc);
 }
 
 /* One line per event: what happened to which board, in a person's words. */
@@ -483,7 +484,7 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 {
 	struct bench *b = calloc(1, sizeof(*b));
 	struct api_env env;
-	const char *warning = NULL;
+	const char *warning = NULL, *hub;
 	char sock[PATH_MAX];
 
 	if (!b) {
@@ -555,17 +556,25 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 		struct http_opts ho = {
 		        .listen = o->http, .token_file = o->http_token_file, .tracker = b->tracker};
 
+		ho.srv = &d->srv;
+		ho.store = b->storeq != NULL;
+		ho.cert_file = o->http_cert;
+		ho.key_file = o->http_key;
+
 		if (http_start(&b->http, d->base, b->api, &ho, err, errlen) < 0) {
-			if (o->http)
+			if (o->http || o->http_cert)
 				return -1;
 			/* The default port is a convenience: another daemon may have it. */
 			ul_warn("bench", "no HTTP API: %s (give --http HOST:PORT or none)", err);
 		}
 	}
-	if (o->insight_hub) {
+	/* The hub is looked for by default where this machine's devices are
+	 * followed (README, "USB Insight Hub"). */
+	hub = o->insight_hub ? o->insight_hub : o->inventory ? INSIGHT_AUTO : "none";
+	if (strcmp(hub, "none") != 0) {
 		char tty[PATH_MAX], *at;
 
-		snprintf(tty, sizeof(tty), "%s", o->insight_hub);
+		snprintf(tty, sizeof(tty), "%s", hub);
 		at = strrchr(tty, '@');
 		if (at)
 			*at++ = 0;
@@ -582,6 +591,7 @@ void bench_stop(struct bench *b)
 	if (b->control)
 		control_close(b->control);
 	http_stop(b->http);
+	b->http = NULL; /* the store's last reports come after */
 	insight_stop(b->insight);
 	inventory_stop(b->inv);
 	if (b->ev_inotify)

@@ -22,7 +22,10 @@ struct bench_opts {
 	bool inventory;       /* follow the machine's USB devices through udev */
 	const char *http;     /* HTTP API HOST:PORT; NULL: the default (busy: a warning); "none" */
 	const char *http_token_file; /* bearer tokens for the HTTP API; NULL: none */
-	const char *insight_hub;     /* USB Insight Hub TTY[@LOCATION]; NULL: none */
+	const char *http_cert;       /* TLS certificate chain (PEM); NULL: plain HTTP */
+	const char *http_key;        /* its private key (PEM) */
+	const char *insight_hub;     /* USB Insight Hub TTY[@LOCATION], auto or none; NULL: auto
+	                              * with the inventory, else none */
 };
 
 /* Starts everything; before the loop runs (it reads the registry and the

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "event.h"
 #include "http_assets.h"
@@ -63,7 +68,8 @@ struct http {
 	struct event *heartbeat;
 	struct http_call *calls;
 	unsigned ncalls;
-	bool remote; /* listening beyond loopback: every API request needs a token */
+	bool remote;  /* listening beyond loopback: every API request needs a token */
+	SSL_CTX *tls; /* HTTPS when not NULL */
 	unsigned port;
 	struct http_token tokens[HTTP_MAX_TOKENS];
 	unsigned ntokens;
@@ -73,6 +79,17 @@ struct http {
 	uint64_t requests;
 	uint64_t streams_dropped;
 	json_t *collected; /* the reply to an internal request */
+	struct usbip_server *srv;
+	/* The event store's lag: events published and not yet reported
+	 * committed, oldest first (lag[lag_head..lag_len)); lag_lost counts
+	 * those past HTTP_LAG_MAX, whose time is not kept. */
+	bool store;
+	struct http_lag {
+		uint64_t seq;
+		int64_t time_ms;
+	} * lag;
+	size_t lag_head, lag_len, lag_cap;
+	uint64_t lag_lost, last_seq, store_failed;
 };
 
 /* ---- replies ------------------------------------------------------------------- */
@@ -131,6 +148,21 @@ static int status_of(const char *code)
 	        {"leased", 409},
 	        {"not_leased", 409},
 	        {"timeout", 409},
+	        {"no_hub_port", 409},
+	        {"no_hub", 409},
+	        {"no_switching", 409},
+	        {"no_method", 409},
+	        {"no_departure", 409},
+	        {"no_return", 409},
+	        {"not_virtual", 409},
+	        {"unplugged", 409},
+	        {"plugged", 409},
+	        {"not_esp32", 409},
+	        {"no_port", 409},
+	        {"port_busy", 409},
+	        {"stopping", 503},
+	        {"unavailable", 503},
+	        {"permission", 403},
 	        {"unsupported_media_type", 415},
 	        {"config", 422},
 	        {"no_store", 503},
@@ -349,6 +381,46 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 			stream_write(cl, ping, sizeof(ping) - 1);
 }
 
+/* ---- the event store's lag ------------------------------------------------------ */
+
+static void lag_push(struct http *h, uint64_t seq, int64_t time_ms)
+{
+	h->last_seq = seq;
+	if (h->lag_len == h->lag_cap && h->lag_head) {
+		memmove(h->lag, h->lag + h->lag_head, (h->lag_len - h->lag_head) * sizeof(*h->lag));
+		h->lag_len -= h->lag_head;
+		h->lag_head = 0;
+	}
+	if (h->lag_len == h->lag_cap) {
+		size_t cap = h->lag_cap ? 2 * h->lag_cap : 64;
+		struct http_lag *bigger =
+		        cap <= HTTP_LAG_MAX ? realloc(h->lag, cap * sizeof(*bigger)) : NULL;
+
+		if (!bigger) {
+			h->lag_lost++;
+			return;
+		}
+		h->lag = bigger;
+		h->lag_cap = cap;
+	}
+	h->lag[h->lag_len++] = (struct http_lag){seq, time_ms};
+}
+
+void http_store_committed(struct http *h, uint64_t seq, int rc)
+{
+	if (!h || !h->store)
+		return;
+	while (h->lag_head < h->lag_len && h->lag[h->lag_head].seq <= seq) {
+		h->store_failed += rc < 0;
+		h->lag_head++;
+	}
+	if (h->lag_head == h->lag_len) {
+		h->lag_head = h->lag_len = 0;
+		if (seq >= h->last_seq)
+			h->lag_lost = 0;
+	}
+}
+
 /* ---- internal requests: metrics ------------------------------------------------ */
 
 /* The event counter: a tracker subscriber (not an api follower, which
@@ -359,6 +431,8 @@ static void count_event(void *arg, const struct ul_event *ev)
 
 	if ((int)ev->kind >= 0 && ev->kind < UL_EV__COUNT)
 		h->events_by_kind[ev->kind]++;
+	if (h->store)
+		lag_push(h, ev->seq, ev->time_ms);
 }
 
 static const struct tracker_sub_ops count_sub = {.event = count_event};
@@ -407,6 +481,111 @@ static void add_label_value(struct evbuffer *b, const char *s)
 		else
 			evbuffer_add(b, s, 1);
 	}
+}
+
+/* NAME{board="…",busid="…",direction="…"} VALUE for each direction. */
+static void metric_export_line(struct evbuffer *b, const char *name, const char *board,
+                               const char *busid, const uint64_t v[2])
+{
+	static const char *const dir[2] = {"out", "in"};
+
+	for (int d = 0; d < 2; d++) {
+		evbuffer_add_printf(b, "%s{board=\"", name);
+		add_label_value(b, board);
+		evbuffer_add_printf(b, "\",busid=\"");
+		add_label_value(b, busid);
+		evbuffer_add_printf(b, "\",direction=\"%s\"} %llu\n", dir[d],
+		                    (unsigned long long)v[d]);
+	}
+}
+
+/* Each export's URB counters (usbip_server.h), by board: the dashboard's
+ * throughput is their rate. Returns the URB errors of all of them. */
+static uint64_t metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} m[] = {
+	        {"usblab_export_urbs_total", "URBs answered, by export and direction.",
+	         offsetof(struct usbip_export, urbs)},
+	        {"usblab_export_bytes_total",
+	         "Payload bytes transferred (actual_length), by export and direction.",
+	         offsetof(struct usbip_export, bytes)},
+	        {"usblab_export_urb_errors_total",
+	         "URBs answered with an error status, by export and direction.",
+	         offsetof(struct usbip_export, urb_errors)},
+	};
+	uint64_t errors = 0;
+	json_t *bd;
+	size_t i;
+
+	if (!h->srv)
+		return 0;
+	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		metric_head(b, m[k].name, "counter", m[k].help);
+		json_array_foreach(boards, i, bd)
+		{
+			const char *busid = json_string_value(json_object_get(bd, "busid"));
+			const char *st = json_string_value(json_object_get(bd, "state"));
+			struct usbip_export *exp;
+
+			if (!busid || !st ||
+			    (strcmp(st, "exported") != 0 && strcmp(st, "imported") != 0))
+				continue;
+			exp = usbip_server_find_busid(h->srv, busid);
+			if (!exp)
+				continue;
+			metric_export_line(b, m[k].name,
+			                   json_string_value(json_object_get(bd, "name")) ?: "",
+			                   busid, (const uint64_t *)((const char *)exp + m[k].off));
+			if (k == 0)
+				errors += exp->urb_errors[0] + exp->urb_errors[1];
+		}
+	}
+	return errors;
+}
+
+/* Errors by kind: what went wrong since start, wherever it was counted
+ * (urb: the exports present now, metrics_exports()'s sum). */
+static void metrics_errors(struct http *h, struct evbuffer *b, uint64_t urb)
+{
+	metric_head(b, "usblab_errors_total", "counter",
+	            "Errors by kind: URBs answered with an error (exports present now), imports "
+	            "refused, clients gone without a release, registries rejected, events the "
+	            "store failed to write, error events, HTTP streams dropped.");
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"urb\"} %llu\n", (unsigned long long)urb);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"import_refused\"} %llu\n",
+	                    (unsigned long long)h->events_by_kind[UL_EV_IMPORT_REFUSED]);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"client_gone\"} %llu\n",
+	                    (unsigned long long)h->events_by_kind[UL_EV_CLIENT_GONE]);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"config_rejected\"} %llu\n",
+	                    (unsigned long long)h->events_by_kind[UL_EV_CONFIG_REJECTED]);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"store_write\"} %llu\n",
+	                    (unsigned long long)h->store_failed);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"event_error\"} %llu\n",
+	                    (unsigned long long)h->events_by_kind[UL_EV_ERROR]);
+	evbuffer_add_printf(b, "usblab_errors_total{kind=\"http_stream_dropped\"} %llu\n",
+	                    (unsigned long long)h->streams_dropped);
+}
+
+/* Events published and not yet committed, and how long the oldest has waited. */
+static void metrics_store_lag(struct http *h, struct evbuffer *b)
+{
+	uint64_t pending = h->lag_len - h->lag_head + h->lag_lost;
+	double age = 0;
+
+	if (h->lag_head < h->lag_len && h->tracker) {
+		int64_t ms = tracker_now(h->tracker) - h->lag[h->lag_head].time_ms;
+
+		age = ms > 0 ? (double)ms / 1000.0 : 0;
+	}
+	metric_head(b, "usblab_store_pending_events", "gauge",
+	            "Events published and not yet committed to the store.");
+	evbuffer_add_printf(b, "usblab_store_pending_events %llu\n", (unsigned long long)pending);
+	metric_head(b, "usblab_store_oldest_pending_seconds", "gauge",
+	            "Age of the oldest event not yet committed (0 when none waits).");
+	evbuffer_add_printf(b, "usblab_store_oldest_pending_seconds %.3f\n", age);
 }
 
 static void reply_metrics(struct http *h, struct evhttp_request *req)
@@ -495,6 +674,8 @@ static void reply_metrics(struct http *h, struct evhttp_request *req)
 		evbuffer_add_printf(b, "usblab_events_total{kind=\"%s\"} %llu\n",
 		                    ul_event_kind_name((enum ul_event_kind)k),
 		                    (unsigned long long)h->events_by_kind[k]);
+	metrics_errors(h, b, metrics_exports(h, b, boards));
+	metrics_store_lag(h, b);
 	metric_head(b, "usblab_http_requests_total", "counter", "HTTP requests received.");
 	evbuffer_add_printf(b, "usblab_http_requests_total %llu\n",
 	                    (unsigned long long)h->requests);
@@ -601,8 +782,11 @@ static int check_origin(struct http *h, struct evhttp_request *req, bool post)
 	}
 	if (!post)
 		return 0;
+	const char *scheme = h->tls ? "https://" : "http://";
+	size_t slen = strlen(scheme);
+
 	if (origin &&
-	    (!host || strncmp(origin, "http://", 7) != 0 || strcmp(origin + 7, host) != 0)) {
+	    (!host || strncmp(origin, scheme, slen) != 0 || strcmp(origin + slen, host) != 0)) {
 		reply_error(req, "forbidden", "cross-origin requests are refused");
 		return -1;
 	}
@@ -724,7 +908,10 @@ static void route_board(struct http *h, struct evhttp_request *req, const char *
                         bool post)
 {
 	const char *slash = strchr(rest, '/'), *verb = slash ? slash + 1 : NULL, *label;
-	static const char *const verbs[] = {"checkout", "checkin", "renew"};
+	/* Each is the API method of the same name, with the body as params and
+	 * the board's name added. */
+	static const char *const verbs[] = {"checkout",   "checkin", "renew",  "power", "probe",
+	                                    "bootloader", "boot",    "unplug", "replug"};
 	size_t seglen = slash ? (size_t)(slash - rest) : strlen(rest), len = 0;
 	char *seg = strndup(rest, seglen), *name = seg ? evhttp_uridecode(seg, 0, &len) : NULL;
 	json_t *params;
@@ -925,6 +1112,101 @@ static bool sockaddr_is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
+/* ---- TLS ------------------------------------------------------------------------- */
+
+/* The OpenSSL error queue's last reason, emptied. */
+static const char *tls_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (!e)
+		return "no reason given";
+	ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+int http_tls_files_check(const char *cert, const char *key, char *err, size_t errlen)
+{
+	const char *files[2] = {cert, key}, *opts[2] = {"--http-cert", "--http-key"};
+
+	if (!cert && !key)
+		return 0;
+	if (!cert || !key) {
+		snprintf(err, errlen, "%s needs %s too (HTTPS takes a certificate and its key)",
+		         cert ? opts[0] : opts[1], cert ? opts[1] : opts[0]);
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+
+		if (!f) {
+			snprintf(err, errlen, "%s %s: %s", opts[i], files[i], strerror(errno));
+			return -1;
+		}
+		fclose(f);
+	}
+	return 0;
+}
+
+/* The server context for cert (a PEM chain, leaf first) and key. 0, or -1
+ * with a reason in err. */
+static int tls_setup(struct http *h, const char *cert, const char *key, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (!cert || !key || !cert[0] || !key[0]) {
+		snprintf(err, errlen, "--http-cert and --http-key go together");
+		return -1;
+	}
+	h->tls = SSL_CTX_new(TLS_server_method());
+	if (!h->tls) {
+		snprintf(err, errlen, "TLS: %s", tls_reason(why, sizeof(why)));
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(h->tls, TLS1_2_VERSION);
+	SSL_CTX_set_options(h->tls, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(h->tls, cert) != 1) {
+		snprintf(err, errlen, "--http-cert %s: not a usable PEM certificate (%s)", cert,
+		         tls_reason(why, sizeof(why)));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(h->tls, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "--http-key %s: not a usable PEM private key (%s)", key,
+		         tls_reason(why, sizeof(why)));
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(h->tls) != 1) {
+		snprintf(err, errlen, "--http-key %s does not match the certificate of %s", key,
+		         cert);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* evhttp_set_bevcb: each accepted connection speaks TLS. A client that
+ * speaks plain HTTP fails the handshake and is closed (evhttp sees an
+ * error before any request). */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+	struct http *h = arg;
+	SSL *ssl = SSL_new(h->tls);
+	struct bufferevent *bev;
+
+	if (!ssl)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Browsers and curl often close without close_notify: not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 /* Binds spec (HOST:PORT, [IPV6]:PORT, localhost:PORT); the socket, or -1. */
 static evutil_socket_t bind_spec(struct http *h, const char *spec, char *err, size_t errlen)
 {
@@ -979,6 +1261,9 @@ int http_start(struct http **out, struct event_base *base, struct api *api,
 	h->api = api;
 	if (o->token_file && read_tokens(h, o->token_file, err, errlen) < 0)
 		goto fail;
+	if ((o->cert_file || o->key_file) &&
+	    tls_setup(h, o->cert_file, o->key_file, err, errlen) < 0)
+		goto fail;
 	fd = bind_spec(h, spec, err, errlen);
 	if (fd < 0)
 		goto fail;
@@ -1004,9 +1289,14 @@ int http_start(struct http **out, struct event_base *base, struct api *api,
 	                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->http, on_request, h);
+	if (h->tls)
+		evhttp_set_bevcb(h->http, tls_bev, h);
+	h->srv = o->srv;
+	h->store = o->store && o->tracker;
 	if (o->tracker && tracker_subscribe(o->tracker, &count_sub, h, false) == 0)
 		h->tracker = o->tracker;
-	ul_info("http", "dashboard and API on %s, port %u%s", spec, h->port,
+	ul_info("http", "dashboard and API on %s://%s, port %u%s", h->tls ? "https" : "http", spec,
+	        h->port,
 	        h->remote    ? " (remote clients need a token)"
 	        : h->ntokens ? " (changes need a token)"
 	                     : "");
@@ -1021,6 +1311,7 @@ fail:
 		event_free(h->reap);
 	if (h->heartbeat)
 		event_free(h->heartbeat);
+	SSL_CTX_free(h->tls);
 	free(h);
 	return -1;
 }
@@ -1037,6 +1328,8 @@ void http_stop(struct http *h)
 	evhttp_free(h->http);
 	event_free(h->reap);
 	event_free(h->heartbeat);
+	free(h->lag);
+	SSL_CTX_free(h->tls);
 	free(h);
 }
 

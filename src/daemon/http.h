@@ -12,10 +12,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 
 #include "api.h"
+#include "usbip_server.h"
 
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:3241"
 #define HTTP_MAX_BODY       65536         /* bytes of a POST body (413 above) */
@@ -23,6 +25,7 @@
 #define HTTP_STREAM_MAX_OUT (1024 * 1024) /* drop a stream above this unsent output */
 #define HTTP_HEARTBEAT_S    15            /* a comment line on every stream this often */
 #define HTTP_MAX_TOKENS     32            /* lines of a token file */
+#define HTTP_LAG_MAX        65536         /* uncommitted events whose time /metrics keeps */
 
 struct http;
 
@@ -30,6 +33,15 @@ struct http_opts {
 	const char *listen;      /* HOST:PORT, [IPV6]:PORT; NULL: HTTP_DEFAULT_LISTEN */
 	const char *token_file;  /* "TOKEN [LABEL]" lines; NULL: no token */
 	struct tracker *tracker; /* events counted for /metrics; NULL: none */
+	/* For /metrics: the exports' URB counters (NULL: none shown), and
+	 * whether a store commits events (then http_store_committed() reports
+	 * its progress and /metrics shows the events not yet committed). */
+	struct usbip_server *srv;
+	bool store;
+	/* TLS (README, "Dashboard and HTTP API"): PEM certificate chain and
+	 * private key; both or neither. NULL: plain HTTP. */
+	const char *cert_file;
+	const char *key_file;
 };
 
 /*
@@ -45,6 +57,14 @@ int http_start(struct http **out, struct event_base *base, struct api *api,
 /* Ends every stream and request in flight, closes the listener. NULL is
  * allowed. */
 void http_stop(struct http *h);
+
+/* Checks usblabd's --http-cert and --http-key before anything starts: both
+ * or neither, and readable. 0, or -1 with a reason in err (a usage error). */
+int http_tls_files_check(const char *cert, const char *key, char *err, size_t errlen);
+
+/* The store committed (rc 0) or failed to write (rc < 0) every event up to
+ * seq: the event-store lag of /metrics. h may be NULL. */
+void http_store_committed(struct http *h, uint64_t seq, int rc);
 
 /* The port it listens on (useful with port 0). */
 unsigned http_port(const struct http *h);

@@ -6,6 +6,7 @@
  */
 #include "insight.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,8 +40,10 @@ enum insight_link { LINK_UNKNOWN, LINK_UP, LINK_DOWN };
 struct insight {
 	struct event_base *base;
 	struct tracker *tracker;
-	char tty[PATH_MAX];
+	char tty[PATH_MAX]; /* "" while auto-detection has not found the hub */
 	char location[64];
+	bool autodetect; /* find the hub by its product string, again after each loss */
+	char sysfs[PATH_MAX], devdir[PATH_MAX];
 	int fd;
 	struct event *ev_read, *ev_write, *timer;
 	char out[INSIGHT_QUEUE];
@@ -157,10 +160,15 @@ static void link_state(struct insight *in, enum insight_link link, const char *w
 		return;
 	in->link = link;
 	if (link == LINK_UP)
-		ul_info("insight", "USB Insight Hub on %s", in->tty);
+		ul_info("insight", "USB Insight Hub on %s, its ports at %s", in->tty, in->location);
+	else if (in->autodetect && !in->tty[0])
+		ul_info("insight",
+		        "no USB Insight Hub (USB product \"%s\") found: looking every %d s",
+		        INSIGHT_PRODUCT, INSIGHT_PERIOD_MS / 1000);
 	else
-		ul_warn("insight", "USB Insight Hub on %s unavailable (%s): retrying every %d s",
-		        in->tty, why, INSIGHT_PERIOD_MS / 1000);
+		ul_warn("insight", "USB Insight Hub on %s unavailable (%s): %s every %d s", in->tty,
+		        why, in->autodetect ? "looking for it again" : "retrying",
+		        INSIGHT_PERIOD_MS / 1000);
 }
 
 static void tty_close(struct insight *in, const char *why)
@@ -177,6 +185,122 @@ static void tty_close(struct insight *in, const char *why)
 	in->shown_valid = false;
 	memset(in->shown, 0, sizeof(in->shown));
 	link_state(in, LINK_DOWN, why);
+	/* It may come back on another tty (ttyACM0 -> ttyACM1) and another
+	 * port: found afresh, nothing of this one kept. */
+	if (in->autodetect)
+		in->tty[0] = 0;
+}
+
+/* ---- auto-detection ------------------------------------------------------------ */
+
+/* Reads sysfs attribute dir/name into buf, trailing newline cut. 0 or -1. */
+static int read_attr(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return -1;
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* The tty of USB device dir (busid): the first DEV:CONF.IF/tty/NAME entry
+ * that cdc_acm made. 0 with *name set, or -1. */
+static int find_tty(const char *dir, const char *busid, char *name, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = strlen(busid);
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	while (rc < 0 && (e = readdir(d))) {
+		char sub[PATH_MAX];
+		DIR *t;
+		struct dirent *te;
+
+		if (strncmp(e->d_name, busid, n) != 0 || e->d_name[n] != ':' ||
+		    snprintf(sub, sizeof(sub), "%s/%s/tty", dir, e->d_name) >= (int)sizeof(sub))
+			continue;
+		t = opendir(sub);
+		if (!t)
+			continue;
+		while ((te = readdir(t))) {
+			if (te->d_name[0] != '.' && strlen(te->d_name) < len) {
+				snprintf(name, len, "%s", te->d_name);
+				rc = 0;
+				break;
+			}
+		}
+		closedir(t);
+	}
+	closedir(d);
+	return rc;
+}
+
+int insight_find(const char *sysfs, const char *devdir, char *tty, size_t ttylen, char *location,
+                 size_t loclen)
+{
+	char dir[PATH_MAX], busdir[PATH_MAX], product[128], name[64];
+	DIR *d;
+	struct dirent *e;
+	int rc = -1;
+
+	if (snprintf(busdir, sizeof(busdir), "%s/bus/usb/devices", sysfs) >= (int)sizeof(busdir))
+		return -1;
+	d = opendir(busdir);
+	if (!d)
+		return -1;
+	while (rc != 0 && (e = readdir(d))) {
+		const char *cut;
+
+		/* Devices only: "1-4.4", not interfaces ("1-4.4:1.0") or root
+		 * hubs ("usb1"). */
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || strchr(e->d_name, ':') ||
+		    snprintf(dir, sizeof(dir), "%s/%s", busdir, e->d_name) >= (int)sizeof(dir) ||
+		    read_attr(dir, "product", product, sizeof(product)) < 0 ||
+		    strcmp(product, INSIGHT_PRODUCT) != 0)
+			continue;
+		/* The controller is on the hub's port 4: the hub is its path
+		 * without the last segment (20-3.3.4 -> 20-3.3). */
+		cut = strrchr(e->d_name, '.');
+		if (!cut)
+			cut = strrchr(e->d_name, '-');
+		if (!cut || (size_t)(cut - e->d_name) >= loclen)
+			continue;
+		rc = 1; /* found; its tty may not be bound yet */
+		if (find_tty(dir, e->d_name, name, sizeof(name)) < 0 ||
+		    snprintf(tty, ttylen, "%s/%s", devdir, name) >= (int)ttylen)
+			continue;
+		snprintf(location, loclen, "%.*s", (int)(cut - e->d_name), e->d_name);
+		rc = 0;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Auto mode without a hub: looks for it now. True when one was found. */
+static bool detect(struct insight *in)
+{
+	char tty[PATH_MAX], location[sizeof(in->location)];
+
+	if (insight_find(in->sysfs, in->devdir, tty, sizeof(tty), location, sizeof(location)) !=
+	    0) {
+		in->tty[0] = 0;
+		return false;
+	}
+	snprintf(in->tty, sizeof(in->tty), "%s", tty);
+	snprintf(in->location, sizeof(in->location), "%s", location);
+	return true;
 }
 
 static void tty_flush(struct insight *in)
@@ -334,10 +458,27 @@ static void push(struct insight *in)
 	tty_flush(in);
 }
 
+/* Auto mode: when no hub is open, finds one and opens it. */
+static void reconnect(struct insight *in)
+{
+	if (in->fd >= 0)
+		return;
+	/* Found afresh each time: it may have moved since it was last seen. */
+	if (in->autodetect && !detect(in)) {
+		link_state(in, LINK_DOWN, "not found");
+		return;
+	}
+	tty_open(in);
+}
+
 static void insight_event(void *arg, const struct ul_event *ev)
 {
-	(void)ev;
-	push(arg);
+	struct insight *in = arg;
+
+	/* A device arrived: perhaps the hub, back on another tty. */
+	if (in->fd < 0 && (ev->kind == UL_EV_ARRIVED || ev->kind == UL_EV_REENUMERATED))
+		reconnect(in);
+	push(in);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -346,8 +487,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (in->fd < 0)
-		tty_open(in);
+	reconnect(in);
 	push(in);
 }
 
@@ -359,9 +499,11 @@ int insight_start(struct insight **out, struct event_base *base, struct tracker 
 	struct insight *in = calloc(1, sizeof(*in));
 	struct timeval tv = {INSIGHT_PERIOD_MS / 1000, (INSIGHT_PERIOD_MS % 1000) * 1000};
 
+	const char *sysfs = getenv("USBLAB_SYSFS"), *devdir = getenv("USBLAB_DEVDIR");
+
 	*out = NULL;
 	if (!tty || !tty[0]) {
-		snprintf(err, errlen, "no tty for the USB Insight Hub");
+		snprintf(err, errlen, "no tty for the USB Insight Hub (a path, or auto)");
 		free(in);
 		return -1;
 	}
@@ -372,7 +514,19 @@ int insight_start(struct insight **out, struct event_base *base, struct tracker 
 	in->base = base;
 	in->tracker = tracker;
 	in->fd = -1;
-	snprintf(in->tty, sizeof(in->tty), "%s", tty);
+	in->autodetect = strcmp(tty, INSIGHT_AUTO) == 0;
+	if (in->autodetect && location && location[0]) {
+		snprintf(err, errlen,
+		         "--insight-hub auto finds the hub's location itself: give no @%s",
+		         location);
+		free(in);
+		return -1;
+	}
+	/* Tests point these at a made-up tree. */
+	snprintf(in->sysfs, sizeof(in->sysfs), "%s", sysfs && sysfs[0] ? sysfs : "/sys");
+	snprintf(in->devdir, sizeof(in->devdir), "%s", devdir && devdir[0] ? devdir : "/dev");
+	if (!in->autodetect)
+		snprintf(in->tty, sizeof(in->tty), "%s", tty);
 	snprintf(in->location, sizeof(in->location), "%s",
 	         location && location[0] ? location : "0");
 	in->timer = event_new(base, -1, EV_PERSIST, on_timer, in);
@@ -384,8 +538,8 @@ int insight_start(struct insight **out, struct event_base *base, struct tracker 
 		free(in);
 		return -1;
 	}
-	if (tty_open(in) == 0)
-		push(in);
+	reconnect(in);
+	push(in);
 	*out = in;
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "api_sim.h"
 #include "bench.h"
 #include "daemon.h"
+#include "http.h"
 #include "sim.h"
 #include "ul_log.h"
 #include "usbdev.h"
@@ -68,9 +69,14 @@ static const char usage[] =
         "                           a non-loopback address needs --http-token-file\n"
         "      --http-token-file F  bearer tokens, lines `TOKEN [LABEL]`: remote clients\n"
         "                           need one for everything, local ones for changes\n"
-        "      --insight-hub TTY[@LOC]  show the boards on a USB Insight Hub's displays\n"
-        "                           through its controller's TTY; LOC is the hub's\n"
-        "                           port path (default 0: virtual devices 0-1..0-3)\n"
+        "      --http-cert FILE     serve HTTPS with this PEM certificate chain\n"
+        "      --http-key FILE      ... and this PEM private key (both or neither)\n"
+        "      --insight-hub TTY[@LOC]|auto|none  show the boards on a USB Insight\n"
+        "                           Hub's displays through its controller's TTY; LOC is\n"
+        "                           the hub's port path (default 0: virtual devices\n"
+        "                           0-1..0-3); auto finds the hub by its USB product\n"
+        "                           string, again whenever it comes back (the default,\n"
+        "                           none with --no-inventory)\n"
         "\n"
         "Limits (a client that breaks one is closed or paused, never another client):\n"
         "  -c, --max-clients N      connections at once (default 64); must fit the\n"
@@ -280,6 +286,8 @@ int main(int argc, char **argv)
 		OPT_NO_INVENTORY,
 		OPT_HTTP,
 		OPT_HTTP_TOKEN_FILE,
+		OPT_HTTP_CERT,
+		OPT_HTTP_KEY,
 		OPT_INSIGHT_HUB,
 	};
 	static const struct option opts[] = {
@@ -303,6 +311,8 @@ int main(int argc, char **argv)
 	        {"no-inventory", no_argument, NULL, OPT_NO_INVENTORY},
 	        {"http", required_argument, NULL, OPT_HTTP},
 	        {"http-token-file", required_argument, NULL, OPT_HTTP_TOKEN_FILE},
+	        {"http-cert", required_argument, NULL, OPT_HTTP_CERT},
+	        {"http-key", required_argument, NULL, OPT_HTTP_KEY},
 	        {"insight-hub", required_argument, NULL, OPT_INSIGHT_HUB},
 	        {NULL, 0, NULL, 0},
 	};
@@ -421,6 +431,12 @@ int main(int argc, char **argv)
 		case OPT_HTTP_TOKEN_FILE:
 			bo.http_token_file = optarg;
 			break;
+		case OPT_HTTP_CERT:
+			bo.http_cert = optarg;
+			break;
+		case OPT_HTTP_KEY:
+			bo.http_key = optarg;
+			break;
 		case OPT_INSIGHT_HUB:
 			bo.insight_hub = optarg;
 			break;
@@ -432,6 +448,10 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "usblabd: unexpected argument '%s'\nTry 'usblabd --help'.\n",
 		        argv[optind]);
+		goto out_args;
+	}
+	if (http_tls_files_check(bo.http_cert, bo.http_key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "usblabd: %s\n", err);
 		goto out_args;
 	}
 	if (conn_mib > mib) {

@@ -19,6 +19,11 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from usblabtest import (CMD_SUBMIT, GET_DEVICE_DESCRIPTOR, OP_REQ_DEVLIST, OP_REQ_IMPORT,  # noqa: E402
+                        VERSION, Tap, Usblabd, connect, devlist, figure, free_port, ss_keepalive_s)
+from usblabtest import UsbipClient as Client  # noqa: E402
+
 USBLABD = os.environ.get("USBLABD") or (sys.argv[1] if len(sys.argv) > 1 else None)
 DEADLINE_S = 2.0
 BUDGET_MIB = 64
@@ -29,66 +34,14 @@ PER_SOURCE = 24
 # 0-6 the CDC of the steady client that stays imported through every scenario.
 VIRT = "cdc,cdc,cdc,cdc,msc,cdc"
 
-results = []
-figures = []
+TAP = Tap()
 
 
 def check(name, cond, detail=""):
-    results.append(bool(cond))
-    n = len(results)
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, name))
-    for line in detail.splitlines():
-        print("#   " + line)
-    sys.stdout.flush()
-    return cond
+    return TAP.check(cond, name, detail)
 
 
-def figure(text):
-    figures.append(text)
-    print("# figure: " + text)
-    sys.stdout.flush()
-
-
-# ---- USB/IP client side (shared/docs/usbip-protocol.md) ---------------------
-
-VERSION = 0x0111
-OP_REQ_DEVLIST, OP_REQ_IMPORT = 0x8005, 0x8003
-CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
-DEVICE_SIZE = 312
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed by usblabd after %d of %d bytes" % (len(buf), n))
-        buf += chunk
-    return buf
-
-
-def connect(port, src="127.0.0.1", timeout=5.0, host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    if src != "127.0.0.1":
-        s.bind((src, 0))
-    s.connect((host, port))
-    return s
-
-
-def devlist(port, src="127.0.0.1", host="127.0.0.1"):
-    s = connect(port, src, host=host)
-    try:
-        s.sendall(struct.pack(">HHI", VERSION, OP_REQ_DEVLIST, 0))
-        ver, code, status, n = struct.unpack(">HHII", recv_exact(s, 12))
-        busids = []
-        for _ in range(n):
-            dev = recv_exact(s, DEVICE_SIZE)
-            busids.append(dev[256:288].split(b"\0")[0].decode())
-            recv_exact(s, 4 * dev[311])
-        return busids
-    finally:
-        s.close()
+# ---- USB/IP client side (usblabtest.UsbipClient) --------------------------------
 
 
 def import_retry(port, busid, seconds=3.0):
@@ -101,76 +54,6 @@ def import_retry(port, busid, seconds=3.0):
             if time.monotonic() > end:
                 raise
             time.sleep(0.05)
-
-
-class Client:
-    """One imported device: URBs over one socket."""
-
-    def __init__(self, port, busid, src="127.0.0.1", timeout=5.0):
-        self.s = connect(port, src, timeout)
-        self.s.sendall(struct.pack(">HHI", VERSION, OP_REQ_IMPORT, 0) + busid.encode().ljust(32, b"\0"))
-        ver, code, status = struct.unpack(">HHI", recv_exact(self.s, 8))
-        if status != 0:
-            self.s.close()
-            raise ConnectionError("import of %s refused with status %d" % (busid, status))
-        dev = recv_exact(self.s, DEVICE_SIZE)
-        busnum, devnum = struct.unpack(">II", dev[288:296])
-        self.devid = busnum << 16 | devnum
-        self.seq = 0
-        self.dir_in = {}  # seqnum -> IN; RET_SUBMIT's direction field is 0 (§3.5)
-
-    def submit(self, ep, dir_in, length, setup=b"\0" * 8, data=b""):
-        self.seq += 1
-        self.dir_in[self.seq] = dir_in
-        h = struct.pack(">IIIII", CMD_SUBMIT, self.seq, self.devid, 1 if dir_in else 0, ep)
-        h += struct.pack(">IIiIi", 0x200 if dir_in else 0, length, 0, 0, 0) + setup
-        self.s.sendall(h + data)
-        return self.seq
-
-    def submit_header_only(self, ep, length):
-        """A CMD_SUBMIT OUT header whose data never follows."""
-        self.seq += 1
-        h = struct.pack(">IIIII", CMD_SUBMIT, self.seq, self.devid, 0, ep)
-        h += struct.pack(">IIiIi", 0, length, 0, 0, 0) + b"\0" * 8
-        self.s.sendall(h)
-
-    def unlink_bytes(self, count):
-        out = bytearray()
-        for _ in range(count):
-            self.seq += 1
-            out += struct.pack(">IIIIII", CMD_UNLINK, self.seq, self.devid, 0, 0, 999999999) + b"\0" * 24
-        return bytes(out)
-
-    def wait(self):
-        h = recv_exact(self.s, 48)
-        cmd, seq, _, direction, ep, status, actual = struct.unpack(">IIIIIiI", h[:28])
-        dir_in = self.dir_in.pop(seq, False) if cmd == RET_SUBMIT else False
-        data = recv_exact(self.s, actual) if dir_in and actual > 0 else b""
-        return cmd, seq, status, data
-
-    def control_in(self, setup, length):
-        seq = self.submit(0, True, length, setup)
-        while True:
-            cmd, rseq, status, data = self.wait()
-            if cmd == RET_SUBMIT and rseq == seq:
-                return status, data
-
-    def set_configuration(self, value=1):
-        seq = self.submit(0, False, 0, struct.pack("<BBHHH", 0, 9, value, 0, 0))
-        cmd, rseq, status, _ = self.wait()
-        return status
-
-    def close(self, reset=False):
-        if reset:
-            # As a killed client with data unsent: its kernel resets the
-            # connection. (A plain close queues the FIN behind the bytes
-            # usblabd is not reading; the client's kernel gives up on it
-            # after tcp_orphan_retries, about a minute, and resets then.)
-            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.s.close()
-
-
-GET_DEVICE_DESCRIPTOR = struct.pack("<BBHHH", 0x80, 6, 0x0100, 0, 18)
 
 
 def good_round_trip(port, busid="0-1", rounds=5):
@@ -237,14 +120,6 @@ class SteadyClient(threading.Thread):
 # ---- the daemon ---------------------------------------------------------------
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # No control socket, store or udev: the abuse runs start many daemons at once.
 BENCH_OFF = ["--control", "none", "--db", "none", "--no-inventory", "--registry", "/dev/null"]
 
@@ -258,57 +133,29 @@ def child_env():
     return env
 
 
-class Daemon:
+class Daemon(Usblabd):
+    """usblabd on 127.0.0.1 with BENCH_OFF; RSS, descriptors and CPU time."""
+
     def __init__(self, args, log_path, preexec=None):
         self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.p = subprocess.Popen(
-            [USBLABD, "--listen", "127.0.0.1:%d" % self.port] + BENCH_OFF + args,
-            stdout=self.log, stderr=subprocess.STDOUT, env=child_env(), preexec_fn=preexec)
-        for _ in range(1000):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.p.poll() is not None:
-                    raise RuntimeError("usblabd exited with %d; see %s" % (self.p.returncode, log_path))
-                time.sleep(0.01)
-        raise RuntimeError("usblabd does not accept")
+        super().__init__(USBLABD, ["--listen", "127.0.0.1:%d" % self.port] + BENCH_OFF + args, log_path,
+                         env=child_env(), preexec=preexec)
+        self.wait_port(self.port)
 
     def rss_kib(self, field="VmRSS:"):
-        with open("/proc/%d/status" % self.p.pid) as f:
+        with open("/proc/%d/status" % self.pid) as f:
             for line in f:
                 if line.startswith(field):
                     return int(line.split()[1])
         return 0
 
     def nfds(self):
-        return len(os.listdir("/proc/%d/fd" % self.p.pid))
+        return len(os.listdir("/proc/%d/fd" % self.pid))
 
     def cpu_s(self):
-        with open("/proc/%d/stat" % self.p.pid) as f:
+        with open("/proc/%d/stat" % self.pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
-        return self.p.returncode
 
 
 def settle(d, start_kib, seconds=4.0):
@@ -499,9 +346,9 @@ def scenario_refusals(d):
     except ConnectionError:
         refused_busy = True
     port = holder.s.getsockname()[1]
-    ss = subprocess.run(["ss", "-tno", "state", "established", "( dport = :%d )" % port],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
-    check("refusals: an imported connection has TCP keepalive armed", "keepalive" in ss, ss.strip())
+    timers, ss = ss_keepalive_s("( dport = :%d )" % port)
+    check("refusals: an imported connection has TCP keepalive armed with a 10 s idle",
+          len(timers) == 1 and timers[0] <= 10.5, ss.strip())
     holder.close()
     time.sleep(0.2)
     log = d.log_text()
@@ -541,8 +388,8 @@ def scenario_log_flood(d):
 
 def scenario_emfile(d, base_fds):
     """Finding 4: out of descriptors, accept pauses instead of spinning."""
-    soft, hard = resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE, (d.nfds() + 2, hard))
+    soft, hard = resource.prlimit(d.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (d.nfds() + 2, hard))
     cpu0, t0 = d.cpu_s(), time.monotonic()
     socks = []
     for _ in range(10):
@@ -561,7 +408,7 @@ def scenario_emfile(d, base_fds):
     figure("emfile: 10 connections beyond the fd limit for %.1f s: %.2f s CPU, %d log lines" % (wall, cpu, emfile_lines))
     for s in socks:
         s.close()
-    resource.prlimit(d.p.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (soft, hard))
     time.sleep(DEADLINE_S + 1)
     why = good_round_trip(d.port)
     check("emfile: clients are served again once descriptors are back", why is None, why or "")
@@ -685,12 +532,12 @@ def main():
     check("end: usblabd exits 0 on SIGTERM (%s)" % rc, rc == 0)
     cli_checks(tmp)
     figure("suite ran in %.1f s" % (time.monotonic() - t_start))
-    print("1..%d" % len(results))
-    if not all(results):
+    rc = TAP.done()
+    if rc:
         print("# daemon log: %s" % os.path.join(tmp, "usblabd.log"))
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if all(results) else 1
+    return rc
 
 
 if __name__ == "__main__":

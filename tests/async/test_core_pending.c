@@ -3,7 +3,8 @@
  * test_core_pending.c - the server core's USBIP_PENDING contract
  * (usbip_server.h): an open() or a special request that a backend
  * finishes later with usbip_open_done() / usbip_special_done(), against a
- * recording transport and a backend that never completes anything itself.
+ * recording transport and a backend that never completes anything itself
+ * (tests/lib/fake_core.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,134 +15,12 @@
 
 #include <cmocka.h>
 
+#include "fake_core.h"
 #include "usbip_server.h"
 
-struct rec {
-	uint8_t out[1 << 16];
-	size_t outlen;
-	int closed;
-	size_t live;
-	int imported, unimported;
-};
-
-struct fake {
-	int opens, closes, releases, resets, submits, cancels;
-	int open_rc, reset_rc; /* what the ops return */
-	struct usbip_urb *held;
-};
-
-static void *t_alloc(void *ctx, size_t size)
-{
-	((struct rec *)ctx)->live += size;
-	return malloc(size);
-}
-
-static void t_free(void *ctx, void *p, size_t size)
-{
-	((struct rec *)ctx)->live -= size;
-	free(p);
-}
-
-static int t_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
-{
-	struct rec *r = conn->srv->ctx;
-
-	assert_true(r->outlen + len <= sizeof(r->out));
-	memcpy(r->out + r->outlen, buf, len);
-	r->outlen += len;
-	if (urb)
-		usbip_urb_free(urb);
-	return 0;
-}
-
-static void t_close(struct usbip_conn *conn, int reason)
-{
-	(void)reason;
-	((struct rec *)conn->srv->ctx)->closed++;
-}
-
-static void t_imported(struct usbip_conn *conn, struct usbip_export *exp)
-{
-	(void)exp;
-	((struct rec *)conn->srv->ctx)->imported++;
-}
-
-static void t_unimported(struct usbip_export *exp)
-{
-	((struct rec *)exp->srv->ctx)->unimported++;
-}
-
-static const struct usbip_server_ops t_ops = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .imported = t_imported,
-        .unimported = t_unimported,
-};
-
-static int f_open(struct usbip_export *exp)
-{
-	struct fake *f = exp->priv;
-
-	f->opens++;
-	return f->open_rc;
-}
-
-static void f_close(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->closes++;
-}
-
-static void f_release(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->releases++;
-}
-
-static int f_ep_type(struct usbip_export *exp, uint8_t ep)
-{
-	(void)exp;
-	return ep == 0x81 ? USBIP_EP_BULK : -1;
-}
-
-static int f_submit(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	struct fake *f = exp->priv;
-
-	f->submits++;
-	assert_null(f->held);
-	f->held = urb;
-	return 0;
-}
-
-static void f_cancel(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	((struct fake *)exp->priv)->cancels++;
-	(void)urb; /* a reset in progress cannot be cancelled: ignored */
-}
-
-static int f_reset(struct usbip_export *exp)
-{
-	struct fake *f = exp->priv;
-
-	f->resets++;
-	return f->reset_rc;
-}
-
-static const struct usbip_device_ops f_ops = {
-        .name = "fake",
-        .open = f_open,
-        .close = f_close,
-        .ep_type = f_ep_type,
-        .submit = f_submit,
-        .cancel = f_cancel,
-        .reset = f_reset,
-        .release = f_release,
-};
-
 struct env {
-	struct rec rec;
-	struct fake fake;
+	struct fake_rec rec;
+	struct fake_dev fake;
 	struct usbip_server srv;
 	struct usbip_export exp;
 	struct usbip_conn conn, other;
@@ -151,13 +30,9 @@ static int env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 
-	usbip_server_init(&e->srv, &t_ops, &e->rec);
-	strcpy(e->exp.info.busid, "9-9");
-	e->exp.info.busnum = 9;
-	e->exp.info.devnum = 9;
-	e->exp.info.speed = USBIP_SPEED_HIGH;
-	e->exp.ops = &f_ops;
-	e->exp.priv = &e->fake;
+	usbip_server_init(&e->srv, &fake_core_transport_ops, &e->rec);
+	fake_core_export_init(&e->exp, &e->fake, "9-9", 9, 9);
+	e->fake.cancel_keeps = 1; /* a reset in progress cannot be cancelled */
 	assert_int_equal(usbip_server_add_export(&e->srv, &e->exp), 0);
 	*state = e;
 	return 0;
@@ -173,7 +48,7 @@ static int env_teardown(void **state)
 }
 
 /* The status of the OP_REP_IMPORT sent at offset off. */
-static uint32_t import_status_at(const struct rec *r, size_t off)
+static uint32_t import_status_at(const struct fake_rec *r, size_t off)
 {
 	struct usbip_op_common op;
 
@@ -205,7 +80,7 @@ static size_t cmd_ctrl(uint8_t *out, uint32_t seq, const uint8_t setup[8])
 	return USBIP_HEADER_SIZE;
 }
 
-static void decode_ret(const struct rec *r, size_t off, struct usbip_header *h)
+static void decode_ret(const struct fake_rec *r, size_t off, struct usbip_header *h)
 {
 	assert_true(r->outlen >= off + USBIP_HEADER_SIZE);
 	assert_true(usbip_decode_header(r->out + off, USBIP_HEADER_SIZE, h) >= 0);
@@ -327,9 +202,7 @@ static void test_special_pending_holds_input(void **state)
 	assert_int_equal(usbip_conn_feed(&e->conn, two + USBIP_HEADER_SIZE, USBIP_HEADER_SIZE),
 	                 USBIP_HEADER_SIZE);
 	assert_int_equal(e->fake.submits, 1);
-	e->fake.held->status = 0;
-	usbip_urb_complete(e->fake.held);
-	e->fake.held = NULL;
+	fake_core_complete_last(&e->fake, 0);
 	usbip_conn_destroy(&e->conn);
 }
 
@@ -347,11 +220,9 @@ static void test_special_pending_failure_forwards(void **state)
 	assert_int_equal(usbip_conn_feed(&e->conn, cmd, sizeof(cmd)), USBIP_HEADER_SIZE);
 	usbip_special_done(&e->exp, -USBIP_EPIPE);
 	assert_int_equal(e->fake.submits, 1);
-	assert_non_null(e->fake.held);
+	assert_int_equal(e->fake.nheld, 1);
 	assert_false(usbip_conn_wants_input(&e->conn));
-	e->fake.held->status = -USBIP_EPIPE;
-	usbip_urb_complete(e->fake.held);
-	e->fake.held = NULL;
+	fake_core_complete_last(&e->fake, -USBIP_EPIPE);
 	decode_ret(&e->rec, 0, &h);
 	assert_int_equal(h.base.seqnum, 7);
 	assert_int_equal(h.u.ret_submit.status, -USBIP_EPIPE);

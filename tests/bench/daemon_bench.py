@@ -20,68 +20,27 @@ Prints TAP.
 """
 import os
 import signal
-import socket
-import struct
 import sys
 import tempfile
-import time
 
 from benchlib import Daemon, ctl, finish, tap
+import usblabtest  # noqa: E402 (tests/lib, on the path benchlib made)
+from usblabtest import wait_for  # noqa: E402
+
 
 def op_import(d, busid):
     """Returns (status, busid echoed, the socket) of an OP_REQ_IMPORT."""
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
-    s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
-    hdr = b""
-    while len(hdr) < 8:
-        chunk = s.recv(8 - len(hdr))
-        if not chunk:
-            break
-        hdr += chunk
-    _, _, st = struct.unpack(">HHI", hdr)
-    echoed = None
-    if st == 0:
-        rec = b""
-        while len(rec) < 312:
-            rec += s.recv(312 - len(rec))
-        echoed = rec[256:288].split(b"\0")[0].decode()
-    return st, echoed, s
+    st, dev, s = usblabtest.op_import(d.port, busid)
+    return st, (usblabtest.device_busid(dev) if dev else None), s
 
 
 def devlist_paths(d):
     """busid -> path of each device in an OP_REP_DEVLIST."""
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
-    s.sendall(struct.pack(">HHI", 0x0111, 0x8005, 0))
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    n = struct.unpack(">I", data[8:12])[0]
-    off, out = 12, {}
-    for _ in range(n):
-        path = data[off:off + 256].split(b"\0")[0].decode()
-        busid = data[off + 256:off + 288].split(b"\0")[0].decode()
-        nifs = data[off + 311]
-        out[busid] = path
-        off += 312 + 4 * nifs
-    return out
+    return {dev["busid"]: dev["path"] for dev in usblabtest.devlist(d.port)}
 
 
 def events(d, **q):
     return ctl(d, "events", **q).get("result", {}).get("events", [])
-
-
-def wait_for(pred, seconds=5.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
 
 
 def boards(d):

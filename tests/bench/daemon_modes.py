@@ -141,8 +141,9 @@ def main():
             run(d)
         finally:
             d.stop()
-            if not all(__import__("benchlib").results):
-                with open(os.path.join(top, "usblabd.log"), errors="replace") as f:
+            log = os.path.join(top, "usblabd.log")
+            if not all(__import__("benchlib").TAP.results) and os.path.exists(log):
+                with open(log, errors="replace") as f:
                     sys.stdout.write("".join("# " + l for l in f.readlines()[-40:]))
     return finish()
 

@@ -25,25 +25,13 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from usblabtest import VIRTUAL_BOARDS_CONF, Tap, Usblabd, free_port, skip_all  # noqa: E402
+
 GOLDEN = os.path.join(HERE, "golden")
 UPDATE = os.environ.get("USBLAB_GOLDEN_UPDATE") == "1"
 
-DEVICES_CONF = """\
-# the virtual boards of `usblabd --virtual cdc,hid,msc`, by serial
-[cdc]
-serial = USBLAB-CDC-1
-type = virtual
-chip = sim-cdc
-notes = CDC-ACM echo
-
-[hid]
-serial = USBLAB-HID-2
-type = virtual
-
-[msc]
-serial = USBLAB-MSC-3
-type = virtual
-
+DEVICES_CONF = VIRTUAL_BOARDS_CONF + """
 # never plugged in: listed as absent
 [esp-a]
 serial = 3C6105AABBCC
@@ -54,27 +42,11 @@ export = no
 
 BAD_CONF = DEVICES_CONF + "\nthis line is not KEY = VALUE\n"
 
-n_tests = 0
-n_failed = 0
+TAP = Tap()
 
 
 def tap(ok, name, why=""):
-    global n_tests, n_failed
-    n_tests += 1
-    if not ok:
-        n_failed += 1
-        print(f"not ok {n_tests} - {name}")
-        for line in why.splitlines():
-            print(f"# {line}")
-    else:
-        print(f"ok {n_tests} - {name}")
-    sys.stdout.flush()
-
-
-def skip_all(why):
-    print(f"ok 1 - cli golden tests # SKIP {why}")
-    print("1..1")
-    sys.exit(77)
+    TAP.check(ok, name, why)
 
 
 # ---- normalising ----------------------------------------------------------
@@ -215,24 +187,15 @@ def expect_json(name, r, rc, golden, check=None):
     return doc
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def start_daemon():
     """Starts usblabd; returns (process, None) once it answers on its socket
     with its three virtual boards present, else (process, what went wrong)."""
-    log = open(os.path.join(TMP, "usblabd.log"), "a")
-    p = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{free_port()}", "--virtual",
-                          "cdc,hid,msc"], stdout=log, stderr=log, env=ENV)
+    p = Usblabd(USBLABD, ["--listen", f"127.0.0.1:{free_port()}", "--virtual", "cdc,hid,msc"],
+                os.path.join(TMP, "usblabd.log"), env=ENV)
     answered = None
     for _ in range(200):
         if p.poll() is not None:
-            return p, f"usblabd exited (status {p.returncode})"
+            return p, f"usblabd exited (status {p.poll()})"
         r = usblab("status", "--json")
         if r.rc == 0:
             answered = json.loads(r.out)
@@ -247,14 +210,7 @@ def start_daemon():
 
 
 def stop_daemon(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
+    return p.stop(sig)
 
 
 # ---- the tests -------------------------------------------------------------
@@ -504,13 +460,13 @@ def main():
     USBLAB = os.environ.get("USBLAB")
     USBLABD = os.environ.get("USBLABD")
     if not USBLAB or not USBLABD:
-        skip_all("USBLAB and USBLABD must name the programs")
+        skip_all("cli golden tests", "USBLAB and USBLABD must name the programs")
     with open(USBLABD, "rb") as f:
         exe = f.read()
     if b"control_listen" not in exe and b"control socket" not in exe:
         # Until src/daemon/bench.c is linked into usblabd (the integrator's
         # wiring), there is no socket to test against.
-        skip_all("this usblabd has no control socket yet (bench.c not wired into usblabd)")
+        skip_all("cli golden tests", "this usblabd has no control socket yet (bench.c not wired into usblabd)")
     # A short path: a Unix socket path has at most 107 bytes.
     TMP = tempfile.mkdtemp(prefix="ulcli-", dir="/tmp")
     ENV = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
@@ -553,12 +509,12 @@ def main():
     finally:
         if daemon is not None and daemon.poll() is None:
             stop_daemon(daemon)
-        print(f"1..{n_tests}")
-        if n_failed:
+        rc = TAP.done()
+        if rc:
             print(f"# daemon log: {TMP}/usblabd.log")
         else:
             shutil.rmtree(TMP, ignore_errors=True)
-    sys.exit(1 if n_failed else 0)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

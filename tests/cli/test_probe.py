@@ -16,7 +16,6 @@ Prints TAP. Environment: USBLAB, USBLABD.
 import json
 import os
 import select
-import socket
 import struct
 import subprocess
 import sys
@@ -24,23 +23,16 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from usblabtest import Tap, Usblabd, free_port  # noqa: E402
+
 USBLAB = os.environ["USBLAB"]
 USBLABD = os.environ["USBLABD"]
-n_tests = 0
-n_failed = 0
+TAP = Tap()
 
 
 def tap(ok, name, why=""):
-    global n_tests, n_failed
-    n_tests += 1
-    if ok:
-        print(f"ok {n_tests} - {name}")
-    else:
-        n_failed += 1
-        print(f"not ok {n_tests} - {name}")
-        for line in str(why).splitlines():
-            print(f"# {line}")
-    sys.stdout.flush()
+    TAP.check(ok, name, why)
 
 
 def slip(pkt):
@@ -214,15 +206,11 @@ def test_daemon():
     sock = os.path.join(tmp, "usblabd.sock")
     with open(conf, "w") as f:
         f.write(CONF)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
     env = dict(os.environ, XDG_RUNTIME_DIR=tmp, XDG_STATE_HOME=tmp, XDG_CONFIG_HOME=tmp)
-    log = open(os.path.join(tmp, "usblabd.log"), "w")
-    d = subprocess.Popen([USBLABD, "--listen", f"127.0.0.1:{port}", "--virtual", "cdc,esp32",
+    d = Usblabd(USBLABD, ["--listen", f"127.0.0.1:{free_port()}", "--virtual", "cdc,esp32",
                           "--registry", conf, "--db", "none", "--control", sock,
-                          "--no-inventory", "--http", "none"], stdout=log, stderr=log, env=env)
+                          "--no-inventory", "--http", "none"],
+                os.path.join(tmp, "usblabd.log"), env=env)
     try:
         for _ in range(200):
             if usblab("--socket", sock, "status", env=env)[0] == 0:
@@ -246,8 +234,7 @@ def test_daemon():
         tap(rc == 1 and err.startswith("usblab: "), "probe of an unknown name: exit 1",
             (rc, out, err))
     finally:
-        d.terminate()
-        d.wait(10)
+        d.stop()
 
 
 def main():
@@ -257,8 +244,7 @@ def main():
     with_chip("app", test_app)
     test_errors()
     test_daemon()
-    print(f"1..{n_tests}")
-    return 1 if n_failed else 0
+    return TAP.done()
 
 
 if __name__ == "__main__":

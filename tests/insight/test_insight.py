@@ -185,6 +185,117 @@ def free_port():
     return port
 
 
+def auto_scenario(tap, exe):
+    """--insight-hub auto: the hub is found by its USB product string in a
+    made-up sysfs ($USBLAB_SYSFS, its tty under $USBLAB_DEVDIR), waited for
+    while absent, and found again on another tty after it re-enumerates."""
+    tmp = tempfile.mkdtemp(prefix="usblab-insight-auto-")
+    sysfs, devdir = os.path.join(tmp, "sys"), os.path.join(tmp, "dev")
+    usbdir = os.path.join(sysfs, "bus", "usb", "devices")
+    os.makedirs(usbdir)
+    os.makedirs(devdir)
+    reg, sock, log = (os.path.join(tmp, n) for n in ("devices.conf", "usblabd.sock", "log"))
+    with open(reg, "w") as f:
+        f.write(DEVICES_CONF)
+    # The controller at 0-4, so the hub is at 0 and 0-1..0-3 are CH1..CH3.
+    ctl = os.path.join(usbdir, "0-4")
+
+    def plug(ttyname):
+        os.makedirs(os.path.join(ctl, "0-4:1.0", "tty", ttyname))
+        with open(os.path.join(ctl, "product"), "w") as f:
+            f.write("InsightHUB Controller\n")
+        return Hub(os.path.join(devdir, ttyname))
+
+    def unplug(hub):
+        hub.close_pty()
+        hub.stop = True
+        shutil.rmtree(ctl)
+
+    # Another device with a tty: not the hub.
+    os.makedirs(os.path.join(usbdir, "0-9", "0-9:1.0", "tty", "ttyACM9"))
+    with open(os.path.join(usbdir, "0-9", "product"), "w") as f:
+        f.write("USB JTAG/serial debug unit\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "cfg"),
+               XDG_STATE_HOME=os.path.join(tmp, "state"), XDG_RUNTIME_DIR=tmp,
+               USBLAB_SYSFS=sysfs, USBLAB_DEVDIR=devdir)
+    proc = subprocess.Popen(
+        [exe, "--listen", f"127.0.0.1:{free_port()}", "--virtual", "cdc,hid,msc", "--registry",
+         reg, "--db", "none", "--control", sock, "--no-inventory", "--http", "none",
+         "--insight-hub", "auto"], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    expect = {1: "CDC echo board", 2: "hid", 3: "msc", 4: "usblabd"}
+
+    def named(hub, since):
+        def pred():
+            got = hub.latest(since)
+            return all(ch in got and got[ch][0][0] == name for ch, name in expect.items())
+        return pred
+
+    def logged():
+        with open(log, errors="replace") as f:
+            return [ln for ln in f.read().splitlines() if "[insight]" in ln]
+
+    hubs = []
+    try:
+        time.sleep(4.5)  # two rounds of looking
+        tap.check(proc.poll() is None and
+                  sum("no USB Insight Hub" in ln for ln in logged()) == 1,
+                  "auto: no hub yet, usblabd waits and says so once", "\n".join(logged()))
+        a = plug("ttyACM0")
+        hubs.append(a)
+        t0 = time.monotonic()
+        tap.check(wait_for(named(a, t0), 10), "auto: the hub is found by its product string and "
+                  "shows each board on its channel (location 0 from the controller's 0-4)",
+                  repr(a.latest()))
+        control(sock, "checkout", {"name": "msc", "reason": "auto test"})
+        tap.check(wait_for(lambda: a.latest(t0).get(3, ([], ""))[1] == "ORANGE", 5),
+                  "auto: a checkout shows on the found hub", repr(a.latest(t0).get(3)))
+
+        # Re-enumeration: it leaves, and comes back on ttyACM1.
+        unplug(a)
+        time.sleep(3)
+        tap.check(proc.poll() is None, "auto: usblabd survives the hub leaving")
+        b = plug("ttyACM1")
+        hubs.append(b)
+        t1 = time.monotonic()
+        tap.check(wait_for(named(b, t1), 10), "auto: found again on ttyACM1, every channel shown",
+                  repr(b.latest(t1)))
+        with b.lock:
+            first = [ch for _, ch, _, _ in b.frames[:4]]
+        tap.check(sorted(first) == [1, 2, 3, 4],
+                  "auto: on reconnect every channel is sent afresh at once", repr(first))
+        tap.check(b.latest(t1).get(3, ([], ""))[1] == "ORANGE",
+                  "auto: the reconnected hub shows the lease", repr(b.latest(t1).get(3)))
+        time.sleep(BLANK_S + 1)
+        tap.check(not b.blanked and not b.bad, "auto: no channel blanked after the reconnect",
+                  repr((b.blanked, b.bad[:2])))
+        lines = logged()
+        tap.check(sum("unavailable" in ln for ln in lines) == 1 and
+                  any("ttyACM1, its ports at 0" in ln for ln in lines) and
+                  not any("ttyACM9" in ln for ln in lines),
+                  "auto: one line for the loss, one for the new tty; the other tty untouched",
+                  "\n".join(lines))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for h in hubs:
+            h.stop = True
+    with open(log, errors="replace") as f:
+        text = f.read()
+    tap.check(proc.returncode == 0 and "Sanitizer" not in text and "runtime error" not in text,
+              "auto: usblabd exits cleanly", f"rc {proc.returncode}\n{text[-2000:]}")
+    bad = subprocess.run([exe, "--insight-hub", "auto@20-3", "--no-inventory", "--db", "none",
+                          "--control", "none", "--http", "none", "--registry", reg],
+                         capture_output=True, text=True, timeout=30, env=env)
+    tap.check(bad.returncode != 0 and "auto finds the hub's location itself" in bad.stderr,
+              "auto with a location is refused with the reason", bad.stderr[-300:])
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     exe = sys.argv[1]
     tap = Tap()
@@ -278,6 +389,7 @@ def main():
     if tap.failed:
         sys.stdout.write("".join(f"# {ln}\n" for ln in text.splitlines()[-40:]))
     shutil.rmtree(tmp, ignore_errors=True)
+    auto_scenario(tap, exe)
     return tap.done()
 
 

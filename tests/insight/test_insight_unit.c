@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -58,6 +60,70 @@ static size_t drain(struct event_base *base, int master, char *buf, size_t cap)
 	}
 	buf[len] = 0;
 	return len;
+}
+
+/* Writes text to root/rel, making its directories. */
+static void put(const char *root, const char *rel, const char *text)
+{
+	char path[512];
+
+	for (const char *p = rel; (p = strchr(p, '/')); p++) {
+		snprintf(path, sizeof(path), "%s/%.*s", root, (int)(p - rel), rel);
+		mkdir(path, 0700);
+	}
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (text) {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+	} else {
+		mkdir(path, 0700);
+	}
+}
+
+/* Auto-detection over a made-up sysfs: by product string only, the hub's
+ * location from the controller's, its tty from the interface's tty/ (in
+ * sysfs, bus/usb/devices/BUSID links to the device's directory, where its
+ * interfaces' directories are). */
+static void test_find(void **state)
+{
+	char root[] = "/tmp/insight-sysfs-XXXXXX", tty[256], loc[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	put(root, "bus/usb/devices/usb1/product", "xHCI Host Controller\n");
+	put(root, "bus/usb/devices/1-2/product", "USB2.0 Hub\n");
+	/* An ESP32-S3 board has the controller's VID:PID but not its name. */
+	put(root, "bus/usb/devices/1-2.1/product", "USB JTAG/serial debug unit\n");
+	put(root, "bus/usb/devices/1-2.1/1-2.1:1.0/tty/ttyACM0", NULL);
+	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), -1);
+	assert_int_equal(insight_find("/nonexistent", "/dev", tty, sizeof(tty), loc, sizeof(loc)),
+	                 -1);
+
+	/* Enumerated, its tty not bound yet. */
+	put(root, "bus/usb/devices/20-3.3.4/product", INSIGHT_PRODUCT "\n");
+	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), 1);
+	put(root, "bus/usb/devices/20-3.3.4/20-3.3.4:1.0/tty/ttyACM3", NULL);
+	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), 0);
+	assert_string_equal(tty, "/dev/ttyACM3");
+	assert_string_equal(loc, "20-3.3");
+	/* The board on the hub's port 1 is CH1 of that location. */
+	assert_int_equal(insight_channel(loc, "20-3.3.1"), 1);
+
+	/* A product string that only starts the same is someone else's. */
+	put(root, "bus/usb/devices/20-3.3.4/product", INSIGHT_PRODUCT " 2\n");
+	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), -1);
+	/* A location too long for the buffer is not found, not cut. */
+	put(root, "bus/usb/devices/20-3.3.4/product", INSIGHT_PRODUCT);
+	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, 4), -1);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+		assert_int_equal(system(cmd), 0);
+	}
 }
 
 static void test_frames(void **state)
@@ -108,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_channel),
+	        cmocka_unit_test(test_find),
 	        cmocka_unit_test(test_frames),
 	};
 

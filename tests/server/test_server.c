@@ -2,7 +2,8 @@
 /*
  * test_server.c - the server core against a recording transport and a
  * scriptable backend: state machine, pipelining, unlink rules, special
- * requests, ISO framing, limits and teardown.
+ * requests, ISO framing, limits and teardown (the transport and the backend:
+ * tests/lib/fake_core.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,211 +15,16 @@
 
 #include <cmocka.h>
 
+#include "fake_core.h"
 #include "usbip_server.h"
-
-/* ---- recording transport ------------------------------------------------ */
-
-struct rec {
-	uint8_t out[1 << 20];
-	size_t outlen;
-	int closed; /* times close() was called */
-	int close_reason;
-	size_t live;    /* bytes allocated and not freed */
-	int unimported; /* notifications */
-};
-
-static void *t_alloc(void *ctx, size_t size)
-{
-	struct rec *r = ctx;
-
-	r->live += size;
-	return malloc(size);
-}
-
-static void t_free(void *ctx, void *p, size_t size)
-{
-	struct rec *r = ctx;
-
-	r->live -= size;
-	free(p);
-}
-
-static int t_send(struct usbip_conn *conn, const void *buf, size_t len, struct usbip_urb *urb)
-{
-	struct rec *r = conn->transport;
-
-	assert_true(r->outlen + len <= sizeof(r->out));
-	memcpy(r->out + r->outlen, buf, len);
-	r->outlen += len;
-	if (urb)
-		usbip_urb_free(urb);
-	return 0;
-}
-
-static void t_close(struct usbip_conn *conn, int reason)
-{
-	struct rec *r = conn->transport;
-
-	r->closed++;
-	r->close_reason = reason;
-}
-
-static void t_unimported(struct usbip_export *exp)
-{
-	struct rec *r = exp->srv->ctx;
-
-	r->unimported++;
-}
-
-static const struct usbip_server_ops t_ops = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
-};
-
-/* ---- scriptable backend ------------------------------------------------- */
-
-struct fake {
-	struct usbip_urb *held[64];
-	int nheld;
-	int submits, cancels, opens, closes, releases;
-	int set_config, set_config_value, set_intf, clear_halt, resets;
-	uint8_t halt_ep;
-	int special_rc;    /* what special-request ops return */
-	int complete_now;  /* submit completes at once with this many IN bytes */
-	int cancel_status; /* status a cancel completes with */
-	int open_rc;       /* what open() returns */
-};
-
-static int f_ep_type(struct usbip_export *exp, uint8_t ep)
-{
-	(void)exp;
-	switch (ep) {
-	case 0x81:
-	case 0x01:
-		return USBIP_EP_BULK;
-	case 0x82:
-		return USBIP_EP_INT;
-	case 0x83:
-	case 0x03:
-		return USBIP_EP_ISO;
-	default:
-		return -1;
-	}
-}
-
-static int f_submit(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	struct fake *f = exp->priv;
-
-	f->submits++;
-	if (f->complete_now >= 0) {
-		if (urb->dir_in)
-			memset(urb->data, 0xab, (size_t)urb->length);
-		urb->status = 0;
-		urb->actual_length = f->complete_now;
-		usbip_urb_complete(urb);
-		return 0;
-	}
-	f->held[f->nheld++] = urb;
-	return 0;
-}
-
-static void f_take(struct fake *f, struct usbip_urb *urb)
-{
-	for (int i = 0; i < f->nheld; i++) {
-		if (f->held[i] == urb) {
-			f->held[i] = f->held[--f->nheld];
-			return;
-		}
-	}
-	fail_msg("URB not held by the backend");
-}
-
-static void f_cancel(struct usbip_export *exp, struct usbip_urb *urb)
-{
-	struct fake *f = exp->priv;
-
-	f->cancels++;
-	f_take(f, urb);
-	urb->status = f->cancel_status;
-	urb->actual_length = 0;
-	usbip_urb_complete(urb);
-}
-
-static int f_open(struct usbip_export *exp)
-{
-	struct fake *f = exp->priv;
-
-	f->opens++;
-	return f->open_rc;
-}
-
-static void f_close(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->closes++;
-}
-
-static void f_release(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->releases++;
-}
-
-static int f_set_config(struct usbip_export *exp, uint8_t v)
-{
-	struct fake *f = exp->priv;
-
-	f->set_config++;
-	f->set_config_value = v;
-	return f->special_rc;
-}
-
-static int f_set_intf(struct usbip_export *exp, uint8_t i, uint8_t a)
-{
-	(void)i;
-	(void)a;
-	((struct fake *)exp->priv)->set_intf++;
-	return 0;
-}
-
-static int f_clear_halt(struct usbip_export *exp, uint8_t ep)
-{
-	struct fake *f = exp->priv;
-
-	f->clear_halt++;
-	f->halt_ep = ep;
-	return 0;
-}
-
-static int f_reset(struct usbip_export *exp)
-{
-	((struct fake *)exp->priv)->resets++;
-	return 0;
-}
-
-static const struct usbip_device_ops f_ops = {
-        .name = "fake",
-        .open = f_open,
-        .close = f_close,
-        .ep_type = f_ep_type,
-        .submit = f_submit,
-        .cancel = f_cancel,
-        .set_configuration = f_set_config,
-        .set_interface = f_set_intf,
-        .clear_halt = f_clear_halt,
-        .reset = f_reset,
-        .release = f_release,
-};
 
 /* ---- fixture ------------------------------------------------------------ */
 
 struct fx {
-	struct rec rec;
+	struct fake_rec rec;
 	struct usbip_server srv;
 	struct usbip_export exp[2];
-	struct fake fake[2];
+	struct fake_dev fake[2];
 	struct usbip_conn conn;
 	size_t rd; /* read position in rec.out */
 };
@@ -227,23 +33,8 @@ static void make_export(struct fx *x, int i, const char *busid)
 {
 	struct usbip_export *e = &x->exp[i];
 
-	memset(e, 0, sizeof(*e));
-	strcpy(e->info.busid, busid);
-	strcpy(e->info.path, "/sys/devices/test");
-	e->info.busnum = 1;
-	e->info.devnum = (uint32_t)i + 2;
-	e->info.speed = USBIP_SPEED_HIGH;
-	e->info.idVendor = 0x1209;
+	fake_core_export_init(e, &x->fake[i], busid, 1, (uint32_t)i + 2);
 	e->info.idProduct = (uint16_t)(0x10 + i);
-	e->info.bNumConfigurations = 1;
-	e->info.bConfigurationValue = 1;
-	e->info.bNumInterfaces = 2;
-	e->ifs[0].bInterfaceClass = 0x02;
-	e->ifs[1].bInterfaceClass = 0x0a;
-	e->ops = &f_ops;
-	e->priv = &x->fake[i];
-	x->fake[i].complete_now = -1;
-	x->fake[i].cancel_status = -USBIP_ECONNRESET;
 	assert_int_equal(usbip_server_add_export(&x->srv, e), 0);
 }
 
@@ -251,7 +42,7 @@ static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 
-	usbip_server_init(&x->srv, &t_ops, &x->rec);
+	usbip_server_init(&x->srv, &fake_core_transport_ops, &x->rec);
 	make_export(x, 0, "1-2");
 	make_export(x, 1, "1-3");
 	usbip_conn_init(&x->srv, &x->conn, &x->rec);
@@ -359,7 +150,7 @@ static int next_reply(struct fx *x, struct usbip_header *h, const uint8_t **payl
 
 /* Sends OP_REQ_DEVLIST on a new connection c (replies recorded in r) and
  * decodes the reply's first device. Returns the device count. */
-static uint32_t devlist_first(struct fx *x, struct usbip_conn *c, struct rec *r,
+static uint32_t devlist_first(struct fx *x, struct usbip_conn *c, struct fake_rec *r,
                               struct usbip_usb_device *dev, struct usbip_usb_interface *ifs)
 {
 	uint8_t req[8];
@@ -383,7 +174,7 @@ static void test_devlist_hides_imported(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	uint8_t req[8];
 	uint32_t ndev;
 	struct usbip_usb_device dev;
@@ -411,7 +202,7 @@ static void test_import_busy_nodev(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
 	uint32_t st;
 	struct usbip_usb_device dev;
@@ -468,11 +259,11 @@ static void t_import_refused(struct usbip_conn *conn, const char *requested, int
 }
 
 static const struct usbip_server_ops t_ops_lookup = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
+        .unimported = fake_core_unimported,
         .import_lookup = t_import_lookup,
         .import_refused = t_import_refused,
 };
@@ -486,10 +277,10 @@ static void t_devlist_entry(struct usbip_conn *conn, const struct usbip_export *
 }
 
 static const struct usbip_server_ops t_ops_devlist = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
         .devlist_entry = t_devlist_entry,
 };
 
@@ -499,7 +290,7 @@ static void test_devlist_entry_hook(void **state)
 {
 	struct fx *x = *state;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	struct usbip_usb_device dev;
 	struct usbip_usb_interface ifs[USBIP_MAX_INTERFACES];
 
@@ -513,18 +304,18 @@ static void test_devlist_entry_hook(void **state)
 }
 
 static const struct usbip_server_ops t_ops_refused = {
-        .alloc = t_alloc,
-        .free = t_free,
-        .send = t_send,
-        .close = t_close,
-        .unimported = t_unimported,
+        .alloc = fake_core_alloc,
+        .free = fake_core_free,
+        .send = fake_core_send,
+        .close = fake_core_close,
+        .unimported = fake_core_unimported,
         .import_refused = t_import_refused,
 };
 
 /* Imports `requested` on a fresh connection and returns the status; dev
  * gets the record on success. The connection stays open when imported. */
-static uint32_t import_on(struct fx *x, struct usbip_conn *c, struct rec *r, const char *requested,
-                          struct usbip_usb_device *dev)
+static uint32_t import_on(struct fx *x, struct usbip_conn *c, struct fake_rec *r,
+                          const char *requested, struct usbip_usb_device *dev)
 {
 	uint8_t req[USBIP_OP_IMPORT_REQ_SIZE];
 	uint32_t st = 0xdead;
@@ -545,7 +336,7 @@ static void test_import_lookup_maps_name(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	memset(&lk, 0, sizeof(lk));
 	lk.name = "esp32-left#t0k3n";
@@ -621,7 +412,7 @@ static void test_import_without_lookup_uses_busid(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	memset(&lk, 0, sizeof(lk));
 	x->srv.ops = &t_ops_refused;
@@ -641,7 +432,7 @@ static void test_import_open_errors_mapped(void **state)
 	struct fx *x = *state;
 	struct usbip_usb_device dev;
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 	static const struct {
 		int rc;
 		uint32_t st;
@@ -983,7 +774,7 @@ static void test_malformed_closes_only_that_connection(void **state)
 	uint8_t bad[48] = {0, 0, 0, 9}; /* command 9 */
 	uint8_t badver[8] = {0x01, 0x10, 0x80, 0x05, 0, 0, 0, 0};
 	struct usbip_conn c2;
-	struct rec r2;
+	struct fake_rec r2;
 
 	do_import(x, "1-2");
 	submit(x, 1, 1, 1, 8, NULL, NULL, 0);
@@ -1088,7 +879,7 @@ static void test_destroy_with_orphans_waits_for_urbs(void **state)
 	struct usbip_urb *u;
 
 	/* A backend without cancel: URBs come back after the client left. */
-	no_cancel = f_ops;
+	no_cancel = fake_core_dev_ops;
 	no_cancel.cancel = NULL;
 	x->exp[0].ops = &no_cancel;
 	do_import(x, "1-2");
@@ -1106,7 +897,7 @@ static void test_destroy_with_orphans_waits_for_urbs(void **state)
 	x->rec.outlen = 0;
 	do_import(x, "1-2");
 	usbip_conn_destroy(&x->conn);
-	x->exp[0].ops = &f_ops;
+	x->exp[0].ops = &fake_core_dev_ops;
 }
 
 int main(void)

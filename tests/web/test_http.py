@@ -10,17 +10,21 @@ POSTs, tokens for changes on loopback, tokens for everything elsewhere, and
 a remote address refused without a token file; a stream nobody reads is
 dropped at its bound. Prints TAP.
 """
+import http.client
 import json
 import os
 import shutil
 import socket
+import ssl
+import subprocess
+import struct
 import tempfile
 import threading
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webtest import Daemon, OpenAPI, Tap  # noqa: E402
+from webtest import Daemon, OpenAPI, Tap, UrbClient  # noqa: E402
 
 TOKEN = "k3y-for-the-bench-0123456789"
 
@@ -154,6 +158,26 @@ def api_tests(tap, d, spec):
     call("POST", "/api/boards/msc/checkin", "/api/boards/{name}/checkin", {})
     call("POST", "/api/checkout", "/api/checkout", {"any": "(", "name": "x"}, want=400)
     call("POST", "/api/reload", "/api/reload", {})
+    # power (issue 15): the route exists; a bad action is the method's bad_request.
+    err = call("POST", "/api/boards/cdc/power", "/api/boards/{name}/power", {"action": "zap"},
+               want=400)
+    tap.check(err["error"]["code"] == "bad_request" and "action" in err["error"]["message"],
+              "power with a bad action: bad_request", err)
+
+    # The board verbs whose methods other modules own: each path reaches the
+    # API (a build without the method answers unknown_method, never the
+    # transport's not_found), and whatever comes back is as documented.
+    for verb, body in [("power", {"action": "cycle"}), ("probe", {}), ("bootloader", {}),
+                       ("boot", {}), ("unplug", {}), ("replug", {})]:
+        st, _, got = d.http("POST", f"/api/boards/esp-a/{verb}", body)
+        why = spec.check(f"/api/boards/{{name}}/{verb}", "post", st, got)
+        code = got.get("error", {}).get("code") if isinstance(got, dict) else None
+        print(f"# POST /api/boards/esp-a/{verb}: {st} {code or ''}")
+        tap.check(why is None and code != "not_found" and (st == 200) == (code is None),
+                  f"POST /api/boards/NAME/{verb} reaches the API's method {verb}",
+                  f"status {st}: {why or got}")
+    st, hd, got = d.http("GET", "/api/boards/esp-a/power")
+    tap.check(st == 405 and hd.get("allow") == "POST", "GET on power is 405 (Allow: POST)", got)
 
     # The transport's own errors.
     st, _, got = d.http("GET", "/api/nope")
@@ -261,6 +285,81 @@ def metrics_tests(tap, d):
     left = m3.get(f'usblab_lease_seconds_left{{board="msc",holder="{holder}"}}')
     tap.check(left is not None and 85 <= left <= 90, "usblab_lease_seconds_left per lease", m3)
     d.control("checkin", {"name": "msc", "tag": "metrics"})
+
+
+def export_metrics_tests(tap, d):
+    """URBs and bytes per export: the core's counters, as /metrics shows them."""
+    def val(m, name, direction):
+        return m.get(f'{name}{{board="cdc",busid="0-1",direction="{direction}"}}')
+
+    _, _, m0 = metrics(d)
+    tap.check(val(m0, "usblab_export_urbs_total", "in") is not None and
+              m0.get('usblab_export_urbs_total{board="msc",busid="0-3",direction="out"}')
+              is not None, "/metrics has URB counters for every export", m0)
+    d.control("checkin", {"name": "cdc", "force": True})
+    c = UrbClient(d.port, "cdc")
+    try:
+        tap.check(c.status == 0, "a raw client imports cdc", c.status)
+        st_cfg = c.urb(0, False, 0, struct.pack("<BBHHH", 0x00, 9, 1, 0, 0))[0]
+        st_dd, n_dd, dd = c.urb(0, True, 18, struct.pack("<BBHHH", 0x80, 6, 0x0100, 0, 18))
+        st_out, n_out, _ = c.urb(2, False, 5, data=b"hello")
+        st_in, n_in, echo = c.urb(2, True, 64)
+        # An unknown vendor request: the virtual device stalls it.
+        st_bad = c.urb(0, True, 4, struct.pack("<BBHHH", 0xC0, 0x77, 0, 0, 4))[0]
+        print(f"# statuses {st_cfg} {st_dd} {st_out} {st_in} {st_bad}; lengths {n_dd} {n_out} "
+              f"{n_in}")
+        tap.check(st_cfg == 0 and st_dd == 0 and n_dd == 18 and dd[1] == 1 and st_out == 0 and
+                  n_out == 5 and st_in == 0 and echo == b"hello" and st_bad != 0,
+                  "the URBs ran: SET_CONFIGURATION, GET_DESCRIPTOR, bulk OUT, its echo, a stall",
+                  (st_cfg, st_dd, n_dd, st_out, n_out, st_in, echo, st_bad))
+        _, _, m = metrics(d)
+        urbs_in = val(m, "usblab_export_urbs_total", "in") - val(m0, "usblab_export_urbs_total", "in")
+        urbs_out = (val(m, "usblab_export_urbs_total", "out") -
+                    val(m0, "usblab_export_urbs_total", "out"))
+        bytes_in = (val(m, "usblab_export_bytes_total", "in") -
+                    val(m0, "usblab_export_bytes_total", "in"))
+        bytes_out = (val(m, "usblab_export_bytes_total", "out") -
+                     val(m0, "usblab_export_bytes_total", "out"))
+        errs_in = (val(m, "usblab_export_urb_errors_total", "in") -
+                   val(m0, "usblab_export_urb_errors_total", "in"))
+        tap.check(urbs_in == 3 and urbs_out == 2 and bytes_in == 18 + 5 and bytes_out == 5,
+                  "URBs and bytes per export and direction count exactly what moved",
+                  (urbs_in, urbs_out, bytes_in, bytes_out))
+        tap.check(errs_in == 1 and m.get('usblab_errors_total{kind="urb"}', 0) >= 1,
+                  "the stalled URB counts as an error, per export and by kind", (errs_in, m))
+    finally:
+        c.close()
+    st, sock = d.op_import("no-such-board")
+    sock.close()
+    _, _, m = metrics(d)
+    tap.check(st != 0 and m.get('usblab_errors_total{kind="import_refused"}', 0) >
+              m0.get('usblab_errors_total{kind="import_refused"}', 0),
+              "a refused import counts in errors_total by kind", (st, m))
+    pending = None
+    for _ in range(100):  # the store's worker commits in the background
+        m = metrics(d)[2]
+        pending = m.get("usblab_store_pending_events")
+        if pending == 0:
+            break
+        time.sleep(0.05)
+    tap.check(pending == 0 and m.get("usblab_store_oldest_pending_seconds") == 0,
+              "the event-store lag comes back to 0 once the store has committed", m)
+
+
+def store_lag_tests(tap, exe):
+    """Without a store nothing waits: the lag gauges stay 0 through events."""
+    d = Daemon(exe, extra=["--db", "none"])
+    try:
+        ok = d.wait_ready()
+        d.control("checkout", {"name": "hid", "duration": 60})
+        m = metrics(d)[2]
+        tap.check(ok and m.get("usblab_store_enabled") == 0 and
+                  m.get("usblab_store_pending_events") == 0 and
+                  m.get('usblab_events_total{kind="lease-taken"}') == 1,
+                  "--db none: events are counted, none waits for a store", m)
+    finally:
+        d.stop()
+        d.cleanup()
 
 
 def static_tests(tap, d, spec):
@@ -388,6 +487,116 @@ def busy_port_tests(tap, exe):
         hold.close()
 
 
+def make_cert(tmp):
+    """A self-signed certificate for localhost and 127.0.0.1: (cert, key), or
+    None when openssl is missing."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return None
+    return cert, key
+
+
+def tls_tests(tap, exe, spec):
+    """HTTPS with --http-cert/--http-key: requests succeed against the
+    certificate, plain HTTP to the port fails without harm, bad files are
+    refused at start."""
+    tmp = tempfile.mkdtemp(prefix="usblab-tls-")
+    try:
+        files = make_cert(tmp)
+        if not files:
+            print("# skip TLS tests: openssl is not installed (tools/deps.sh test)")
+            tap.check(True, "# SKIP TLS: no openssl command")
+            return
+        cert, key = files
+        ctx = ssl.create_default_context(cafile=cert)
+        d = Daemon(exe, ["--http-cert", cert, "--http-key", key], spec=spec, tls=ctx)
+        try:
+            tap.check(d.wait_ready(), "usblabd serves HTTPS with the certificate",
+                      d.log_text()[-400:])
+            st, hd, got = d.http("GET", "/api/status")
+            tap.check(st == 200 and got.get("store") is True and "https://" in d.log_text(),
+                      "GET /api/status over HTTPS, verified against the certificate", got)
+            st, _, got = d.http("POST", "/api/boards/hid/checkout", {"duration": 60},
+                                {"Origin": f"https://127.0.0.1:{d.http_port}"})
+            tap.check(st == 200 and got.get("name") == "hid",
+                      "a same-origin https:// POST passes the origin check", got)
+            st, _, got = d.http("POST", "/api/boards/hid/checkin", {},
+                                {"Origin": f"http://127.0.0.1:{d.http_port}"})
+            tap.check(st == 403, "an http:// Origin is another origin on the HTTPS port", got)
+            plain_failed = None
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+                c.request("GET", "/api/status")
+                r = c.getresponse()
+                plain_failed = f"answered {r.status}"
+            except (OSError, http.client.HTTPException) as e:
+                plain_failed = type(e).__name__
+            print(f"# plain HTTP to the TLS port: {plain_failed}")
+            st, _, got = d.http("GET", "/api/boards")
+            tap.check(not plain_failed.startswith("answered") and st == 200 and
+                      d.proc.poll() is None,
+                      "plain HTTP to the TLS port fails; HTTPS is still served", plain_failed)
+            raw = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
+            raw.sendall(b"\x16\x03\x01\x00\x05garbage" * 8)
+            raw.close()
+            st, _, _ = d.http("GET", "/metrics")
+            tap.check(st == 200, "a broken handshake costs nothing: /metrics over HTTPS")
+            tap.check(not d.off_spec, "TLS daemon: every response matched openapi.yaml",
+                      d.off_spec)
+        finally:
+            rc = d.stop()
+            tap.check(rc == 0, "the HTTPS daemon stops cleanly", d.log_text()[-400:])
+            d.cleanup()
+
+        path = token_file(tmp, f"{TOKEN} tls\n")
+        d = Daemon(exe, ["--http-cert", cert, "--http-key", key, "--http-token-file", path],
+                   http_host="0.0.0.0", tls=ssl._create_unverified_context())
+        try:
+            auth = {"Authorization": "Bearer " + TOKEN}
+            tap.check(d.wait_ready(headers=auth), "remote HTTPS answers with the token",
+                      d.log_text()[-400:])
+            st, _, _ = d.http("GET", "/api/boards")
+            tap.check(st == 401, "remote HTTPS: a read without the token is 401")
+        finally:
+            d.stop()
+            d.cleanup()
+
+        cases = [
+            (["--http-cert", os.path.join(tmp, "missing.pem"), "--http-key", key], 2,
+             "missing.pem", "a missing certificate: exit 2 naming it"),
+            (["--http-cert", cert, "--http-key", os.path.join(tmp, "nokey.pem")], 2,
+             "nokey.pem", "a missing key: exit 2 naming it"),
+            (["--http-cert", cert], 2, "--http-key", "a certificate without a key: exit 2"),
+            (["--http-cert", key, "--http-key", key], 1, "not a usable PEM certificate",
+             "a file that is not a certificate: exit 1 with the reason"),
+            (["--http-cert", cert, "--http-key", cert], 1, "not a usable PEM private key",
+             "a file that is not a key: exit 1 with the reason"),
+        ]
+        # The same with the default --http: a certificate given is not
+        # dropped with a warning, as a busy default port is.
+        cases.append((["--http-cert", key, "--http-key", key], 1, "not a usable PEM certificate",
+                      "with the default --http, a bad certificate still stops the start"))
+        for i, (extra, want, text, name) in enumerate(cases):
+            d = Daemon(exe, extra, http_host=None if i == len(cases) - 1 else "127.0.0.1")
+            try:
+                try:
+                    rc = d.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    rc = f"none: still running ({d.stop()})"
+                tap.check(rc == want and text in d.log_text(), name,
+                          f"exit {rc}: {d.log_text()[-300:]}")
+            finally:
+                d.cleanup()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def stream_drop_test(tap, exe):
     """A stream whose client reads nothing is dropped once 1 MiB waits in
     usblabd (HTTP_STREAM_MAX_OUT), and the daemon goes on serving."""
@@ -451,6 +660,7 @@ def main():
         security_tests(tap, d, spec)
         stream_tests(tap, d, spec)
         metrics_tests(tap, d)
+        export_metrics_tests(tap, d)
         static_tests(tap, d, spec)
         missing = [(p, m) for p, ops in spec.spec["paths"].items() for m in ops
                    if (p, m) not in spec.seen]
@@ -467,6 +677,8 @@ def main():
     token_tests(tap, exe, spec)
     busy_port_tests(tap, exe)
     stream_drop_test(tap, exe)
+    store_lag_tests(tap, exe)
+    tls_tests(tap, exe, spec)
     return tap.done()
 
 

@@ -8,9 +8,7 @@ import json
 import os
 import re
 import shutil
-import socket
-import struct
-import subprocess
+import sys
 import tempfile
 import time
 
@@ -19,23 +17,11 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+import usblabtest  # noqa: E402
+from usblabtest import VIRTUAL_BOARDS_CONF, Tap, Usblabd, free_ports, xdg_env  # noqa: E402,F401
 
-DEVICES_CONF = """\
-# the virtual boards of `usblabd --virtual cdc,hid,msc`, by serial
-[cdc]
-serial = USBLAB-CDC-1
-type = virtual
-chip = sim-cdc
-notes = CDC-ACM echo
-
-[hid]
-serial = USBLAB-HID-2
-type = virtual
-
-[msc]
-serial = USBLAB-MSC-3
-type = virtual
-
+DEVICES_CONF = VIRTUAL_BOARDS_CONF + """
 # never plugged in: absent, on hub 1-4 port 2
 [esp-a]
 serial = 3C6105AABBCC
@@ -46,44 +32,12 @@ export = no
 """
 
 
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, ok, name, why=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-        line = f"{'ok' if ok else 'not ok'} {self.n} - {name}"
-        if not ok and why:
-            line += " # " + str(why).replace("\n", " ")[:400]
-        print(line, flush=True)
-        return ok
-
-    def done(self):
-        print(f"1..{self.n}", flush=True)
-        return 1 if self.failed or self.n == 0 else 0
-
-
-def free_ports(n):
-    """n distinct free TCP ports (held together while chosen, so they differ)."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("0.0.0.0", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Daemon:
+class Daemon(Usblabd):
     """usblabd with the virtual boards, a registry, a store and a socket."""
 
-    def __init__(self, exe, extra=(), http_host="127.0.0.1", spec=None):
+    def __init__(self, exe, extra=(), http_host="127.0.0.1", spec=None, tls=None):
         self.exe = exe
+        self.tls = tls  # an ssl.SSLContext: talk HTTPS
         self.spec = spec  # an OpenAPI: every response is checked against it
         self.off_spec = []  # (method, path, status, why) of responses that were not
         self.seen_responses = []
@@ -93,18 +47,15 @@ class Daemon:
         self.log = os.path.join(self.tmp, "usblabd.log")
         with open(self.reg, "w") as f:
             f.write(DEVICES_CONF)
-        self.port, self.http_port = free_ports(2)
+        self.port, self.http_port = free_ports(2, "0.0.0.0")
         self.http_host = http_host
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.tmp, "cfg"),
-                   XDG_STATE_HOME=os.path.join(self.tmp, "state"),
-                   XDG_RUNTIME_DIR=os.path.join(self.tmp, "run"))
+        env = xdg_env(self.tmp)
         self.args = [exe, "--listen", f"127.0.0.1:{self.port}", "--registry", self.reg,
                      "--db", os.path.join(self.tmp, "usblab.db"), "--control", self.sock,
                      "--virtual", "cdc,hid,msc", "--no-inventory", *extra]
         if http_host:  # None: no --http, the default
             self.args[1:1] = ["--http", f"{http_host}:{self.http_port}"]
-        self.proc = subprocess.Popen(self.args, env=env, stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT)
+        super().__init__(exe, self.args[1:], self.log, env=env)
 
     def wait_ready(self, timeout=15, headers=None):
         """True once HTTP lists the three virtual boards exported."""
@@ -123,17 +74,15 @@ class Daemon:
 
     def wait_control(self, timeout=15):
         """The status reply once the control socket answers, or None."""
-        end = time.time() + timeout
-        while time.time() < end and self.proc.poll() is None:
-            try:
-                return self.control("status").get("result")
-            except OSError:
-                time.sleep(0.05)
-        return None
+        return self.wait_until(lambda: self.control("status").get("result"), timeout)
 
     def http(self, method, path, body=None, headers=None, raw=False):
         """(status, headers dict with lower-case names, JSON body or text)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        if self.tls:
+            c = http.client.HTTPSConnection("127.0.0.1", self.http_port, timeout=10,
+                                            context=self.tls)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
         h = dict(headers or {})
         data = None
         if body is not None:
@@ -155,52 +104,32 @@ class Daemon:
 
     def control(self, method, params=None):
         """One control-socket call; the reply object."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(self.sock)
-        f = s.makefile("rw")
-        f.write(json.dumps({"id": 1, "method": method, "params": params or {}}) + "\n")
-        f.flush()
-        reply = json.loads(f.readline())
-        s.close()
-        return reply
+        return usblabtest.control(self.sock, method, params)
 
     def op_import(self, name):
         """Imports a board with a raw OP_REQ_IMPORT; (status, the open socket)."""
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + name.encode().ljust(32, b"\0"))
-        hdr = b""
-        while len(hdr) < 8:
-            chunk = s.recv(8 - len(hdr))
-            if not chunk:
-                break
-            hdr += chunk
-        st = struct.unpack(">HHI", hdr)[2] if len(hdr) == 8 else -1
-        if st == 0:
-            left = 312
-            while left:
-                chunk = s.recv(left)
-                if not chunk:
-                    break
-                left -= len(chunk)
+        st, _, s = usblabtest.op_import(self.port, name)
         return st, s
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def log_text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class UrbClient(usblabtest.UsbipClient):
+    """A raw USB/IP client of one imported board (usbip-protocol.md §3),
+    enough to move counted URBs; status is the import's (0: imported)."""
+
+    def __init__(self, port, name):
+        self.status = 0
+        try:
+            super().__init__(port, name, timeout=10)
+        except ConnectionError as e:
+            self.status = int(str(e).rsplit(" ", 1)[1])
+            self.s = None
+
+    def close(self, reset=False):
+        if self.s:
+            super().close(reset)
 
 
 class OpenAPI:

@@ -169,6 +169,11 @@ struct usbip_export {
 	const struct usbip_device_ops *ops;
 	void *priv;
 
+	/* Counters the core adds to and others read (metrics): URBs answered
+	 * with RET_SUBMIT, their payload bytes (actual_length) and those that
+	 * ended in an error status, by direction: [0] OUT, [1] IN. */
+	uint64_t urbs[2], bytes[2], urb_errors[2];
+
 	/* Private to the core. */
 	struct usbip_server *srv;
 	struct usbip_conn *conn; /* the importing connection, or NULL */
