@@ -30,8 +30,7 @@ static void test_kind_names(void **state)
 	        "unexported",     "imported",        "released",        "client-gone",
 	        "import-refused", "lease-taken",     "lease-renewed",   "lease-released",
 	        "lease-expired",  "config-reloaded", "config-rejected", "error",
-	        "power",
-	        "probed",
+	        "power",          "probed",
 	};
 	for (int k = 0; k < UL_EV__COUNT; k++) {
 		assert_string_equal(ul_event_kind_name((enum ul_event_kind)k), want[k]);
