@@ -30,7 +30,7 @@ CACHE=${USBLAB_LAB_CACHE:-$HOME/.cache/usblab-lab}
 SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:storage hotplug:storage
 	attach:storage attach-follow:storage attach-daemon:storage attach-kill:storage attach-halfopen:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual monitor:virtual
-	power:hub)
+	esp32-reenum:virtual power:hub)
 # The numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
 	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)

@@ -9,7 +9,8 @@
 
 const KINDS = ["arrived", "departed", "re-enumerated", "exported", "unexported", "imported",
   "released", "client-gone", "import-refused", "lease-taken", "lease-renewed",
-  "lease-released", "lease-expired", "config-reloaded", "config-rejected", "error"];
+  "lease-released", "lease-expired", "config-reloaded", "config-rejected", "error", "power",
+  "probed", "attached", "devfiles", "server-gone", "board-reenumerated", "re-attached", "detached"];
 const MAX_EVENTS = 300;
 const METRICS_PERIOD_MS = 1000; // throughput: /metrics read this often
 

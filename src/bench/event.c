@@ -35,6 +35,7 @@ static const char *const kind_names[UL_EV__COUNT] = {
         [UL_EV_BOARD_REENUMERATED] = "board-reenumerated",
         [UL_EV_REATTACHED] = "re-attached",
         [UL_EV_DETACHED] = "detached",
+        [UL_EV_PROBED] = "probed",
 };
 
 const char *ul_event_kind_name(enum ul_event_kind kind)

@@ -334,7 +334,15 @@ const struct board *tracker_device_arrived(struct tracker *t, const struct ul_de
 	if (detail)
 		UL_COPY(why, detail);
 	if (rb && b->last_seen_ms > 0 && b->state == BOARD_ABSENT &&
-	    now - b->last_seen_ms <= TRACKER_REENUM_WINDOW_MS) {
+	    now - b->last_seen_ms <= TRACKER_REENUM_WINDOW_MS && b->mode != mode) {
+		/* One board, another mode (its ROM, a DFU loader): the name, the
+		 * lease and the export carry over (issue 15). */
+		kind = UL_EV_REENUMERATED;
+		snprintf(why, sizeof(why), "%s \u2192 %s (%04x:%04x -> %04x:%04x)",
+		         reg_mode_name(b->mode), reg_mode_name(mode), b->dev.vid, b->dev.pid,
+		         dev->vid, dev->pid);
+	} else if (rb && b->last_seen_ms > 0 && b->state == BOARD_ABSENT &&
+	           now - b->last_seen_ms <= TRACKER_REENUM_WINDOW_MS) {
 		kind = UL_EV_REENUMERATED;
 		if (b->dev.busid[0] && strcmp(b->dev.busid, dev->busid) != 0)
 			snprintf(why, sizeof(why), "busid %s -> %s", b->dev.busid, dev->busid);
@@ -353,11 +361,31 @@ const struct board *tracker_device_arrived(struct tracker *t, const struct ul_de
 			UL_COPY(b->dev.devnodes, dev->devnodes);
 		return b;
 	}
+	if (b->mode != mode || kind == UL_EV_ARRIVED)
+		b->fw_state[0] = 0; /* a new mode, or back after a while: not probed yet */
 	b->dev = *dev;
+	b->mode = mode;
 	b->last_seen_ms = now;
 	set_state(t, b, BOARD_PRESENT);
 	emit(t, kind, b, NULL, why[0] ? why : NULL);
 	return b;
+}
+
+int tracker_board_probed(struct tracker *t, const char *name, bool bootloader, const char *mac,
+                         const char *who)
+{
+	struct board *b = find_name(t, name);
+	char why[64];
+
+	if (!b)
+		return TRACKER_E_UNKNOWN;
+	UL_COPY(b->fw_state, bootloader ? "bootloader" : "running");
+	if (mac && *mac)
+		UL_COPY(b->dev.mac, mac);
+	snprintf(why, sizeof(why), "%s%s%s", b->fw_state, mac && *mac ? ", MAC " : "",
+	         mac && *mac ? mac : "");
+	emit(t, UL_EV_PROBED, b, who, why);
+	return TRACKER_OK;
 }
 
 void tracker_device_departed(struct tracker *t, const char *busid)

@@ -41,6 +41,8 @@ struct board {
 	char imported_by[64]; /* client address while BOARD_IMPORTED */
 	bool leased;
 	struct ul_lease lease; /* valid while leased */
+	enum reg_mode mode;    /* the registry identity it was last seen as */
+	char fw_state[16];     /* ESP32: "bootloader" or "running" from the last probe; "" */
 	struct board *next;
 };
 
@@ -92,6 +94,13 @@ const struct board *tracker_device_arrived(struct tracker *t, const struct ul_de
 
 /* The device with this busid (or port) went away: DEPARTED. */
 void tracker_device_departed(struct tracker *t, const char *busid);
+
+/* An ESP32 board was probed (its ROM answered SYNC or not): the board's
+ * fw_state becomes "bootloader" or "running" and its MAC (mac may be NULL
+ * or "") is kept; PROBED with detail the state (and "MAC ..."), or
+ * peer the user who asked. Returns TRACKER_OK or TRACKER_E_UNKNOWN. */
+int tracker_board_probed(struct tracker *t, const char *name, bool bootloader, const char *mac,
+                         const char *who);
 
 /* Device files changed for a present device (udev add of a child). */
 void tracker_device_nodes(struct tracker *t, const char *busid, const char *devnodes);

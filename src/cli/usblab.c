@@ -5,6 +5,7 @@
  * ctl.h; what is printed is the reply, as a table or, with --json, as is.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,16 +14,19 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "attach_record.h"
 #include "cmd_client.h"
 #include "cmd_power.h"
 #include "cmd_monitor.h"
 #include "cmd_plugin.h"
 #include "cmd_service.h"
 #include "ctl.h"
+#include "devfiles.h"
 #include "esp32_probe.h"
 #include "event.h"
 #include "paths.h"
@@ -767,56 +771,111 @@ static int run_info(const struct cmd *cmd, const struct args *a)
 	              print_info);
 }
 
-/* The first of a board's device files that is a tty ("/dev/ttyACM0"), or NULL. */
-static const char *first_tty(const json_t *devnodes)
+/* How long a board's port may take to come back after a reset on this
+ * machine: the server re-exports it, the follower (`usblab attach
+ * --follow`) re-attaches it and cdc_acm makes its tty again. */
+#define USBLAB_PORT_BACK_MS 20000
+/* The daemon's probe, reset and wait for a port that re-enumerates. */
+#define USBLAB_ESP32_REPLY_MS 30000
+
+/* RUNDIR/NAME/tty, the link `usblab attach` keeps to an attached board's
+ * tty (rewritten at each re-attach). True when it is there, resolving or
+ * not (a board re-attaching has a dangling link for a moment). */
+static bool attached_link(const char *name, char *link, size_t cap)
 {
-	size_t i;
-	json_t *v;
+	struct stat st;
 
-	json_array_foreach(devnodes, i, v)
-	{
-		const char *s = json_string_value(v);
-
-		if (s && strncmp(s, "/dev/tty", 8) == 0)
-			return s;
-	}
-	return NULL;
+	if (!devfiles_link_dir_ok(name))
+		return false;
+	snprintf(link, cap, "%s/%s/tty", attach_run_dir(), name);
+	return lstat(link, &st) == 0;
 }
 
-/* Finds NAME's serial port through the daemon: the board must be of type
- * esp32 and its tty on this machine. Copies the tty's path and the
- * board's name out. */
-static int probe_find_tty(const struct args *a, char *tty, size_t ttycap, char *name,
-                          size_t namecap)
+/* Probes port (a tty, or a link to one), waiting up to wait_ms for it to
+ * exist and answer: after a reset a board with native USB re-enumerates
+ * and its tty comes back, maybe under another name. Copies the tty probed
+ * to tty. Returns 0, or -1 with the last error in err. */
+static int probe_port(const char *port, bool link, int wait_ms, char *tty, size_t ttycap,
+                      struct esp32_probe_result *res, char *err, size_t errlen)
+{
+	struct timespec t0, t1;
+	char real[PATH_MAX];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		/* A link is shown as what it points to now; a path as given. */
+		const char *now = !link || !realpath(port, real) ? port : real;
+
+		snprintf(tty, ttycap, "%s", now);
+		if (esp32_probe_tty(now, ESP32_PROBE_TIMEOUT_MS, res, err, errlen) == 0)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= wait_ms)
+			return -1;
+		usleep(100 * 1000);
+	}
+}
+
+/* Prints an ESP32's state as every verb does; board and mac may be "". */
+static void print_esp32(const struct args *a, const char *board, const char *tty, bool bootloader,
+                        const char *mac, bool reenumerated)
+{
+	const char *state = bootloader ? "bootloader" : "running";
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s?,s:s,s:s,s:s?}", "board", *board ? board : NULL, "tty",
+		                      tty, "state", state, "mac", *mac ? mac : NULL);
+
+		if (reenumerated)
+			json_object_set_new(o, "reenumerated", json_true());
+		print_json(o);
+		json_decref(o);
+		return;
+	}
+	printf("%s%s%s: %s", board, *board ? " " : "", tty, state);
+	if (*mac)
+		printf(", MAC %s", mac);
+	else if (bootloader)
+		fputs(", MAC unread (no reply to READ_REG)", stdout);
+	else
+		printf(" (no reply to SYNC in %d ms)", ESP32_PROBE_TIMEOUT_MS);
+	if (reenumerated)
+		fputs(" (the port re-enumerated)", stdout);
+	putchar('\n');
+}
+
+static void format_mac(const struct esp32_probe_result *res, char *mac, size_t cap)
+{
+	mac[0] = 0;
+	if (res->have_mac)
+		snprintf(mac, cap, "%02x:%02x:%02x:%02x:%02x:%02x", res->mac[0], res->mac[1],
+		         res->mac[2], res->mac[3], res->mac[4], res->mac[5]);
+}
+
+/* A verb the daemon runs on its machine (the board's tty is there): probe,
+ * bootloader or boot; want is the state asked for ("" for probe). */
+static int esp32_by_daemon(const struct args *a, const char *method, const char *want)
 {
 	struct ctl c = {.fd = -1};
 	json_t *r;
-	int rc = call(a, &c, "info", json_pack("{s:s}", "name", a->pos[0]), USBLAB_REPLY_TIMEOUT_MS,
+	int rc = call(a, &c, method, json_pack("{s:s}", "name", a->pos[0]), USBLAB_ESP32_REPLY_MS,
 	              &r);
 
 	if (rc != EXIT_OK)
 		goto out;
-	json_t *b = json_object_get(r, "board");
-	const char *path = first_tty(json_object_get(b, "devnodes"));
+	const char *state = str(r, "state");
 
-	snprintf(name, namecap, "%s", str(b, "name"));
-	rc = EXIT_FAILED;
-	if (strcasecmp(str(b, "type"), "esp32") != 0) {
+	if (a->json)
+		print_json(r);
+	else
+		print_esp32(a, str(r, "board"), str(r, "tty"), strcmp(state, "bootloader") == 0,
+		            str(r, "mac"), json_is_true(json_object_get(r, "reenumerated")));
+	if (*want && strcmp(state, want) != 0) {
 		fprintf(stderr,
-		        "usblab: %s is of type '%s': probe knows ESP32s (type = esp32 in "
-		        "devices.conf)\n",
-		        name, str(b, "type"));
-	} else if (path == NULL) {
-		fprintf(stderr, "usblab: %s has no serial port (state %s)\n", name,
-		        str(b, "state"));
-	} else if (access(path, F_OK) < 0) {
-		fprintf(stderr,
-		        "usblab: %s's %s is not on this machine: run probe where the board is "
-		        "plugged in, or give --tty PATH\n",
-		        name, path);
-	} else {
-		snprintf(tty, ttycap, "%s", path);
-		rc = EXIT_OK;
+		        "usblab: the chip is not %s after the reset: are its DTR/RTS lines wired "
+		        "to IO0/EN (an auto-reset circuit)?\n",
+		        want);
+		rc = EXIT_FAILED;
 	}
 out:
 	json_decref(r);
@@ -826,93 +885,77 @@ out:
 
 static int run_probe(const struct cmd *cmd, const struct args *a)
 {
-	char tty[512] = "", name[256] = "", err[600], mac[18] = "";
+	char port[PATH_MAX], tty[PATH_MAX] = "", err[600], mac[18];
+	const char *name = a->npos ? a->pos[0] : "";
 	struct esp32_probe_result res;
-	int rc;
+	int wait_ms = 0;
 
 	if (a->tty == NULL && a->npos == 0)
 		return usage_error(cmd->name, "probe needs a board NAME or --tty PATH");
-	if (a->tty != NULL) {
-		snprintf(tty, sizeof(tty), "%s", a->tty);
-		snprintf(name, sizeof(name), "%s", a->npos ? a->pos[0] : "");
-	} else if ((rc = probe_find_tty(a, tty, sizeof(tty), name, sizeof(name))) != EXIT_OK) {
-		return rc;
-	}
-	if (esp32_probe_tty(tty, ESP32_PROBE_TIMEOUT_MS, &res, err, sizeof(err)) < 0) {
+	if (a->tty != NULL)
+		snprintf(port, sizeof(port), "%s", a->tty);
+	else if (attached_link(name, port, sizeof(port)))
+		wait_ms = USBLAB_PORT_BACK_MS; /* attached here: maybe re-attaching now */
+	else
+		return esp32_by_daemon(a, "probe", "");
+	if (probe_port(port, wait_ms > 0, wait_ms, tty, sizeof(tty), &res, err, sizeof(err)) < 0) {
 		fprintf(stderr, "usblab: %s\n", err);
 		if (strstr(err, "ermission"))
 			fputs("usblab: add yourself to the port's group (dialout)\n", stderr);
 		return EXIT_FAILED;
 	}
-	if (res.have_mac)
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", res.mac[0], res.mac[1],
-		         res.mac[2], res.mac[3], res.mac[4], res.mac[5]);
-	const char *state = res.bootloader ? "bootloader" : "running";
-
-	if (a->json) {
-		json_t *o = json_pack("{s:s?,s:s,s:s,s:s?}", "board", *name ? name : NULL, "tty",
-		                      tty, "state", state, "mac", *mac ? mac : NULL);
-
-		print_json(o);
-		json_decref(o);
-		return EXIT_OK;
-	}
-	printf("%s%s%s: %s", name, *name ? " " : "", tty, state);
-	if (*mac)
-		printf(", MAC %s", mac);
-	else if (res.bootloader)
-		fputs(", MAC unread (no reply to READ_REG)", stdout);
-	else
-		printf(" (no reply to SYNC in %d ms)", ESP32_PROBE_TIMEOUT_MS);
-	putchar('\n');
+	format_mac(&res, mac, sizeof(mac));
+	print_esp32(a, name, tty, res.bootloader, mac, false);
 	return EXIT_OK;
 }
 
 /* usblab bootloader / boot: esptool's DTR/RTS reset, then a probe says
- * whether the chip is where it was sent. */
+ * whether the chip is where it was sent. NAME attached on this machine
+ * (RUNDIR/NAME/tty) and --tty PATH are reset here; any other NAME by the
+ * daemon, where its tty is. */
 static int run_reset(const struct cmd *cmd, const struct args *a, bool bootloader)
 {
-	char tty[512] = "", name[256] = "", err[600], mac[18] = "";
-	struct esp32_probe_result res;
+	char port[PATH_MAX], tty[PATH_MAX] = "", real[PATH_MAX], err[600], rerr[600], mac[18];
+	const char *name = a->npos ? a->pos[0] : "";
 	const char *want = bootloader ? "bootloader" : "running";
+	struct esp32_probe_result res;
+	bool by_link = false;
 	int rc;
 
 	if (a->tty == NULL && a->npos == 0)
 		return usage_error(cmd->name, "%s needs a board NAME or --tty PATH", cmd->name);
-	if (a->tty != NULL) {
-		snprintf(tty, sizeof(tty), "%s", a->tty);
-		snprintf(name, sizeof(name), "%s", a->npos ? a->pos[0] : "");
-	} else if ((rc = probe_find_tty(a, tty, sizeof(tty), name, sizeof(name))) != EXIT_OK) {
-		return rc;
+	if (a->tty != NULL)
+		snprintf(port, sizeof(port), "%s", a->tty);
+	else if (attached_link(name, port, sizeof(port)))
+		by_link = true;
+	else
+		return esp32_by_daemon(a, cmd->name, want);
+	if (!realpath(port, real)) {
+		fprintf(stderr, "usblab: %s: %s\n", port, strerror(errno));
+		return EXIT_FAILED;
 	}
-	if (esp32_reset_tty(tty, bootloader, err, sizeof(err)) < 0) {
-		fprintf(stderr, "usblab: %s\n", err);
+	/* A board with native USB may leave the bus under the last line
+	 * change (its chip resets): the reset then fails half-way, and what
+	 * counts is the probe once its port is back. */
+	rc = esp32_reset_tty(real, bootloader, rerr, sizeof(rerr));
+	if (rc < 0 && access(real, F_OK) == 0 && !by_link) {
+		fprintf(stderr, "usblab: %s\n", rerr);
 		return EXIT_FAILED;
 	}
 	/* The ROM prints its banner and listens within a few ms; an app takes
 	 * longer to boot, but then SYNC gets no answer either way. */
 	usleep(100 * 1000);
-	if (esp32_probe_tty(tty, ESP32_PROBE_TIMEOUT_MS, &res, err, sizeof(err)) < 0) {
+	if (probe_port(port, by_link, by_link ? USBLAB_PORT_BACK_MS : 2000, tty, sizeof(tty), &res,
+	               err, sizeof(err)) < 0) {
 		fprintf(stderr,
 		        "usblab: reset sent; %s (a board with native USB re-enumerates on reset: "
 		        "`usblab probe %s` once it is back)\n",
 		        err, *name ? name : "NAME");
 		return EXIT_FAILED;
 	}
-	if (res.have_mac)
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", res.mac[0], res.mac[1],
-		         res.mac[2], res.mac[3], res.mac[4], res.mac[5]);
-	if (a->json) {
-		json_t *o = json_pack("{s:s?,s:s,s:s,s:s?}", "board", *name ? name : NULL, "tty",
-		                      tty, "state", res.bootloader ? "bootloader" : "running",
-		                      "mac", *mac ? mac : NULL);
-
-		print_json(o);
-		json_decref(o);
-	} else {
-		printf("%s%s%s: %s%s%s\n", name, *name ? " " : "", tty,
-		       res.bootloader ? "bootloader" : "running", *mac ? ", MAC " : "", mac);
-	}
+	format_mac(&res, mac, sizeof(mac));
+	print_esp32(a, name, tty, res.bootloader, mac,
+	            rc < 0 || (by_link && strcmp(tty, real) != 0));
 	if (res.bootloader != bootloader) {
 		fprintf(stderr,
 		        "usblab: the chip is not %s after the reset: are its DTR/RTS lines wired "
@@ -1178,9 +1221,9 @@ static const char help_events[] =
         "  --kind KIND       one kind: arrived, departed, reenumerated, exported,\n"
         "                    unexported, imported, released, client-gone, import-refused,\n"
         "                    lease-taken, lease-renewed, lease-released, lease-expired,\n"
-        "                    config-reloaded, config-rejected, error; the client side:\n"
-        "                    attached, devfiles, server-gone, board-reenumerated,\n"
-        "                    re-attached, detached\n"
+        "                    config-reloaded, config-rejected, error, power, probed; the\n"
+        "                    client side: attached, devfiles, server-gone,\n"
+        "                    board-reenumerated, re-attached, detached\n"
         "  --limit N         the newest N matches (1..10000, default 100)\n" HELP_GLOBAL
         "\n" HELP_EXIT
         "\nExamples:\n  usblab events --since -1h\n  usblab events --device esp-a --kind "
@@ -1295,8 +1338,9 @@ static const char help_probe[] =
         "`bootloader` and the MAC read from its eFuse (READ_REG 0x3FF5A004/8), or\n"
         "`running` when nothing answers (the app runs, or the chip is off). It sets no\n"
         "line itself (opening the port raises DTR and RTS together, which esptool's\n"
-        "auto-reset circuits ignore): the board stays in its mode. The board's tty must\n"
-        "be on this machine.\n\n"
+        "auto-reset circuits ignore): the board stays in its mode. A board attached on\n"
+        "this machine (usblab attach) is probed here; any other by usblabd, on its\n"
+        "machine. Nothing is done while another program has the port open.\n\n"
         "Options:\n"
         "  --tty PATH        probe PATH directly, without asking usblabd\n" HELP_GLOBAL
         "\n" HELP_EXIT
@@ -1325,8 +1369,11 @@ static const char help_bootloader[] =
         "Resets an ESP32 into its ROM bootloader with esptool's classic DTR/RTS\n"
         "sequence (EN low 100 ms, then IO0 low as EN rises, 50 ms, IO0 released), then\n"
         "probes it as `usblab probe` does and prints its state and MAC. Exit status 1\n"
-        "when the ROM does not answer afterwards (no auto-reset circuit, or the port\n"
-        "re-enumerated: probe again once it is back).\n\n"
+        "when the ROM does not answer afterwards (no auto-reset circuit). A board\n"
+        "attached on this machine is reset here, and when it re-enumerates (native USB)\n"
+        "the verb waits up to 20 s for its port to come back (usblab attach --follow\n"
+        "re-attaches it); any other board is reset by usblabd on its machine. A board\n"
+        "leased by someone else is not reset.\n\n"
         "Options:\n"
         "  --tty PATH        the port, without asking usblabd\n" HELP_GLOBAL "\n" HELP_EXIT
         "\nExamples:\n  usblab bootloader esp-a\n  usblab bootloader --tty /dev/ttyACM0\n";

@@ -188,6 +188,9 @@ json_t *api_board_json(const struct tracker *t, const struct board *b)
 	json_object_set_new(o, "lease",
 	                    b->leased ? lease_json(&b->lease, tracker_now(t)) : json_null());
 	json_object_set_new(o, "last_seen", time_json(b->last_seen_ms));
+	json_object_set_new(o, "mode", json_string(reg_mode_name(b->mode)));
+	json_object_set_new(o, "fw_state", b->fw_state[0] ? json_string(b->fw_state) : json_null());
+	json_object_set_new(o, "mac", b->dev.mac[0] ? json_string(b->dev.mac) : json_null());
 	return o;
 }
 
@@ -1169,6 +1172,11 @@ static const struct api_method {
         {"attach.adopt", api_attach_adopt},
         {"attach.drop", api_attach_drop},
         {"attach.list", api_attach_list},
+        {"unplug", api_sim_unplug},
+        {"replug", api_sim_replug},
+        {"probe", api_esp32_probe},
+        {"bootloader", api_esp32_bootloader},
+        {"boot", api_esp32_boot},
 };
 
 void api_request(struct api *api, json_t *req, const struct api_caller *who,
@@ -1368,4 +1376,40 @@ void api_reply_error(struct api_reply *r, const char *code, const char *message,
 	else
 		json_decref(extra);
 	pending_free(p);
+}
+
+int api_call_string(const struct api_call *c, const char *key, bool required, const char **out)
+{
+	return param_string(c, key, required, out);
+}
+
+void api_call_holder(const struct api_call *c, char *out, size_t cap)
+{
+	const char *user = c->who->user[0] ? c->who->user : "unknown";
+	const char *host = c->who->host[0] ? c->who->host : "localhost";
+
+	snprintf(out, cap, "%.63s@%.63s", user, host);
+}
+
+void api_call_errorf(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
+                     ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_call_error(c, code, msg, extra);
+}
+
+void api_reply_errorf(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_reply_error(r, code, msg, extra);
 }

@@ -10,6 +10,7 @@
 #define UL_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -19,6 +20,8 @@
 
 struct api;
 struct attach_track;
+struct api_esp32;
+struct usblabd;
 
 /* What the daemon lends the handlers. */
 struct api_env {
@@ -34,6 +37,10 @@ struct api_env {
 	json_t *(*status)(void *arg);
 	/* The attachments this daemon follows (attach_track.h), or NULL. */
 	struct attach_track *attach;
+	/* The daemon, for methods that act on its devices (api_sim.c); may be NULL. */
+	struct usblabd *daemon;
+	/* The ESP32 verbs' worker and probes (api_esp32.c); may be NULL. */
+	struct api_esp32 *esp32;
 };
 
 /* Who is asking, as the transport established it (SO_PEERCRED for the Unix

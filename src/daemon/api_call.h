@@ -10,6 +10,7 @@
 #define UL_API_CALL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -46,9 +47,27 @@ bool api_reply_client_gone(const struct api_reply *r);
 void api_reply_result(struct api_reply *r, json_t *result);
 void api_reply_error(struct api_reply *r, const char *code, const char *message, json_t *extra);
 
+/* params[key] as a string: 0 with *out (NULL when absent and not
+ * required), or -1 after replying bad_request. */
+int api_call_string(const struct api_call *c, const char *key, bool required, const char **out);
+/* The holder the caller's leases have, without a tag: user@host. */
+void api_call_holder(const struct api_call *c, char *out, size_t cap);
+/* api_call_error and api_reply_error with a printf message. */
+void api_call_errorf(const struct api_call *c, const char *code, json_t *extra, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+void api_reply_errorf(struct api_reply *r, const char *code, json_t *extra, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* ---- the handlers in other files (one line each in api.c's table) ---- */
 
 /* power {"name", "action": off|on|cycle, "timeout", "method"}: api_power.c */
 void api_power(const struct api_call *c);
+/* unplug, replug {"name"|"busid"} of a virtual device: api_sim.c */
+void api_sim_unplug(const struct api_call *c);
+void api_sim_replug(const struct api_call *c);
+/* probe, bootloader, boot {"name"} of an ESP32: api_esp32.c */
+void api_esp32_probe(const struct api_call *c);
+void api_esp32_bootloader(const struct api_call *c);
+void api_esp32_boot(const struct api_call *c);
 
 #endif /* UL_API_CALL_H */

@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "attach_track.h"
+#include "api_esp32.h"
 #include "control.h"
 #include "daemon.h"
 #include "http.h"
@@ -45,6 +46,7 @@ struct bench {
 	struct storeq *storeq;
 	struct inventory *inv;
 	struct api *api;
+	struct api_esp32 *esp32; /* the ESP32 verbs' worker and probes */
 	struct control *control;
 	struct http *http;
 	struct insight *insight;
@@ -519,6 +521,10 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 	env.leases_changed = api_leases_changed;
 	env.status = api_status;
 	env.attach = b->attach = attach_track_new(d->base, b->tracker, NULL, NULL, NULL);
+	env.daemon = d;
+	env.esp32 = b->esp32 = api_esp32_new(d->base, b->tracker, NULL);
+	if (!b->esp32)
+		ul_warn("bench", "no ESP32 worker thread: no probes, bootloader or boot verbs");
 	b->api = api_new(&env);
 	if (!b->api || tracker_subscribe(b->tracker, &api_stream_sub, b->api, false) < 0 ||
 	    tracker_subscribe(b->tracker, &log_sub, b, false) < 0) {
@@ -595,6 +601,8 @@ void bench_stop(struct bench *b)
 		event_free(b->ev_inotify);
 	if (b->inotify_fd >= 0)
 		close(b->inotify_fd);
+	/* Its jobs in flight answer through the api and tell the tracker. */
+	api_esp32_free(b->esp32);
 	if (b->storeq)
 		storeq_stop(b->storeq);
 	if (b->api)

@@ -25,6 +25,7 @@
 struct usbdev_ctx;
 struct dconn;
 struct bench;
+struct api_sim;
 
 struct usblabd {
 	struct event_base *base;
@@ -41,6 +42,7 @@ struct usblabd {
 	struct bench *bench; /* NULL until bench_start() */
 	struct usbip_export *virt[DAEMON_MAX_VIRTUAL];
 	unsigned nvirt;
+	struct api_sim *sim;   /* their unplug, replug, re-enumeration (api_sim.c) */
 	struct dconn *conns;   /* newest first */
 	struct dconn *feeding; /* the connection whose bytes the core is parsing */
 

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "api_sim.h"
 #include "bench.h"
 #include "daemon.h"
 #include "http.h"
@@ -52,6 +53,8 @@ static const char usage[] =
         "                             esp32        ESP32 (303a:1001): app banner and echo;\n"
         "                                          esptool's DTR/RTS reset enters the ROM\n"
         "                                          bootloader (SYNC, READ_REG of the MAC)\n"
+        "                             esp32:reenum ESP32-S3 on USB-OTG: re-enumerates at each\n"
+        "                                          reset, 303a:4001 (app) / 303a:0002 (ROM)\n"
         "  -L, --list               list this machine's USB devices and exit\n"
         "      --registry FILE      the bench's devices.conf (default\n"
         "                           $XDG_CONFIG_HOME/usblab/devices.conf)\n"
@@ -150,9 +153,15 @@ static int start_virtual(struct usblabd *d, const char *list)
 		if (sim_set_loop(exp, d->base) < 0)
 			ul_warn("main", "--virtual %s: no worker thread: its I/O blocks the loop",
 			        item);
+		if ((!d->sim && !(d->sim = api_sim_new(d))) || api_sim_adopt(d->sim, exp) < 0) {
+			fprintf(stderr, "usblabd: --virtual %s: out of memory\n", item);
+			sim_destroy(exp);
+			goto out;
+		}
 		if (usbip_server_add_export(&d->srv, exp) < 0) {
 			fprintf(stderr, "usblabd: --virtual %s: cannot export busid %s\n", item,
 			        exp->info.busid);
+			sim_set_owner(exp, NULL, NULL);
 			sim_destroy(exp);
 			goto out;
 		}
@@ -169,10 +178,15 @@ out:
 static void stop_virtual(struct usblabd *d)
 {
 	for (unsigned i = 0; i < d->nvirt; i++) {
-		usbip_server_remove_export(&d->srv, d->virt[i]);
+		/* One the daemon took out (unplugged) is out of the table already. */
+		if (!api_sim_is_out(d->sim, d->virt[i]))
+			usbip_server_remove_export(&d->srv, d->virt[i]);
+		sim_set_owner(d->virt[i], NULL, NULL);
 		sim_destroy(d->virt[i]);
 	}
 	d->nvirt = 0;
+	api_sim_free(d->sim);
+	d->sim = NULL;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)

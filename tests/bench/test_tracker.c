@@ -184,7 +184,7 @@ static void test_reenumeration_window(void **state)
 	assert_int_equal(last(f)->kind, UL_EV_REENUMERATED);
 	assert_string_equal(last(f)->board, "esp-a");
 	assert_non_null(strstr(last(f)->detail, "303a:1001 -> 303a:0002"));
-	assert_non_null(strstr(last(f)->detail, "rom mode"));
+	assert_non_null(strstr(last(f)->detail, "app \u2192 rom"));
 	/* Gone for longer than the window: a plain arrival. */
 	tracker_device_departed(f->t, "1-4");
 	f->now += 60000;

@@ -13,6 +13,7 @@
  *   msc:FILE         ... on FILE (write "./ram:x" for a file named ram:x)
  *   esp32            ESP32 on its USB-Serial/JTAG port: app or ROM bootloader
  *                    (sim_esp32.h)
+ *   esp32:reenum     ... on USB-OTG: another identity per mode
  *   delay:MS:SPEC    SPEC whose open, SET_CONFIGURATION and reset take MS ms
  *                    (test aid, see sim.h)
  */
@@ -158,11 +159,13 @@ int sim_create(const char *spec, unsigned index, struct usbip_export **out, char
 	} else if (kind_len == 3 && strncmp(spec, "msc", 3) == 0) {
 		rc = create_msc(dev, arg, why, sizeof(why));
 	} else if (kind_len == 5 && strncmp(spec, "esp32", 5) == 0) {
-		if (arg != NULL) {
-			snprintf(why, sizeof(why), "esp32 takes no argument");
+		if (arg != NULL && strcmp(arg, "reenum") != 0) {
+			snprintf(why, sizeof(why),
+			         "esp32 takes no argument but 'reenum' (esp32:reenum: an ESP32-S3 "
+			         "on USB-OTG, re-enumerating at each reset)");
 			goto fail;
 		}
-		rc = sim_esp32_init(dev, why, sizeof(why));
+		rc = sim_esp32_init(dev, arg != NULL, why, sizeof(why));
 	} else {
 		snprintf(why, sizeof(why),
 		         "unknown device kind '%.*s' (expected cdc, hid, msc or esp32)",
@@ -218,4 +221,36 @@ void sim_destroy(struct usbip_export *exp)
 	if (dev->cls != NULL)
 		dev->cls->destroy(dev);
 	free(dev);
+}
+
+void sim_set_owner(struct usbip_export *exp, const struct sim_owner_ops *ops, void *ctx)
+{
+	struct sim_dev *dev = exp->priv;
+
+	dev->owner = ops;
+	dev->owner_ctx = ctx;
+}
+
+int sim_unplug(struct usbip_export *exp)
+{
+	return sim_dev_unplug(exp->priv);
+}
+
+bool sim_is_unplugged(const struct usbip_export *exp)
+{
+	const struct sim_dev *dev = exp->priv;
+
+	return dev->unplugged;
+}
+
+bool sim_is_released(const struct usbip_export *exp)
+{
+	const struct sim_dev *dev = exp->priv;
+
+	return dev->unplugged && dev->released;
+}
+
+int sim_replug(struct usbip_export *exp, bool power_on)
+{
+	return sim_dev_replug(exp->priv, power_on);
 }

@@ -18,6 +18,10 @@
  *   esp32          ESP32 on its USB-Serial/JTAG port (303a:1001, serial
  *                  "USBLAB-ESP32-N"): a running app that echoes, or the
  *                  ROM bootloader after esptool's reset (sim_esp32.h)
+ *   esp32:reenum   ESP32-S3 on its USB-OTG port, which re-enumerates at
+ *                  each chip reset: the app as 303a:4001 (serial
+ *                  "USBLAB-ESP32-N"), the ROM as 303a:0002 (serial
+ *                  "USBLAB-ESP32ROM-N"); needs an owner (sim_set_owner)
  *   delay:MS:SPEC  a test aid: the device SPEC, whose open (import),
  *                  SET_CONFIGURATION, port reset and (msc:FILE) each
  *                  medium read or write take MS milliseconds (1..60000)
@@ -31,6 +35,7 @@
 #ifndef SIM_H
 #define SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,7 +70,50 @@ const char *sim_serial(const struct usbip_export *exp);
 int sim_set_loop(struct usbip_export *exp, struct event_base *base);
 
 /* Frees a device made by sim_create(), once the core has released it
- * (sim leaves usbip_device_ops.release NULL: the owner calls this). */
+ * (sim's usbip_device_ops.release only marks it released: the owner
+ * calls this). */
 void sim_destroy(struct usbip_export *exp);
+
+/* ---- unplug, replug, re-enumeration ------------------------------------ */
+
+/*
+ * What the owner of a virtual device (usblabd) hears from it. Both run on
+ * the core's thread from inside a device op or the core: the owner defers
+ * what it does about them to its loop. ctx is sim_set_owner()'s.
+ */
+struct sim_owner_ops {
+	/* The device leaves the bus and comes back as what it has become, as
+	 * an ESP32-S3 does on USB-OTG when its chip resets (esp32:reenum).
+	 * The owner then does as for an unplug and a replug: sim_unplug(),
+	 * usbip_server_remove_export(), and once released (a real device
+	 * takes some 100 ms to come back) sim_replug(exp, false) and
+	 * usbip_server_add_export(). */
+	void (*reenumerate)(void *ctx, struct usbip_export *exp);
+	/* The core let go of an unplugged device (usbip_device_ops.release):
+	 * it may be replugged now. Optional. */
+	void (*released)(void *ctx, struct usbip_export *exp);
+};
+
+/* Sets (or with ops NULL clears) the device's owner. */
+void sim_set_owner(struct usbip_export *exp, const struct sim_owner_ops *ops, void *ctx);
+
+/* Pulls the cable: every URB the device holds completes with
+ * -USBIP_ENODEV, and every later submit, open or special request fails
+ * so, as for a device that is gone. The owner then takes the export out
+ * of the server (usbip_server_remove_export), which ends the importing
+ * connection. Returns 0, or -1 when it is unplugged already. */
+int sim_unplug(struct usbip_export *exp);
+
+/* Whether the device is unplugged; and whether the core has released it
+ * since (only then may it be replugged). */
+bool sim_is_unplugged(const struct usbip_export *exp);
+bool sim_is_released(const struct usbip_export *exp);
+
+/* Plugs it back in: power_on after sim_unplug (the device starts as it
+ * was created: an ESP32 runs its app), false for its own re-enumeration
+ * (it keeps its state and shows its new identity). exp->info is updated;
+ * the owner then adds it to the server again. Returns 0, or -1 when it is
+ * not unplugged or the core still holds it. */
+int sim_replug(struct usbip_export *exp, bool power_on);
 
 #endif /* SIM_H */

@@ -281,9 +281,9 @@ static int cdc_control(struct sim_dev *dev, const struct sim_ctrl *c)
 	}
 }
 
-static void cdc_restart(struct sim_dev *dev)
+/* The port's own power-on state: lines down, buffers empty. */
+static void cdc_port_reset(struct sim_cdc *cdc)
 {
-	struct sim_cdc *cdc = cdc_of(dev);
 	/* 115200 baud, 1 stop bit, no parity, 8 data bits (PSTN table 17). */
 	static const uint8_t default_coding[CDC_LINE_CODING_SIZE] = {0x00, 0xc2, 0x01, 0x00,
 	                                                             0,    0,    8};
@@ -295,7 +295,25 @@ static void cdc_restart(struct sim_dev *dev)
 	line_reset(cdc);
 	cdc->after_cr = false;
 	cdc->cr_matched = false;
+}
+
+static void cdc_restart(struct sim_dev *dev)
+{
+	struct sim_cdc *cdc = cdc_of(dev);
+
+	cdc_port_reset(cdc);
 	if (cdc->fw != NULL)
+		cdc->fw->restart(dev, cdc->fw_ctx);
+}
+
+static void cdc_plug(struct sim_dev *dev, bool power_on)
+{
+	struct sim_cdc *cdc = cdc_of(dev);
+
+	cdc_port_reset(cdc);
+	if (cdc->fw != NULL && cdc->fw->plug != NULL)
+		cdc->fw->plug(dev, cdc->fw_ctx, power_on);
+	else if (cdc->fw != NULL)
 		cdc->fw->restart(dev, cdc->fw_ctx);
 }
 
@@ -327,6 +345,7 @@ static const struct sim_class cdc_class = {
         .control = cdc_control,
         .submit = cdc_submit,
         .destroy = cdc_destroy,
+        .plug = cdc_plug,
 };
 
 /* ---- script file --------------------------------------------------------- */

@@ -52,6 +52,11 @@ struct sim_cdc_firmware {
 	size_t (*input)(struct sim_dev *dev, void *ctx, const uint8_t *data, size_t n);
 	/* Frees ctx. */
 	void (*destroy)(void *ctx);
+	/* Plugged in again (sim_replug), after the port's own state is reset:
+	 * power_on after a cable pull, false after the device's own
+	 * re-enumeration. It may set a new identity. Optional: NULL calls
+	 * restart. */
+	void (*plug)(struct sim_dev *dev, void *ctx, bool power_on);
 };
 
 #define SIM_CDC_DTR 0x0001

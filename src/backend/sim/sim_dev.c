@@ -546,6 +546,8 @@ static int sim_open(struct usbip_export *exp)
 {
 	struct sim_dev *dev = dev_of(exp);
 
+	if (dev->unplugged)
+		return -USBIP_ENODEV;
 	if (slow_start(dev, SLOW_OPEN, 0) == USBIP_PENDING)
 		return USBIP_PENDING;
 	open_now(dev);
@@ -583,6 +585,8 @@ static int sim_submit(struct usbip_export *exp, struct usbip_urb *urb)
 	urb->status = 0;
 	urb->actual_length = 0;
 	urb->backend_priv = NULL;
+	if (dev->unplugged)
+		return -USBIP_ENODEV; /* what usb_submit_urb() says once it is gone */
 	if (urb->length < 0 || (urb->length > 0 && urb->data == NULL))
 		return -USBIP_EINVAL;
 	if (urb->ep == 0)
@@ -608,6 +612,8 @@ static void sim_cancel(struct usbip_export *exp, struct usbip_urb *urb)
 
 static int sim_set_configuration(struct usbip_export *exp, uint8_t value)
 {
+	if (dev_of(exp)->unplugged)
+		return -USBIP_ENODEV;
 	if (slow_start(dev_of(exp), SLOW_SET_CONFIGURATION, value) == USBIP_PENDING)
 		return USBIP_PENDING;
 	return do_set_configuration(dev_of(exp), value);
@@ -615,19 +621,83 @@ static int sim_set_configuration(struct usbip_export *exp, uint8_t value)
 
 static int sim_set_interface(struct usbip_export *exp, uint8_t intf, uint8_t alt)
 {
+	if (dev_of(exp)->unplugged)
+		return -USBIP_ENODEV;
 	return do_set_interface(dev_of(exp), intf, alt);
 }
 
 static int sim_clear_halt(struct usbip_export *exp, uint8_t ep_addr)
 {
+	if (dev_of(exp)->unplugged)
+		return -USBIP_ENODEV;
 	return do_clear_halt(dev_of(exp), ep_addr);
 }
 
 static int sim_reset(struct usbip_export *exp)
 {
+	if (dev_of(exp)->unplugged)
+		return -USBIP_ENODEV;
 	if (slow_start(dev_of(exp), SLOW_RESET, 0) == USBIP_PENDING)
 		return USBIP_PENDING;
 	return do_reset(dev_of(exp));
+}
+
+/* The core holds no more references (after usbip_server_remove_export).
+ * The device stays the owner's: it is replugged or destroyed by it. */
+static void sim_release(struct usbip_export *exp)
+{
+	struct sim_dev *dev = dev_of(exp);
+
+	dev->released = true;
+	if (dev->owner != NULL && dev->owner->released != NULL)
+		dev->owner->released(dev->owner_ctx, exp);
+}
+
+/* ---- unplug, replug, re-enumeration -------------------------------------- */
+
+void sim_dev_reenumerate(struct sim_dev *dev)
+{
+	if (dev->owner != NULL && dev->owner->reenumerate != NULL && !dev->unplugged)
+		dev->owner->reenumerate(dev->owner_ctx, &dev->exp);
+}
+
+int sim_dev_unplug(struct sim_dev *dev)
+{
+	if (dev->unplugged)
+		return -1;
+	dev->unplugged = true;
+	dev->released = false;
+	/* The host controller reports what was in flight as the device's
+	 * disappearance (usb_hcd_flush_endpoint: -ENODEV on a gone device,
+	 * which the kernel stub sends back as is). */
+	held_flush_all(dev, -USBIP_ENODEV);
+	return 0;
+}
+
+int sim_dev_replug(struct sim_dev *dev, bool power_on)
+{
+	struct usbip_usb_device *info = &dev->exp.info;
+
+	if (!dev->unplugged || !dev->released)
+		return -1;
+	for (unsigned slot = 0; slot < SIM_EP_SLOTS; slot++)
+		assert(dev->held[slot].head == NULL);
+	dev->unplugged = false;
+	dev->released = false;
+	dev->halted = 0;
+	set_config_value(dev, 1);
+	if (dev->cls->plug != NULL)
+		dev->cls->plug(dev, power_on);
+	else
+		dev->cls->restart(dev);
+	/* The class may have changed its identity (an ESP32's ROM). */
+	info->idVendor = usbip_get_le16(dev->device_desc + 8);
+	info->idProduct = usbip_get_le16(dev->device_desc + 10);
+	info->bcdDevice = usbip_get_le16(dev->device_desc + 12);
+	info->bDeviceClass = dev->device_desc[4];
+	info->bDeviceSubClass = dev->device_desc[5];
+	info->bDeviceProtocol = dev->device_desc[6];
+	return 0;
 }
 
 const struct usbip_device_ops sim_dev_ops = {
@@ -641,4 +711,5 @@ const struct usbip_device_ops sim_dev_ops = {
         .set_interface = sim_set_interface,
         .clear_halt = sim_clear_halt,
         .reset = sim_reset,
+        .release = sim_release,
 };

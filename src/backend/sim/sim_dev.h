@@ -90,6 +90,13 @@ struct sim_class {
 
 	/* Frees the class state. */
 	void (*destroy)(struct sim_dev *dev);
+
+	/* The device is plugged in again (sim_replug): power_on after a
+	 * cable pull, false when it re-enumerates on its own (a chip reset).
+	 * The class may change its identity (sim_dev_set_identity) and must
+	 * leave the state of a fresh import, as restart does. Optional: NULL
+	 * calls restart. */
+	void (*plug)(struct sim_dev *dev, bool power_on);
 };
 
 /* Identity a class gives its device. */
@@ -124,6 +131,12 @@ struct sim_dev {
 	unsigned delay_ms; /* "delay:MS:" (sim.h): a test aid, needs work */
 	struct sim_slow slow;
 
+	/* Unplug and re-enumeration (sim.h). */
+	const struct sim_owner_ops *owner;
+	void *owner_ctx;
+	bool unplugged; /* off the bus: every op fails with -USBIP_ENODEV */
+	bool released;  /* ... and the core has let go of it (release()) */
+
 	/* State. */
 	uint8_t config;  /* bConfigurationValue now: 0 or 1 */
 	uint32_t halted; /* bit per slot */
@@ -146,6 +159,15 @@ uint64_t sim_dev_monotonic_us(void *ctx);
 /* Sleeps the device's delay_ms (the test aid; 0: returns at once). For
  * the worker thread only: delay_ms does not change after sim_create(). */
 void sim_dev_delay(const struct sim_dev *dev);
+
+/* The device asks its owner to take it off the bus and bring it back as
+ * what it has become (sim_owner_ops.reenumerate); without an owner it
+ * stays as it is. For classes, from inside a device op. */
+void sim_dev_reenumerate(struct sim_dev *dev);
+
+/* sim_unplug() and sim_replug() (sim.h) on the device. */
+int sim_dev_unplug(struct sim_dev *dev);
+int sim_dev_replug(struct sim_dev *dev, bool power_on);
 
 /* The ops of every sim device. */
 extern const struct usbip_device_ops sim_dev_ops;

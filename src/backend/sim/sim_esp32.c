@@ -33,6 +33,7 @@ enum esp32_mode {
 };
 
 struct sim_esp32 {
+	bool reenum; /* on USB-OTG: each chip reset re-enumerates (esp32:reenum) */
 	enum esp32_mode mode;
 	bool in_reset; /* EN held low */
 	bool download; /* ... and the ROM was asked for (USB-Serial/JTAG) */
@@ -40,10 +41,41 @@ struct sim_esp32 {
 	struct esp32_slip_rx rx;
 };
 
+/* The identity the chip shows in its mode on USB-OTG: the app's TinyUSB
+ * CDC (303a:4001), or the ROM's own (303a:0002). */
+static void esp32_otg_identity(struct sim_dev *dev, enum esp32_mode mode)
+{
+	const struct sim_identity app = {
+	        .ids = {.idVendor = SIM_ESP32_VID,
+	                .idProduct = SIM_ESP32_OTG_APP_PID,
+	                .bcdDevice = 0x0100,
+	                .bDeviceClass = 0x02},
+	        .product = "Espressif Device (usblab ESP32-S3 app)",
+	        .serial_tag = "ESP32",
+	};
+	const struct sim_identity rom = {
+	        .ids = {.idVendor = SIM_ESP32_VID,
+	                .idProduct = SIM_ESP32_OTG_ROM_PID,
+	                .bcdDevice = 0x0100,
+	                .bDeviceClass = 0x02},
+	        .product = "ESP32-S3 (usblab ROM download)",
+	        .serial_tag = "ESP32ROM",
+	};
+
+	sim_dev_set_identity(dev, mode == ESP32_MODE_ROM ? &rom : &app);
+}
+
 static void esp32_boot(struct sim_dev *dev, struct sim_esp32 *e, enum esp32_mode mode)
 {
 	e->mode = mode;
 	esp32_slip_rx_init(&e->rx);
+	if (e->reenum) {
+		/* The USB-OTG peripheral resets with the chip: the device
+		 * leaves the bus and comes back in its new mode (the banner
+		 * goes to UART0, which nobody reads here). */
+		sim_dev_reenumerate(dev);
+		return;
+	}
 	if (mode == ESP32_MODE_ROM)
 		sim_cdc_write(dev, esp32_rom_banner, sizeof(esp32_rom_banner) - 1);
 	else
@@ -169,14 +201,31 @@ static void esp32_destroy(void *ctx)
 	free(ctx);
 }
 
+/* Plugged in again: a cable pull powers the chip off (it comes back
+ * running its app); its own re-enumeration keeps the mode it booted. */
+static void esp32_plug(struct sim_dev *dev, void *ctx, bool power_on)
+{
+	struct sim_esp32 *e = ctx;
+
+	if (power_on) {
+		e->mode = ESP32_MODE_APP;
+		e->in_reset = false;
+		e->download = false;
+	}
+	esp32_slip_rx_init(&e->rx);
+	if (e->reenum)
+		esp32_otg_identity(dev, e->mode);
+}
+
 static const struct sim_cdc_firmware esp32_firmware = {
         .restart = esp32_restart,
         .lines = esp32_lines,
         .input = esp32_input,
         .destroy = esp32_destroy,
+        .plug = esp32_plug,
 };
 
-int sim_esp32_init(struct sim_dev *dev, char *err, size_t errlen)
+int sim_esp32_init(struct sim_dev *dev, bool reenum, char *err, size_t errlen)
 {
 	struct sim_esp32 *e = calloc(1, sizeof(*e));
 	const struct sim_identity id = {
@@ -194,11 +243,14 @@ int sim_esp32_init(struct sim_dev *dev, char *err, size_t errlen)
 		return -1;
 	}
 	e->mode = ESP32_MODE_APP; /* powered on running its app */
+	e->reenum = reenum;
 	memcpy(e->mac, oui, sizeof(oui));
 	e->mac[5] = (uint8_t)dev->index;
 	if (sim_cdc_init_firmware(dev, &id, &esp32_firmware, e, err, errlen) < 0) {
 		free(e);
 		return -1;
 	}
+	if (reenum)
+		esp32_otg_identity(dev, ESP32_MODE_APP);
 	return 0;
 }

@@ -26,19 +26,32 @@
  * It is created running the app. An import or a USB port reset resets the
  * USB side only: the chip keeps its mode (a board in the ROM stays there
  * for the next client), and one held in reset comes out of it as the
- * lines drop.
+ * lines drop. An unplug and replug (sim_unplug, sim_replug with power_on)
+ * powers it off: it comes back running the app.
+ *
+ * esp32:reenum is an ESP32-S3 whose console is its USB-OTG peripheral, as
+ * with TinyUSB's CDC: every time the chip comes out of reset the device
+ * asks its owner to re-enumerate it (sim_owner_ops.reenumerate), and it
+ * comes back as 303a:4001 "USBLAB-ESP32-N" running the app or 303a:0002
+ * "USBLAB-ESP32ROM-N" in the ROM (a real S3's ROM has its own serial too;
+ * the tag keeps two virtual boards apart). The lines work the same way;
+ * the banners are not sent (they go to UART0 on such a board).
  */
 #ifndef SIM_ESP32_H
 #define SIM_ESP32_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sim_dev.h"
 
-#define SIM_ESP32_VID 0x303a
-#define SIM_ESP32_PID 0x1001
+#define SIM_ESP32_VID         0x303a
+#define SIM_ESP32_PID         0x1001
+#define SIM_ESP32_OTG_APP_PID 0x4001 /* TinyUSB's CDC in ESP-IDF */
+#define SIM_ESP32_OTG_ROM_PID 0x0002 /* the S2/S3 ROM's download mode */
 
-/* Makes dev a virtual ESP32. Returns 0, or -1 with a reason in err. */
-int sim_esp32_init(struct sim_dev *dev, char *err, size_t errlen);
+/* Makes dev a virtual ESP32: on its USB-Serial/JTAG port, or with reenum
+ * on USB-OTG (below). Returns 0, or -1 with a reason in err. */
+int sim_esp32_init(struct sim_dev *dev, bool reenum, char *err, size_t errlen);
 
 #endif /* SIM_ESP32_H */
