@@ -40,7 +40,7 @@ enum ul_event_kind {
 	UL_EV_BOARD_REENUMERATED, /* the port was freed, the server answers: the board left it */
 	UL_EV_REATTACHED,         /* imported again (detail: how long it took) */
 	UL_EV_DETACHED,           /* no longer followed (detach, or given up) */
-	UL_EV_PROBED,          /* an ESP32's ROM probe: detail "bootloader" or "running" */
+	UL_EV_PROBED,             /* an ESP32's ROM probe: detail "bootloader" or "running" */
 	UL_EV__COUNT
 };
 

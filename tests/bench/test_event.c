@@ -33,8 +33,7 @@ static void test_kind_names(void **state)
 	        "lease-expired", "config-reloaded", "config-rejected",
 	        "error",         "power",           "attached",
 	        "devfiles",      "server-gone",     "board-reenumerated",
-	        "re-attached",   "detached",
-	        "probed",
+	        "re-attached",   "detached",        "probed",
 	};
 	for (int k = 0; k < UL_EV__COUNT; k++) {
 		assert_string_equal(ul_event_kind_name((enum ul_event_kind)k), want[k]);
