@@ -98,6 +98,12 @@ if wait_until 60 count_at_least $CSOCK re-attached $((nre + 1)); then
 	pass halfopen-back
 	echo "BENCH: half-open connection healed (veth end up, TCG): re-attached $((t1 - t0)) ms after the link came back"
 	got=$(link_md5 $RUN/stick/disk)
+	if [ "$got" != "$ref" ]; then
+		# What went wrong: a short read (an I/O error) or other bytes?
+		note "md5 mismatch: link $(readlink $RUN/stick/disk), $(dd if="$(readlink $RUN/stick/disk)" bs=1M iflag=direct 2>&1 >/dev/null | tail -n 2 | tr '\n' ' '), again $(link_md5 $RUN/stick/disk)"
+		dmesg | tail -n 15 | sed 's/^/LAB: dmesg: /'
+		tail -n 15 /tmp/usblabd.log | sed 's/^/LAB: server: /'
+	fi
 	check halfopen-back-md5 "md5 through $RUN/stick/disk is $got, want $ref" [ "$got" = "$ref" ]
 else
 	fail halfopen-back "no re-attach within 60 s of the link's return"
