@@ -51,7 +51,7 @@ if ul attach $SERVER stick --json >/tmp/att.json 2>/tmp/att.err; then
 	check attached-lists "usblab attached: $(echo "$att" | tr '\n' ';')" \
 		eval 'echo "$att" | grep -q "^$port  *stick  *$SERVER:3240 .* attached  */dev/sd"'
 	check detach "usblab detach stick failed, or vhci port $port not free" \
-		eval 'ul detach stick >/tmp/det.out 2>&1 && vhci_port_free $port'
+		eval 'ul detach stick >/tmp/det.out 2>&1 && wait_until 5 vhci_port_free $port'
 	check detach-links "$RUN/stick still exists after detach" [ ! -e $RUN/stick ]
 	check detach-record "usblab attached still lists stick" eval '! ul attached | grep -q stick'
 else
