@@ -44,7 +44,10 @@
  *                              usbfs-mapped memory, sent from there with the
  *                              reply's header in one sendmsg. Prints MB/s
  *                              counted by the client; gives the interface
- *                              back to usb-storage at the end.
+ *                              back to usb-storage at the end. With "thread"
+ *                              the client is a thread of the server's
+ *                              process: no address-space switch per URB, as
+ *                              between usblabd and vhci's kernel threads.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -71,6 +74,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -743,13 +747,25 @@ static long floorread_urb(int fd, struct floorread_result *res, uint32_t seq, bo
 	return (long)actual;
 }
 
+struct floorread_client_args {
+	int fd, out;
+	const struct bot_dev *d;
+	uint32_t xfer, blocks, blksz;
+	double seconds;
+};
+
 /* The client: usb-storage through vhci, one URB at a time. Each READ(10) of
  * xfer bytes is three URBs (CBW out, data in, CSW in); the data is counted
  * when its CSW says good. Wraps at the end of the disk. Until SECONDS, then
- * closes and writes the result to out. */
-static void floorread_client(int fd, int out, const struct bot_dev *d, uint32_t xfer,
-                             uint32_t blocks, uint32_t blksz, double seconds)
+ * closes its sending side and writes the result to out. Runs as a process
+ * of its own, or as a thread of the server's (no address-space switch). */
+static void *floorread_client(void *arg)
 {
+	const struct floorread_client_args *a = arg;
+	const struct bot_dev *d = a->d;
+	uint32_t xfer = a->xfer, blocks = a->blocks, blksz = a->blksz;
+	double seconds = a->seconds;
+	int fd = a->fd;
 	struct floorread_result res = {0};
 	unsigned char cbw[BOT_CBW_LEN], csw[BOT_CSW_LEN], cdb[10] = {0x28};
 	unsigned char *data = malloc(xfer);
@@ -791,9 +807,9 @@ static void floorread_client(int fd, int out, const struct bot_dev *d, uint32_t 
 	}
 	free(data);
 	shutdown(fd, SHUT_WR); /* the server's recv() sees the end */
-	if (write(out, &res, sizeof(res)) != (ssize_t)sizeof(res))
-		_exit(1);
-	_exit(0);
+	if (write(a->out, &res, sizeof(res)) != (ssize_t)sizeof(res))
+		fprintf(stderr, "labprobe: the floor's client could not report\n");
+	return NULL;
 }
 
 /* The server's half of one URB: SUBMITURB of the command in cmd (have bytes). */
@@ -827,8 +843,11 @@ static int floorread_submit(struct bot_dev *d, const char *dev, struct usbdevfs_
 	return 0;
 }
 
-static int cmd_floorread(const char *dev, double seconds, unsigned kib)
+static int cmd_floorread(const char *dev, double seconds, unsigned kib, bool thread)
 {
+	struct floorread_client_args args;
+	pthread_t client;
+	bool client_thread = false;
 	struct bot_dev d = {.fd = -1};
 	struct usbdevfs_urb urb;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -888,20 +907,39 @@ static int cmd_floorread(const char *dev, double seconds, unsigned kib)
 		fail_errno("epoll", dev);
 		goto out;
 	}
-	child = fork();
-	if (child < 0) {
-		fail_errno("fork", "client");
-		goto out;
+	args = (struct floorread_client_args){.fd = cfd,
+	                                      .out = pfd[1],
+	                                      .d = &d,
+	                                      .xfer = xfer,
+	                                      .blocks = blocks,
+	                                      .blksz = blksz,
+	                                      .seconds = seconds};
+	if (thread) {
+		errno = pthread_create(&client, NULL, floorread_client, &args);
+		if (errno != 0) {
+			fail_errno("pthread_create", "client");
+			goto out;
+		}
+		client_thread = true;
+	} else {
+		child = fork();
+		if (child < 0) {
+			fail_errno("fork", "client");
+			goto out;
+		}
+		if (child == 0) {
+			close(sfd);
+			close(lfd);
+			close(d.fd);
+			close(pfd[0]);
+			floorread_client(&args);
+			_exit(0);
+		}
+		close(cfd);
+		cfd = -1;
+		close(pfd[1]); /* a client that dies then leaves read() at end of file */
+		pfd[1] = -1;
 	}
-	if (child == 0) {
-		close(sfd);
-		close(lfd);
-		close(d.fd);
-		close(pfd[0]);
-		floorread_client(cfd, pfd[1], &d, xfer, blocks, blksz, seconds);
-	}
-	close(cfd);
-	cfd = -1;
 	/* The loop of `floor`, with the reply's data sent from the mapping as
 	 * the second iovec after the header; ends when the client closes. */
 	for (bool open_ = true; open_;) {
@@ -981,14 +1019,17 @@ static int cmd_floorread(const char *dev, double seconds, unsigned kib)
 		        res.error[0] ? res.error : "no read done");
 		goto out;
 	}
-	printf("kib=%u reads=%llu urbs=%llu bytes=%llu seconds=%.3f MBps=%.1f\n", kib, res.reads,
-	       urbs, res.bytes, res.seconds, (double)res.bytes / res.seconds / 1e6);
+	printf("kib=%u client=%s reads=%llu urbs=%llu bytes=%llu seconds=%.3f MBps=%.1f\n", kib,
+	       thread ? "thread" : "process", res.reads, urbs, res.bytes, res.seconds,
+	       (double)res.bytes / res.seconds / 1e6);
 	ret = 0;
 out:
 	if (sfd >= 0)
 		shutdown(sfd, SHUT_RDWR);
 	if (child > 0)
 		waitpid(child, NULL, 0);
+	if (client_thread)
+		pthread_join(client, NULL);
 	for (int i = 0; i < 2; i++)
 		if (pfd[i] >= 0)
 			close(pfd[i]);
@@ -1190,7 +1231,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
-	                "       floor USBDEV SECONDS | floorread USBDEV SECONDS [KIB] |\n"
+	                "       floor USBDEV SECONDS | floorread USBDEV SECONDS [KIB [thread]] |\n"
 	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
@@ -1215,16 +1256,18 @@ int main(int argc, char **argv)
 		               : cmd_ctrlrate(argv[2], atoi(argv[3]), seconds);
 	if (argc == 4 && strcmp(argv[1], "floor") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_floor(argv[2], seconds);
-	if ((argc == 4 || argc == 5) && strcmp(argv[1], "floorread") == 0) {
-		long kib = argc == 5 ? strtol(argv[4], NULL, 10) : SEQ_BLOCK / 1024;
+	if (argc >= 4 && argc <= 6 && strcmp(argv[1], "floorread") == 0) {
+		long kib = argc >= 5 ? strtol(argv[4], NULL, 10) : SEQ_BLOCK / 1024;
+		bool thread = argc == 6 && strcmp(argv[5], "thread") == 0;
 
-		if (kib < 1 || kib > FLOORREAD_MAX_KIB) {
-			fprintf(stderr, "labprobe: KIB must be 1..%d\n", FLOORREAD_MAX_KIB);
+		if (kib < 1 || kib > FLOORREAD_MAX_KIB || (argc == 6 && !thread)) {
+			fprintf(stderr, "labprobe: KIB must be 1..%d, then only \"thread\"\n",
+			        FLOORREAD_MAX_KIB);
 			return 2;
 		}
 		return parse_seconds(argv[3], &seconds)
 		               ? 2
-		               : cmd_floorread(argv[2], seconds, (unsigned)kib);
+		               : cmd_floorread(argv[2], seconds, (unsigned)kib, thread);
 	}
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
