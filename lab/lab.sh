@@ -228,11 +228,12 @@ prepare_udev() {
 
 # Builds labprobe (the guest's measuring tool) statically; sets LABPROBE.
 build_labprobe() {
-	LABPROBE=$CACHE/labprobe
-	if [[ ! -x $LABPROBE || $LAB_DIR/labprobe.c -nt $LABPROBE ]]; then
+	# Keyed by the source: worktrees with different labprobe.c share the cache.
+	LABPROBE=$CACHE/labprobe-$(md5sum <"$LAB_DIR/labprobe.c" | cut -c1-12)
+	if [[ ! -x $LABPROBE ]]; then
 		gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static \
-			-o "$LABPROBE.tmp" "$LAB_DIR/labprobe.c" || die "cannot build labprobe"
-		mv "$LABPROBE.tmp" "$LABPROBE"
+			-o "$LABPROBE.tmp.$$" "$LAB_DIR/labprobe.c" || die "cannot build labprobe"
+		mv "$LABPROBE.tmp.$$" "$LABPROBE"
 	fi
 }
 

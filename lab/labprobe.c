@@ -30,6 +30,24 @@
  *                              wake-up), REAPURBNDELAY, send: 6 system calls
  *                              and no copy beyond the socket's. Prints URBs
  *                              per second and the client's p50 round trip.
+ *   floorread USBDEV SECONDS [KIB]
+ *                              the least a userspace USB/IP server does for a
+ *                              sequential read of USBDEV's disk (bulk-only
+ *                              mass storage): takes the interface from
+ *                              usb-storage, and a client process reads the
+ *                              disk in SCSI READ(10)s of KIB (default 1024)
+ *                              through the server over loopback TCP, one URB
+ *                              at a time as usb-storage through vhci does
+ *                              (CBW out, data in, CSW in; each a 48-byte
+ *                              command, then a 48-byte reply + its data).
+ *                              The server loop is floor's, the data in
+ *                              usbfs-mapped memory, sent from there with the
+ *                              reply's header in one sendmsg. Prints MB/s
+ *                              counted by the client; gives the interface
+ *                              back to usb-storage at the end. With "thread"
+ *                              the client is a thread of the server's
+ *                              process: no address-space switch per URB, as
+ *                              between usblabd and vhci's kernel threads.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -56,6 +74,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,7 +82,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -471,6 +492,565 @@ out:
 	return ret;
 }
 
+/* --- floorread: the sequential-read floor --------------------------------- */
+
+#define BOT_CBW_LEN       31
+#define BOT_CSW_LEN       13
+#define BOT_CBW_SIG       0x43425355u /* "USBC" */
+#define BOT_CSW_SIG       0x53425355u /* "USBS" */
+#define USBIP_HDR_LEN     48
+#define FLOORREAD_MAX_KIB 16384
+#define USB_TIMEOUT_MS    5000
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* The mass-storage (bulk-only) interface of a device and its endpoints. */
+struct bot_dev {
+	int fd;
+	unsigned ifno;
+	unsigned char ep_in, ep_out;
+	bool claimed;
+};
+
+/* Finds the first bulk-only mass-storage interface (class 8, protocol 0x50,
+ * alternate setting 0) in the descriptors usbfs returns on read() (device,
+ * then each configuration in full) and its bulk IN and OUT endpoints. */
+static int bot_find(struct bot_dev *d, const char *dev)
+{
+	unsigned char desc[4096];
+	ssize_t len = read(d->fd, desc, sizeof(desc));
+	bool in_msc = false;
+
+	if (len < 18 + 9) {
+		fprintf(stderr, "labprobe: %s: short descriptors (%zd bytes)\n", dev, len);
+		return -1;
+	}
+	/* Walk the first configuration: the device has one, as qemu's usb-storage. */
+	for (ssize_t i = 18; i + 2 <= len && desc[i] >= 2 && i + desc[i] <= len; i += desc[i]) {
+		const unsigned char *p = desc + i;
+
+		if (p[1] == 2 && i > 18)
+			break; /* the next configuration */
+		if (p[1] == 4 && p[0] >= 9) {
+			if (d->ep_in && d->ep_out)
+				break;
+			in_msc = p[3] == 0 && p[5] == 8 && p[7] == 0x50;
+			d->ifno = p[2];
+			d->ep_in = d->ep_out = 0;
+		} else if (p[1] == 5 && p[0] >= 7 && in_msc && (p[3] & 3) == 2) {
+			if (p[2] & 0x80)
+				d->ep_in = p[2];
+			else
+				d->ep_out = p[2];
+		}
+	}
+	if (!in_msc || !d->ep_in || !d->ep_out) {
+		fprintf(stderr, "labprobe: %s has no bulk-only mass-storage interface\n", dev);
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes the interface from its kernel driver (usb-storage). */
+static int bot_claim(struct bot_dev *d, const char *dev)
+{
+	struct usbdevfs_disconnect_claim dc = {.interface = d->ifno, .flags = 0};
+
+	if (ioctl(d->fd, USBDEVFS_DISCONNECT_CLAIM, &dc) < 0) {
+		struct usbdevfs_ioctl cmd = {.ifno = (int)d->ifno,
+		                             .ioctl_code = USBDEVFS_DISCONNECT};
+
+		if (errno != ENOTTY && errno != EINVAL)
+			return fail_errno("USBDEVFS_DISCONNECT_CLAIM", dev);
+		/* An older kernel: disconnect, then claim (ENODATA: no driver). */
+		if (ioctl(d->fd, USBDEVFS_IOCTL, &cmd) < 0 && errno != ENODATA)
+			return fail_errno("USBDEVFS_DISCONNECT", dev);
+		if (ioctl(d->fd, USBDEVFS_CLAIMINTERFACE, &d->ifno) < 0)
+			return fail_errno("USBDEVFS_CLAIMINTERFACE", dev);
+	}
+	d->claimed = true;
+	return 0;
+}
+
+/* Gives the interface back and has the kernel probe its driver again. */
+static int bot_release(struct bot_dev *d, const char *dev)
+{
+	struct usbdevfs_ioctl cmd = {.ifno = (int)d->ifno, .ioctl_code = USBDEVFS_CONNECT};
+	int ret = 0;
+
+	if (!d->claimed)
+		return 0;
+	d->claimed = false;
+	if (ioctl(d->fd, USBDEVFS_RELEASEINTERFACE, &d->ifno) < 0)
+		ret = fail_errno("USBDEVFS_RELEASEINTERFACE", dev);
+	if (ioctl(d->fd, USBDEVFS_IOCTL, &cmd) < 0)
+		ret = fail_errno("USBDEVFS_CONNECT", dev);
+	return ret;
+}
+
+static void bot_cbw(unsigned char *cbw, uint32_t tag, uint32_t len, bool in,
+                    const unsigned char *cdb, unsigned cdb_len)
+{
+	memset(cbw, 0, BOT_CBW_LEN);
+	put_le32(cbw, BOT_CBW_SIG);
+	put_le32(cbw + 4, tag);
+	put_le32(cbw + 8, len);
+	cbw[12] = in ? 0x80 : 0x00;
+	cbw[13] = 0; /* LUN */
+	cbw[14] = (unsigned char)cdb_len;
+	memcpy(cbw + 15, cdb, cdb_len);
+}
+
+/* One SCSI command with an IN data stage (or none), synchronously through
+ * USBDEVFS_BULK: for the setup before the measured loop. Returns the CSW
+ * status (0 = good), or -1 after printing why. */
+static int bot_sync_in(struct bot_dev *d, const char *dev, const unsigned char *cdb,
+                       unsigned cdb_len, unsigned char *data, unsigned len)
+{
+	static uint32_t tag = 0x51000000;
+	unsigned char cbw[BOT_CBW_LEN], csw[BOT_CSW_LEN];
+	struct usbdevfs_bulktransfer xfer = {
+	        .ep = d->ep_out, .len = sizeof(cbw), .timeout = USB_TIMEOUT_MS, .data = cbw};
+
+	bot_cbw(cbw, ++tag, len, true, cdb, cdb_len);
+	if (ioctl(d->fd, USBDEVFS_BULK, &xfer) != (int)sizeof(cbw)) {
+		fail_errno("CBW on", dev);
+		return -1;
+	}
+	if (len > 0) {
+		xfer = (struct usbdevfs_bulktransfer){
+		        .ep = d->ep_in, .len = len, .timeout = USB_TIMEOUT_MS, .data = data};
+		unsigned ep = d->ep_in;
+
+		/* A failed command may stall its data stage: clear, read the CSW. */
+		if (ioctl(d->fd, USBDEVFS_BULK, &xfer) < 0 &&
+		    (errno != EPIPE || ioctl(d->fd, USBDEVFS_CLEAR_HALT, &ep) < 0)) {
+			fail_errno("data stage on", dev);
+			return -1;
+		}
+	}
+	xfer = (struct usbdevfs_bulktransfer){
+	        .ep = d->ep_in, .len = sizeof(csw), .timeout = USB_TIMEOUT_MS, .data = csw};
+	if (ioctl(d->fd, USBDEVFS_BULK, &xfer) != (int)sizeof(csw)) {
+		fail_errno("CSW on", dev);
+		return -1;
+	}
+	if (get_le32(csw) != BOT_CSW_SIG || get_le32(csw + 4) != tag) {
+		fprintf(stderr, "labprobe: %s: bad CSW (signature %08x, tag %08x)\n", dev,
+		        get_le32(csw), get_le32(csw + 4));
+		return -1;
+	}
+	return csw[12];
+}
+
+/* READ CAPACITY(10), with REQUEST SENSE between tries: a pending unit
+ * attention fails the first command after a driver change. */
+static int bot_capacity(struct bot_dev *d, const char *dev, uint32_t *blocks, uint32_t *blksz)
+{
+	const unsigned char cap10[10] = {0x25};
+	const unsigned char sense[6] = {0x03, 0, 0, 0, 18, 0};
+	unsigned char buf[18];
+
+	for (int tries = 0; tries < 3; tries++) {
+		int st = bot_sync_in(d, dev, cap10, sizeof(cap10), buf, 8);
+
+		if (st < 0)
+			return -1;
+		if (st == 0) {
+			*blocks = get_be32(buf) + 1;
+			*blksz = get_be32(buf + 4);
+			return *blksz >= 512 && *blocks > 0 ? 0 : -1;
+		}
+		if (bot_sync_in(d, dev, sense, sizeof(sense), buf, sizeof(buf)) < 0)
+			return -1;
+	}
+	fprintf(stderr, "labprobe: %s: READ CAPACITY failed 3 times\n", dev);
+	return -1;
+}
+
+/* The 48-byte USB/IP header, only the fields this loop uses (big-endian,
+ * where usbip-protocol.md puts them): CMD_SUBMIT = 1 / RET_SUBMIT = 3,
+ * seqnum, direction (1 = IN), ep, and at offset 24 the transfer length
+ * (command) or status (reply) and at 28 the actual length (reply). */
+static void urb_hdr(unsigned char *h, uint32_t cmd, uint32_t seq, bool in, unsigned ep,
+                    uint32_t w24, uint32_t w28)
+{
+	memset(h, 0, USBIP_HDR_LEN);
+	put_be32(h, cmd);
+	put_be32(h + 4, seq);
+	put_be32(h + 12, in ? 1 : 0);
+	put_be32(h + 16, ep & 0x0f);
+	put_be32(h + 24, w24);
+	put_be32(h + 28, w28);
+}
+
+/* What the client tells the parent at its end. */
+struct floorread_result {
+	unsigned long long bytes, reads;
+	double seconds;
+	char error[120];
+};
+
+/* One URB from the client's side: the command (and the CBW for OUT), then
+ * the reply's header and data. Returns the actual length or -1. */
+static long floorread_urb(int fd, struct floorread_result *res, uint32_t seq, bool in,
+                          const struct bot_dev *d, unsigned char *buf, uint32_t len)
+{
+	unsigned char cmd[USBIP_HDR_LEN + BOT_CBW_LEN], rep[USBIP_HDR_LEN];
+	size_t cmd_len = USBIP_HDR_LEN + (in ? 0 : len);
+	uint32_t actual;
+
+	urb_hdr(cmd, 1, seq, in, in ? d->ep_in : d->ep_out, len, 0);
+	if (!in)
+		memcpy(cmd + USBIP_HDR_LEN, buf, len);
+	if (send(fd, cmd, cmd_len, MSG_NOSIGNAL) != (ssize_t)cmd_len ||
+	    recv(fd, rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep)) {
+		snprintf(res->error, sizeof(res->error), "server gone at URB %u", seq);
+		return -1;
+	}
+	actual = get_be32(rep + 28);
+	if (get_be32(rep) != 3 || get_be32(rep + 4) != seq || get_be32(rep + 24) != 0 ||
+	    actual > len) {
+		snprintf(res->error, sizeof(res->error),
+		         "URB %u: reply command %u seqnum %u status %d length %u of %u", seq,
+		         get_be32(rep), get_be32(rep + 4), (int)get_be32(rep + 24), actual, len);
+		return -1;
+	}
+	if (in && actual > 0 && recv(fd, buf, actual, MSG_WAITALL) != (ssize_t)actual) {
+		snprintf(res->error, sizeof(res->error), "server gone in URB %u's data", seq);
+		return -1;
+	}
+	return (long)actual;
+}
+
+struct floorread_client_args {
+	int fd, out;
+	const struct bot_dev *d;
+	uint32_t xfer, blocks, blksz;
+	double seconds;
+};
+
+/* The client: usb-storage through vhci, one URB at a time. Each READ(10) of
+ * xfer bytes is three URBs (CBW out, data in, CSW in); the data is counted
+ * when its CSW says good. Wraps at the end of the disk. Until SECONDS, then
+ * closes its sending side and writes the result to out. Runs as a process
+ * of its own, or as a thread of the server's (no address-space switch). */
+static void *floorread_client(void *arg)
+{
+	const struct floorread_client_args *a = arg;
+	const struct bot_dev *d = a->d;
+	uint32_t xfer = a->xfer, blocks = a->blocks, blksz = a->blksz;
+	double seconds = a->seconds;
+	int fd = a->fd;
+	struct floorread_result res = {0};
+	unsigned char cbw[BOT_CBW_LEN], csw[BOT_CSW_LEN], cdb[10] = {0x28};
+	unsigned char *data = malloc(xfer);
+	uint32_t lba = 0, per = xfer / blksz, seq = 0, tag = 0;
+	double start = now_seconds();
+
+	if (!data)
+		snprintf(res.error, sizeof(res.error), "out of memory");
+	while (data && !res.error[0]) {
+		long n;
+
+		if (lba + per > blocks)
+			lba = 0;
+		put_be32(cdb + 2, lba);
+		cdb[7] = (unsigned char)(per >> 8);
+		cdb[8] = (unsigned char)per;
+		bot_cbw(cbw, ++tag, xfer, true, cdb, sizeof(cdb));
+		if (floorread_urb(fd, &res, ++seq, false, d, cbw, BOT_CBW_LEN) != BOT_CBW_LEN ||
+		    (n = floorread_urb(fd, &res, ++seq, true, d, data, xfer)) < 0 ||
+		    floorread_urb(fd, &res, ++seq, true, d, csw, BOT_CSW_LEN) != BOT_CSW_LEN) {
+			if (!res.error[0])
+				snprintf(res.error, sizeof(res.error), "short CBW or CSW at LBA %u",
+				         lba);
+			break;
+		}
+		if (get_le32(csw) != BOT_CSW_SIG || get_le32(csw + 4) != tag || csw[12] != 0 ||
+		    get_le32(csw + 8) != 0 || n != (long)xfer) {
+			snprintf(res.error, sizeof(res.error),
+			         "READ(10) at LBA %u: CSW status %u residue %u, %ld bytes", lba,
+			         csw[12], get_le32(csw + 8), n);
+			break;
+		}
+		res.bytes += (unsigned long long)n;
+		res.reads++;
+		lba += per;
+		res.seconds = now_seconds() - start;
+		if (res.seconds >= seconds)
+			break;
+	}
+	free(data);
+	shutdown(fd, SHUT_WR); /* the server's recv() sees the end */
+	if (write(a->out, &res, sizeof(res)) != (ssize_t)sizeof(res))
+		fprintf(stderr, "labprobe: the floor's client could not report\n");
+	return NULL;
+}
+
+/* The server's half of one URB: SUBMITURB of the command in cmd (have bytes). */
+static int floorread_submit(struct bot_dev *d, const char *dev, struct usbdevfs_urb *urb,
+                            unsigned char *map, size_t data_cap, const unsigned char *cmd,
+                            size_t have, uint32_t *seq)
+{
+	bool in = get_be32(cmd + 12) == 1;
+	uint32_t len = get_be32(cmd + 24);
+
+	if ((in && (len > data_cap || have != USBIP_HDR_LEN)) ||
+	    (!in && (len != BOT_CBW_LEN || have != USBIP_HDR_LEN + BOT_CBW_LEN))) {
+		fprintf(stderr, "labprobe: bad command from the client (%s, %u bytes)\n",
+		        in ? "in" : "out", len);
+		return -1;
+	}
+	*seq = get_be32(cmd + 4);
+	memset(urb, 0, sizeof(*urb));
+	urb->type = USBDEVFS_URB_TYPE_BULK;
+	urb->endpoint = in ? d->ep_in : d->ep_out;
+	/* IN data lands in the mapping at 0, the CBW goes out from after it:
+	 * usbfs then neither allocates nor copies the URB's data. */
+	urb->buffer = in ? map : map + data_cap;
+	urb->buffer_length = (int)len;
+	if (!in)
+		memcpy(map + data_cap, cmd + USBIP_HDR_LEN, BOT_CBW_LEN);
+	if (ioctl(d->fd, USBDEVFS_SUBMITURB, urb) < 0) {
+		fail_errno("USBDEVFS_SUBMITURB", dev);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_floorread(const char *dev, double seconds, unsigned kib, bool thread)
+{
+	struct floorread_client_args args;
+	pthread_t client;
+	bool client_thread = false;
+	struct bot_dev d = {.fd = -1};
+	struct usbdevfs_urb urb;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct epoll_event ev;
+	struct floorread_result res = {0};
+	unsigned char cmd[USBIP_HDR_LEN + BOT_CBW_LEN], rep[USBIP_HDR_LEN];
+	unsigned char *map = MAP_FAILED;
+	size_t have = 0, data_cap, map_len;
+	uint32_t xfer = kib * 1024u, blocks = 0, blksz = 0, seq = 0;
+	unsigned long long urbs = 0;
+	int lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, one = 1, idle = 0, ret = 1;
+	bool busy = false, in = false;
+	pid_t child = -1;
+
+	d.fd = open(dev, O_RDWR);
+	if (d.fd < 0)
+		return fail_errno("open", dev);
+	if (bot_find(&d, dev) < 0 || bot_claim(&d, dev) < 0 ||
+	    bot_capacity(&d, dev, &blocks, &blksz) < 0)
+		goto out;
+	if (xfer % blksz != 0 || xfer / blksz > 0xffff || xfer / blksz > blocks) {
+		fprintf(stderr, "labprobe: %u KiB is not a READ(10) of %u-byte blocks on %s\n", kib,
+		        blksz, dev);
+		goto out;
+	}
+	/* The data buffer and the CBW in usbfs-mapped memory, as
+	 * libusb_dev_mem_alloc gets it: mmap on the usbfs fd. */
+	data_cap = ((size_t)xfer + 4095) & ~(size_t)4095;
+	map_len = data_cap + 4096;
+	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, d.fd, 0);
+	if (map == MAP_FAILED) {
+		fail_errno("mmap (usbfs_memory_mb?) of", dev);
+		goto out;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (sfd = accept(lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
+		fail_errno("loopback socket", "127.0.0.1");
+		goto out;
+	}
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
+		fail_errno("epoll", "socket");
+		goto out;
+	}
+	ev.events = EPOLLOUT; /* usbfs: a completed URB */
+	ev.data.fd = d.fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, d.fd, &ev) < 0) {
+		fail_errno("epoll", dev);
+		goto out;
+	}
+	args = (struct floorread_client_args){.fd = cfd,
+	                                      .out = pfd[1],
+	                                      .d = &d,
+	                                      .xfer = xfer,
+	                                      .blocks = blocks,
+	                                      .blksz = blksz,
+	                                      .seconds = seconds};
+	if (thread) {
+		errno = pthread_create(&client, NULL, floorread_client, &args);
+		if (errno != 0) {
+			fail_errno("pthread_create", "client");
+			goto out;
+		}
+		client_thread = true;
+	} else {
+		child = fork();
+		if (child < 0) {
+			fail_errno("fork", "client");
+			goto out;
+		}
+		if (child == 0) {
+			close(sfd);
+			close(lfd);
+			close(d.fd);
+			close(pfd[0]);
+			floorread_client(&args);
+			_exit(0);
+		}
+		close(cfd);
+		cfd = -1;
+		close(pfd[1]); /* a client that dies then leaves read() at end of file */
+		pfd[1] = -1;
+	}
+	/* The loop of `floor`, with the reply's data sent from the mapping as
+	 * the second iovec after the header; ends when the client closes. */
+	for (bool open_ = true; open_;) {
+		struct epoll_event got[2];
+		int n = epoll_wait(ep, got, 2, 1000);
+
+		if (n == 0 && ++idle >= 5) {
+			fprintf(stderr, "labprobe: nothing moved for 5 s (%s)\n",
+			        busy ? "URB in flight" : "no command");
+			goto out;
+		}
+		if (n > 0)
+			idle = 0;
+		for (int i = 0; i < n && open_; i++) {
+			if (got[i].data.fd == sfd) {
+				ssize_t r = recv(sfd, cmd + have, sizeof(cmd) - have, MSG_DONTWAIT);
+
+				if (r == 0) {
+					open_ = false;
+					continue;
+				}
+				if (r < 0) {
+					if (errno == EAGAIN || errno == EINTR)
+						continue;
+					fail_errno("recv", "socket");
+					goto out;
+				}
+				have += (size_t)r;
+				if (have < USBIP_HDR_LEN ||
+				    (get_be32(cmd + 12) == 0 && have < USBIP_HDR_LEN + BOT_CBW_LEN))
+					continue; /* the rest of the command is on its way */
+				if (busy) {
+					fprintf(stderr,
+					        "labprobe: a command while a URB is in flight\n");
+					goto out;
+				}
+				in = get_be32(cmd + 12) == 1;
+				if (floorread_submit(&d, dev, &urb, map, data_cap, cmd, have,
+				                     &seq) < 0)
+					goto out;
+				busy = true;
+				have = 0;
+			} else {
+				struct usbdevfs_urb *done = NULL;
+				struct iovec iov[2] = {{rep, sizeof(rep)}, {map, 0}};
+				struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 1};
+				size_t total;
+
+				if (ioctl(d.fd, USBDEVFS_REAPURBNDELAY, &done) < 0) {
+					if (errno == EAGAIN)
+						continue;
+					fail_errno("USBDEVFS_REAPURBNDELAY", dev);
+					goto out;
+				}
+				busy = false;
+				urb_hdr(rep, 3, seq, in, done->endpoint, (uint32_t)done->status,
+				        (uint32_t)done->actual_length);
+				if (in && done->status == 0 && done->actual_length > 0) {
+					iov[1].iov_len = (size_t)done->actual_length;
+					mh.msg_iovlen = 2;
+				}
+				total = sizeof(rep) + (mh.msg_iovlen == 2 ? iov[1].iov_len : 0);
+				if (sendmsg(sfd, &mh, MSG_NOSIGNAL) != (ssize_t)total) {
+					fail_errno("sendmsg", "socket");
+					goto out;
+				}
+				urbs++;
+			}
+		}
+	}
+	if (read(pfd[0], &res, sizeof(res)) != (ssize_t)sizeof(res)) {
+		fprintf(stderr, "labprobe: the floor's client died\n");
+		goto out;
+	}
+	if (res.error[0] || res.reads == 0) {
+		fprintf(stderr, "labprobe: %s: %s\n", dev,
+		        res.error[0] ? res.error : "no read done");
+		goto out;
+	}
+	printf("kib=%u client=%s reads=%llu urbs=%llu bytes=%llu seconds=%.3f MBps=%.1f\n", kib,
+	       thread ? "thread" : "process", res.reads, urbs, res.bytes, res.seconds,
+	       (double)res.bytes / res.seconds / 1e6);
+	ret = 0;
+out:
+	if (sfd >= 0)
+		shutdown(sfd, SHUT_RDWR);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	if (client_thread)
+		pthread_join(client, NULL);
+	for (int i = 0; i < 2; i++)
+		if (pfd[i] >= 0)
+			close(pfd[i]);
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (cfd >= 0)
+		close(cfd);
+	if (busy)
+		ioctl(d.fd, USBDEVFS_DISCARDURB, &urb);
+	if (map != MAP_FAILED)
+		munmap(map, map_len);
+	if (bot_release(&d, dev) != 0)
+		ret = 1;
+	close(d.fd);
+	return ret;
+}
+
 /* Finds /dev/input/eventN of a device below vhci_hcd; returns 0 and fills path. */
 static int find_vhci_event(char *path, size_t cap)
 {
@@ -651,7 +1231,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
-	                "       floor USBDEV SECONDS |\n"
+	                "       floor USBDEV SECONDS | floorread USBDEV SECONDS [KIB [thread]] |\n"
 	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
@@ -676,6 +1256,19 @@ int main(int argc, char **argv)
 		               : cmd_ctrlrate(argv[2], atoi(argv[3]), seconds);
 	if (argc == 4 && strcmp(argv[1], "floor") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_floor(argv[2], seconds);
+	if (argc >= 4 && argc <= 6 && strcmp(argv[1], "floorread") == 0) {
+		long kib = argc >= 5 ? strtol(argv[4], NULL, 10) : SEQ_BLOCK / 1024;
+		bool thread = argc == 6 && strcmp(argv[5], "thread") == 0;
+
+		if (kib < 1 || kib > FLOORREAD_MAX_KIB || (argc == 6 && !thread)) {
+			fprintf(stderr, "labprobe: KIB must be 1..%d, then only \"thread\"\n",
+			        FLOORREAD_MAX_KIB);
+			return 2;
+		}
+		return parse_seconds(argv[3], &seconds)
+		               ? 2
+		               : cmd_floorread(argv[2], seconds, (unsigned)kib, thread);
+	}
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)
