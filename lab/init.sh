@@ -31,7 +31,7 @@ for word in $(cat /proc/cmdline); do
 done
 export LAB_MD5 LAB_MIB
 # The last resort against a hang; scenarios bound their own waits well below.
-LAB_SCENARIO_TIMEOUT=100
+LAB_SCENARIO_TIMEOUT=180
 . /lab/config
 
 echo "LAB: init at uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
