@@ -247,6 +247,17 @@ static int find_tty(const char *dir, const char *busid, char *name, size_t len)
 	return rc;
 }
 
+/* A device imported through vhci-hcd on this machine: reading its string
+ * attributes takes its device lock, which the kernel holds while it
+ * enumerates the device, possibly waiting for this very process (a board
+ * usblabd exports to a client on the same host). Never read those. */
+static bool under_vhci(const char *dir)
+{
+	char real[PATH_MAX];
+
+	return !realpath(dir, real) || strstr(real, "/vhci_hcd") != NULL;
+}
+
 int insight_find(const char *sysfs, const char *devdir, char *tty, size_t ttylen, char *location,
                  size_t loclen)
 {
@@ -267,7 +278,7 @@ int insight_find(const char *sysfs, const char *devdir, char *tty, size_t ttylen
 		 * hubs ("usb1"). */
 		if (e->d_name[0] < '0' || e->d_name[0] > '9' || strchr(e->d_name, ':') ||
 		    snprintf(dir, sizeof(dir), "%s/%s", busdir, e->d_name) >= (int)sizeof(dir) ||
-		    read_attr(dir, "product", product, sizeof(product)) < 0 ||
+		    under_vhci(dir) || read_attr(dir, "product", product, sizeof(product)) < 0 ||
 		    strcmp(product, INSIGHT_PRODUCT) != 0)
 			continue;
 		/* The controller is on the hub's port 4: the hub is its path

@@ -112,6 +112,26 @@ static void test_find(void **state)
 	/* The board on the hub's port 1 is CH1 of that location. */
 	assert_int_equal(insight_channel(loc, "20-3.3.1"), 1);
 
+	/* A device imported through vhci-hcd here is never read (its string
+	 * attributes wait for its device lock while it enumerates). */
+	{
+		char cmd[1024], vdir[300], link[300];
+
+		snprintf(vdir, sizeof(vdir), "%s/devices/platform/vhci_hcd.0/usb3/3-1", root);
+		snprintf(link, sizeof(link), "%s/bus/usb/devices/3-1", root);
+		snprintf(cmd, sizeof(cmd),
+		         "mkdir -p '%s/3-1:1.0/tty/ttyACM9' && echo '%s' >'%s/product'", vdir,
+		         INSIGHT_PRODUCT, vdir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(symlink(vdir, link), 0);
+		put(root, "bus/usb/devices/20-3.3.4/product", "USB2.0 Hub\n");
+		assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)),
+		                 -1);
+		assert_int_equal(unlink(link), 0);
+		put(root, "bus/usb/devices/20-3.3.4/product", INSIGHT_PRODUCT "\n");
+		assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), 0);
+	}
+
 	/* A product string that only starts the same is someone else's. */
 	put(root, "bus/usb/devices/20-3.3.4/product", INSIGHT_PRODUCT " 2\n");
 	assert_int_equal(insight_find(root, "/dev", tty, sizeof(tty), loc, sizeof(loc)), -1);
