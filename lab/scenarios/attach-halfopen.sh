@@ -40,14 +40,13 @@ if [ -z "$vs" ] || ! ip link set dev "$vs" netns "$nspid" 2>>/tmp/ns.err ||
 fi
 pass netns
 
-# The image's md5 from the host (a scenario before may have left the stick
+# The stick must be there (a scenario before may have left it
 # without its kernel driver: usblabd claims it either way).
 if [ ! -e /sys/bus/usb/devices/$STICK_BUSID ]; then
 	fail stick-present "no qemu usb-storage at $STICK_BUSID"
 	kill $nspid
 	return 0
 fi
-ref=$LAB_MD5
 printf '[stick]\nserial = %s\ntype = storage\n' "$STICK_SERIAL" >/tmp/devices.conf
 rm -f /tmp/halfopen.db*
 : >/tmp/usblabd.log
@@ -74,6 +73,9 @@ if ! cl attach $NS_SERVER stick --json >/tmp/ho.out 2>/tmp/ho.err ||
 fi
 pass attach
 port=$(json_port /tmp/ho.out)
+# What the disk holds now (earlier scenarios write to the stick): the same
+# bytes must come back through the link after the connection heals.
+ref=$(link_md5 $RUN/stick/disk)
 
 # The server's end goes down: nothing is closed, nothing answers.
 ngone=$(ev_count $CSOCK server-gone)
