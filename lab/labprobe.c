@@ -373,19 +373,59 @@ static void floor_client(int fd, int out)
 	_exit(0);
 }
 
+/*
+ * The floors' plumbing: a loopback TCP pair (*cfd the client's end, *sfd
+ * the server's, both TCP_NODELAY as USB/IP peers set it; *lfd the
+ * listener), a pipe for the client's result, and an epoll set watching
+ * *sfd for input and usbfs fd usb for completed URBs (usbfs signals those
+ * as POLLOUT, as libusb watches it). 0, or -1 after saying why; the caller
+ * closes what is not -1.
+ */
+static int floor_plumbing(int usb, const char *dev, int *lfd, int *cfd, int *sfd, int pfd[2],
+                          int *ep)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct epoll_event ev;
+	int one = 1;
+
+	*lfd = socket(AF_INET, SOCK_STREAM, 0);
+	*cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (*lfd < 0 || *cfd < 0 || bind(*lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(*lfd, 1) < 0 || getsockname(*lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    connect(*cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (*sfd = accept(*lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
+		fail_errno("loopback socket", "127.0.0.1");
+		return -1;
+	}
+	setsockopt(*cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(*sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.fd = *sfd;
+	if (*ep < 0 || epoll_ctl(*ep, EPOLL_CTL_ADD, *sfd, &ev) < 0) {
+		fail_errno("epoll", "socket");
+		return -1;
+	}
+	ev.events = EPOLLOUT;
+	ev.data.fd = usb;
+	if (epoll_ctl(*ep, EPOLL_CTL_ADD, usb, &ev) < 0) {
+		fail_errno("epoll", dev);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_floor(const char *dev, double seconds)
 {
 	const unsigned char setup[8] = {0x80, 6, 0x00, 0x01, 0, 0, 18, 0};
 	static unsigned char buf[8 + 18];
 	struct usbdevfs_urb urb = {
 	        .type = USBDEVFS_URB_TYPE_CONTROL, .buffer = buf, .buffer_length = sizeof(buf)};
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t salen = sizeof(sa);
-	struct epoll_event ev;
 	unsigned char cmd[48], rep[48 + 18] = {0};
 	unsigned long long urbs = 0;
 	double start, elapsed, p50 = -1;
-	int usb, lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, one = 1, ret = 1;
+	int usb, lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, ret = 1;
 	pid_t child = -1;
 
 	usb = open(dev, O_RDWR);
@@ -393,31 +433,8 @@ static int cmd_floor(const char *dev, double seconds)
 		fail_errno("open", dev);
 		goto out;
 	}
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	cfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
-	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    (sfd = accept(lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
-		fail_errno("loopback socket", "127.0.0.1");
+	if (floor_plumbing(usb, dev, &lfd, &cfd, &sfd, pfd, &ep) < 0)
 		goto out;
-	}
-	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ep = epoll_create1(0);
-	ev.events = EPOLLIN;
-	ev.data.fd = sfd;
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
-		fail_errno("epoll", "socket");
-		goto out;
-	}
-	/* usbfs signals a completed URB as POLLOUT, as libusb watches it. */
-	ev.events = EPOLLOUT;
-	ev.data.fd = usb;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, usb, &ev) < 0) {
-		fail_errno("epoll", dev);
-		goto out;
-	}
 	child = fork();
 	if (child < 0) {
 		fail_errno("fork", "client");
@@ -850,16 +867,13 @@ static int cmd_floorread(const char *dev, double seconds, unsigned kib, bool thr
 	bool client_thread = false;
 	struct bot_dev d = {.fd = -1};
 	struct usbdevfs_urb urb;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t salen = sizeof(sa);
-	struct epoll_event ev;
 	struct floorread_result res = {0};
 	unsigned char cmd[USBIP_HDR_LEN + BOT_CBW_LEN], rep[USBIP_HDR_LEN];
 	unsigned char *map = MAP_FAILED;
 	size_t have = 0, data_cap, map_len;
 	uint32_t xfer = kib * 1024u, blocks = 0, blksz = 0, seq = 0;
 	unsigned long long urbs = 0;
-	int lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, one = 1, idle = 0, ret = 1;
+	int lfd = -1, cfd = -1, sfd = -1, ep = -1, pfd[2] = {-1, -1}, idle = 0, ret = 1;
 	bool busy = false, in = false;
 	pid_t child = -1;
 
@@ -883,30 +897,8 @@ static int cmd_floorread(const char *dev, double seconds, unsigned kib, bool thr
 		fail_errno("mmap (usbfs_memory_mb?) of", dev);
 		goto out;
 	}
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	cfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
-	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    (sfd = accept(lfd, NULL, NULL)) < 0 || pipe(pfd) < 0) {
-		fail_errno("loopback socket", "127.0.0.1");
+	if (floor_plumbing(d.fd, dev, &lfd, &cfd, &sfd, pfd, &ep) < 0)
 		goto out;
-	}
-	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ep = epoll_create1(0);
-	ev.events = EPOLLIN;
-	ev.data.fd = sfd;
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
-		fail_errno("epoll", "socket");
-		goto out;
-	}
-	ev.events = EPOLLOUT; /* usbfs: a completed URB */
-	ev.data.fd = d.fd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, d.fd, &ev) < 0) {
-		fail_errno("epoll", dev);
-		goto out;
-	}
 	args = (struct floorread_client_args){.fd = cfd,
 	                                      .out = pfd[1],
 	                                      .d = &d,
