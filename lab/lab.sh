@@ -31,6 +31,9 @@ SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:s
 	attach:storage attach-follow:storage attach-daemon:storage attach-kill:storage attach-halfopen:storage
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual monitor:virtual
 	esp32-reenum:virtual power:hub)
+# Tools run only when named: profile (perf and strace around usblabd's and
+# the kernel's reads; needs --extra for perf and strace).
+ON_DEMAND=(profile:storage)
 # The numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
 	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)
@@ -103,13 +106,13 @@ select_scenarios() {
 	fi
 	for w in "${wanted[@]}"; do
 		name=${ALIASES[$w]:-$w}
-		for entry in "${SCENARIOS[@]}"; do
+		for entry in "${SCENARIOS[@]}" "${ON_DEMAND[@]}"; do
 			[[ ${entry%%:*} == "$name" ]] && pick[$name]=1
 		done
 		[[ -n ${pick[$name]:-} ]] || die "unknown scenario '$w'"
 	done
 	SELECTED=()
-	for entry in "${SCENARIOS[@]}"; do
+	for entry in "${SCENARIOS[@]}" "${ON_DEMAND[@]}"; do
 		[[ -n ${pick[${entry%%:*}]:-} ]] && SELECTED+=("$entry")
 	done
 	return 0

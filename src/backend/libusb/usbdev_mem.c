@@ -11,16 +11,19 @@
  * data from it (usbip_device_ops.data_alloc), so the URB's bytes cross the
  * user/kernel boundary once each way, as the kernel's own stub does.
  *
- * An mmap() and a munmap() per URB would cost more system calls than the
- * copies save, so freed buffers are kept per device for the next URB of
- * the same size class (whole pages): at most USBDEV_MEM_CACHE buffers and
- * USBDEV_MEM_CACHE_BYTES per device. usbfs bounds all of it system-wide
+ * An mmap() and a munmap() per URB would cost more than the copies save
+ * (usbfs allocates and zeroes contiguous memory for each mapping), so freed
+ * buffers are kept per device for the next URB of the same size class (a
+ * power of two, see mem_class): at most USBDEV_MEM_CACHE buffers and
+ * USBDEV_MEM_CACHE_BYTES per device, the least recently kept unmapped
+ * first when a newer one needs the room. usbfs bounds all of it system-wide
  * (usbfs_memory_mb, 16 MiB by default); when a mapping is refused, the
  * device's URBs keep their data in the core's block for a while (the
  * copying path) before the next try.
  *
  * On the loop's thread only.
  */
+#include <string.h>
 #include <sys/mman.h>
 
 #include "ul_log.h"
@@ -30,11 +33,20 @@
 /* URBs that use the copying path after a mapping was refused. */
 #define MEM_RETRY_AFTER 256
 
+/* The mapping for a need: a power of two from one page up. Transfer
+ * lengths vary from one URB to the next (a block device's requests are cut
+ * where its scatter list runs out of segments, so one 1 MiB read arrives
+ * as READ(10)s of 28 KiB, 264 KiB, 476 KiB, ...); classes by whole pages
+ * would almost never meet again, and every miss is an mmap() that makes
+ * usbfs allocate and zero contiguous DMA memory. Powers of two give at
+ * most nine classes up to USBDEV_MEM_MAX, which all fit in the cache. */
 static size_t mem_class(size_t need)
 {
-	const size_t page = 4096;
+	size_t size = 4096;
 
-	return (need + page - 1) / page * page;
+	while (size < need)
+		size <<= 1;
+	return size;
 }
 
 /* The whole buffer behind the data of a URB: control transfers carry
@@ -55,6 +67,14 @@ static void mem_unmap(struct usbdev_dev *dev, uint8_t *buf, size_t size)
 		munmap(buf, size);
 }
 
+/* Takes entry i out of the cache, keeping the rest oldest first. */
+static void mem_forget(struct usbdev_dev *dev, unsigned i)
+{
+	dev->mem_cached -= dev->mem[i].size;
+	dev->nmem--;
+	memmove(&dev->mem[i], &dev->mem[i + 1], (dev->nmem - i) * sizeof(dev->mem[0]));
+}
+
 void *usbdev_mem_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length)
 {
 	struct usbdev_dev *dev = exp->priv;
@@ -66,8 +86,7 @@ void *usbdev_mem_alloc(struct usbip_export *exp, uint8_t ep_type, size_t length)
 	for (unsigned i = dev->nmem; i-- > 0;) {
 		if (dev->mem[i].size == size) {
 			buf = dev->mem[i].buf;
-			dev->mem_cached -= size;
-			dev->mem[i] = dev->mem[--dev->nmem];
+			mem_forget(dev, i);
 			break;
 		}
 	}
@@ -99,8 +118,15 @@ void usbdev_mem_free(struct usbip_export *exp, void *data, uint8_t ep_type, size
 	uint8_t *buf = (uint8_t *)data - (ep_type == USBIP_EP_CONTROL ? SETUP_SIZE : 0);
 
 	dev->mem_out--;
-	if (dev->handle && !dev->gone && !dev->closed && dev->nmem < USBDEV_MEM_CACHE &&
-	    dev->mem_cached + size <= USBDEV_MEM_CACHE_BYTES) {
+	if (dev->handle && !dev->gone && !dev->closed && size <= USBDEV_MEM_CACHE_BYTES) {
+		/* The least recently kept make room: what the device's traffic
+		 * needed long ago (enumeration, a partition scan) must not hold
+		 * the cache against what it needs now. */
+		while (dev->nmem == USBDEV_MEM_CACHE ||
+		       dev->mem_cached + size > USBDEV_MEM_CACHE_BYTES) {
+			mem_unmap(dev, dev->mem[0].buf, dev->mem[0].size);
+			mem_forget(dev, 0);
+		}
 		dev->mem[dev->nmem].buf = buf;
 		dev->mem[dev->nmem].size = size;
 		dev->nmem++;
