@@ -48,6 +48,15 @@
  *                              the client is a thread of the server's
  *                              process: no address-space switch per URB, as
  *                              between usblabd and vhci's kernel threads.
+ *   floorsrv USBDEV BUSID PORT the least USB/IP server, for the bench to
+ *                              attach through vhci and measure as it does the
+ *                              kernel and usblabd: takes every interface of
+ *                              USBDEV from its driver, answers one
+ *                              OP_REQ_IMPORT of BUSID on 127.0.0.1:PORT, then
+ *                              serves URBs with floor's system calls (reply
+ *                              and IN data in one sendmsg from usbfs-mapped
+ *                              memory) until the client leaves; prints
+ *                              "urbs=N" and gives the interfaces back.
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -1068,6 +1077,356 @@ static int find_vhci_event(char *path, size_t cap)
 	return found;
 }
 
+/* --- floorsrv: the least USB/IP server, behind vhci ------------------------ */
+
+/*
+ * A USB/IP server for one device that does per URB only what every
+ * userspace server must (epoll_wait, recv of the command and any OUT data,
+ * SUBMITURB; epoll_wait, REAPURBNDELAY, one sendmsg of reply + IN data from
+ * usbfs-mapped memory), so that the bench can measure it exactly as it
+ * measures the kernel and usblabd: attached through vhci, with the same
+ * labprobe runs on the same disk. No admission, no memory accounting, no
+ * event loop library, one client: a floor, not a server to use.
+ *
+ * Requests the device must not see from a second owner are answered here:
+ * SET_CONFIGURATION and SET_INTERFACE (the device keeps its one
+ * configuration, alternate setting 0) succeed at once, CLEAR_FEATURE
+ * (ENDPOINT_HALT) becomes USBDEVFS_CLEAR_HALT. Every interface is taken
+ * from its kernel driver and given back at the end.
+ */
+#define FS_SLOTS   64
+#define FS_MAP_MAX (1u << 20)
+
+struct fs_slot {
+	struct usbdevfs_urb urb;
+	unsigned char *buf; /* setup packet (control) + data */
+	size_t cap;
+	bool mapped, busy, unlinked;
+	uint32_t seqnum, unlink_seqnum, devid, dir, ep, len;
+};
+
+struct fs_dev {
+	int fd, sock;
+	const char *path;
+	unsigned char eptype[32]; /* usbdevfs URB type + 1 per (ep | in << 4); 0: none */
+	unsigned nif;
+	unsigned char ifno[32];
+	struct fs_slot slot[FS_SLOTS];
+	unsigned long long urbs;
+};
+
+static unsigned fs_epindex(uint32_t ep, bool in)
+{
+	return (ep & 0x0f) | (in ? 0x10 : 0);
+}
+
+/* Endpoint types and interface numbers of the first configuration, from the
+ * descriptors usbfs returns on read(). */
+static int fs_layout(struct fs_dev *d, unsigned char *desc, size_t cap, ssize_t *len)
+{
+	*len = read(d->fd, desc, cap);
+	if (*len < 18 + 9) {
+		fprintf(stderr, "labprobe: %s: short descriptors (%zd bytes)\n", d->path, *len);
+		return -1;
+	}
+	for (ssize_t i = 18; i + 2 <= *len && desc[i] >= 2 && i + desc[i] <= *len; i += desc[i]) {
+		const unsigned char *p = desc + i;
+
+		if (p[1] == 2 && i > 18)
+			break;
+		if (p[1] == 4 && p[0] >= 9 && p[3] == 0 && d->nif < sizeof(d->ifno))
+			d->ifno[d->nif++] = p[2];
+		if (p[1] == 5 && p[0] >= 7) {
+			static const unsigned char type[4] = {
+			        USBDEVFS_URB_TYPE_CONTROL, USBDEVFS_URB_TYPE_ISO,
+			        USBDEVFS_URB_TYPE_BULK, USBDEVFS_URB_TYPE_INTERRUPT};
+
+			d->eptype[fs_epindex(p[2], p[2] & 0x80)] = type[p[3] & 3] + 1;
+		}
+	}
+	return 0;
+}
+
+static int fs_claim_all(struct fs_dev *d)
+{
+	for (unsigned i = 0; i < d->nif; i++) {
+		struct bot_dev b = {.fd = d->fd, .ifno = d->ifno[i]};
+
+		if (bot_claim(&b, d->path) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void fs_release_all(struct fs_dev *d)
+{
+	for (unsigned i = 0; i < d->nif; i++) {
+		struct bot_dev b = {.fd = d->fd, .ifno = d->ifno[i], .claimed = true};
+
+		bot_release(&b, d->path);
+	}
+}
+
+static void put_be16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static unsigned sysfs_uint(const char *busid, const char *attr, int base)
+{
+	char path[256], text[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/%s", busid, attr);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(text, sizeof(text), f))
+			text[0] = '\0';
+		fclose(f);
+	}
+	return (unsigned)strtoul(text, NULL, base);
+}
+
+/* OP_REQ_IMPORT of busid (anything else ends it), answered with the
+ * device as usbip-host would describe it. */
+static int fs_import(struct fs_dev *d, const char *busid, const unsigned char *desc)
+{
+	unsigned char req[8 + 32], rep[8 + 312] = {0};
+	unsigned speed = sysfs_uint(busid, "speed", 10);
+
+	if (recv(d->sock, req, sizeof(req), MSG_WAITALL) != (ssize_t)sizeof(req) ||
+	    req[2] != 0x80 || req[3] != 0x03 || strncmp((char *)req + 8, busid, 32) != 0) {
+		fprintf(stderr, "labprobe: floorsrv: expected OP_REQ_IMPORT of %s\n", busid);
+		return -1;
+	}
+	put_be16(rep, 0x0111);
+	put_be16(rep + 2, 0x0003);
+	snprintf((char *)rep + 8, 256, "/sys/bus/usb/devices/%s", busid);
+	snprintf((char *)rep + 8 + 256, 32, "%s", busid);
+	put_be32(rep + 296, sysfs_uint(busid, "busnum", 10));
+	put_be32(rep + 300, sysfs_uint(busid, "devnum", 10));
+	/* enum usb_device_speed: 1 low, 2 full, 3 high, 5 super */
+	put_be32(rep + 304, speed == 1 ? 1 : speed == 12 ? 2 : speed == 480 ? 3 : 5);
+	put_be16(rep + 308, (unsigned)desc[8] | (unsigned)desc[9] << 8);   /* idVendor */
+	put_be16(rep + 310, (unsigned)desc[10] | (unsigned)desc[11] << 8); /* idProduct */
+	put_be16(rep + 312, (unsigned)desc[12] | (unsigned)desc[13] << 8); /* bcdDevice */
+	rep[314] = desc[4];
+	rep[315] = desc[5];
+	rep[316] = desc[6];
+	rep[317] = (unsigned char)sysfs_uint(busid, "bConfigurationValue", 10);
+	rep[318] = desc[17];
+	rep[319] = (unsigned char)d->nif;
+	return send(d->sock, rep, sizeof(rep), MSG_NOSIGNAL) == (ssize_t)sizeof(rep) ? 0 : -1;
+}
+
+/* One reply: RET_SUBMIT (IN data: data, sent) or RET_UNLINK, in one
+ * sendmsg. Non-ISO: number_of_packets is 0, as vhci sent it. */
+static int fs_reply(struct fs_dev *d, uint32_t cmd, uint32_t seq, int32_t status, uint32_t actual,
+                    const unsigned char *data, uint32_t sent)
+{
+	unsigned char h[USBIP_HDR_LEN] = {0};
+	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)data, sent}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = sent ? 2 : 1};
+
+	put_be32(h, cmd);
+	put_be32(h + 4, seq);
+	put_be32(h + 20, (uint32_t)status);
+	put_be32(h + 24, actual);
+	return sendmsg(d->sock, &msg, MSG_NOSIGNAL) == (ssize_t)(sizeof(h) + sent) ? 0 : -1;
+}
+
+/* The slot's buffer, at least need bytes: usbfs-mapped when it can be. */
+static int fs_buffer(struct fs_dev *d, struct fs_slot *s, size_t need)
+{
+	size_t cap = 4096;
+
+	if (s->cap >= need)
+		return 0;
+	while (cap < need)
+		cap <<= 1;
+	if (s->mapped)
+		munmap(s->buf, s->cap);
+	else
+		free(s->buf);
+	s->buf = cap <= FS_MAP_MAX ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0)
+	                           : MAP_FAILED;
+	s->mapped = s->buf != MAP_FAILED;
+	if (!s->mapped)
+		s->buf = malloc(cap);
+	s->cap = s->buf ? cap : 0;
+	return s->buf ? 0 : -1;
+}
+
+/* A request answered without the device (see above): 1 when it was. */
+static int fs_local_control(struct fs_dev *d, struct fs_slot *s, const unsigned char *setup)
+{
+	unsigned ep;
+
+	if ((setup[0] == 0x00 && setup[1] == 9) || (setup[0] == 0x01 && setup[1] == 11))
+		return fs_reply(d, 3, s->seqnum, 0, 0, NULL, 0) < 0 ? -1 : 1;
+	if (setup[0] == 0x02 && setup[1] == 1 && setup[2] == 0 && setup[3] == 0) {
+		ep = setup[4];
+		ioctl(d->fd, USBDEVFS_CLEAR_HALT, &ep);
+		return fs_reply(d, 3, s->seqnum, 0, 0, NULL, 0) < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+/* CMD_SUBMIT: reads any OUT data, submits. -1 ends the connection. */
+static int fs_submit(struct fs_dev *d, const unsigned char *h)
+{
+	struct fs_slot *s = NULL;
+	uint32_t len = get_be32(h + 24);
+	bool in = get_be32(h + 12) == 1, ctrl = (get_be32(h + 16) & 0x0f) == 0;
+	size_t off = ctrl ? 8 : 0;
+	unsigned type;
+	int r;
+
+	for (unsigned i = 0; i < FS_SLOTS && !s; i++)
+		if (!d->slot[i].busy)
+			s = &d->slot[i];
+	if (!s || len > 16u << 20 || fs_buffer(d, s, off + len) < 0) {
+		fprintf(stderr, "labprobe: floorsrv: no slot or memory for %u bytes\n", len);
+		return -1;
+	}
+	s->seqnum = get_be32(h + 4);
+	s->ep = get_be32(h + 16) & 0x0f;
+	s->dir = in;
+	s->len = len;
+	s->unlinked = false;
+	if (ctrl)
+		memcpy(s->buf, h + 40, 8);
+	if (!in && len > 0 && recv(d->sock, s->buf + off, len, MSG_WAITALL) != (ssize_t)len)
+		return -1;
+	if (ctrl && (r = fs_local_control(d, s, s->buf)) != 0)
+		return r < 0 ? -1 : 0;
+	type = d->eptype[fs_epindex(s->ep, in)];
+	s->urb = (struct usbdevfs_urb){
+	        .type = ctrl   ? USBDEVFS_URB_TYPE_CONTROL
+	                : type ? (unsigned char)(type - 1)
+	                       : USBDEVFS_URB_TYPE_BULK, /* an endpoint not described */
+	        .endpoint = (unsigned char)(s->ep | (in ? 0x80 : 0)),
+	        .buffer = s->buf,
+	        .buffer_length = (int)(off + len),
+	        .usercontext = s};
+	if (ioctl(d->fd, USBDEVFS_SUBMITURB, &s->urb) < 0)
+		return fs_reply(d, 3, s->seqnum, -errno, 0, NULL, 0);
+	s->busy = true;
+	return 0;
+}
+
+static int fs_unlink(struct fs_dev *d, const unsigned char *h)
+{
+	uint32_t victim = get_be32(h + 20);
+
+	for (unsigned i = 0; i < FS_SLOTS; i++) {
+		struct fs_slot *s = &d->slot[i];
+
+		if (s->busy && !s->unlinked && s->seqnum == victim) {
+			s->unlinked = true;
+			s->unlink_seqnum = get_be32(h + 4);
+			ioctl(d->fd, USBDEVFS_DISCARDURB, &s->urb);
+			return 0; /* RET_UNLINK when it is reaped */
+		}
+	}
+	return fs_reply(d, 4, get_be32(h + 4), 0, 0, NULL, 0);
+}
+
+static int fs_reap(struct fs_dev *d)
+{
+	struct usbdevfs_urb *u = NULL;
+	struct fs_slot *s;
+	uint32_t actual;
+
+	if (ioctl(d->fd, USBDEVFS_REAPURBNDELAY, &u) < 0)
+		return errno == EAGAIN ? 0 : -1;
+	s = u->usercontext;
+	s->busy = false;
+	d->urbs++;
+	if (s->unlinked)
+		return fs_reply(d, 4, s->unlink_seqnum, -ECONNRESET, 0, NULL, 0);
+	actual = u->actual_length > 0 ? (uint32_t)u->actual_length : 0;
+	return fs_reply(d, 3, s->seqnum, u->status, actual, s->buf + (s->ep == 0 ? 8 : 0),
+	                s->dir ? actual : 0);
+}
+
+static int cmd_floorsrv(const char *dev, const char *busid, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static struct fs_dev d;
+	unsigned char desc[4096];
+	ssize_t dlen;
+	int lfd = -1, ep = -1, one = 1, ret = 1;
+	struct epoll_event ev;
+
+	d.path = dev;
+	d.sock = -1;
+	d.fd = open(dev, O_RDWR);
+	if (d.fd < 0)
+		return fail_errno("open", dev);
+	if (fs_layout(&d, desc, sizeof(desc), &dlen) < 0 || fs_claim_all(&d) < 0)
+		goto out;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0) {
+		fail_errno("listen", "127.0.0.1");
+		goto out;
+	}
+	printf("listening port=%d interfaces=%u\n", port, d.nif);
+	d.sock = accept(lfd, NULL, NULL);
+	if (d.sock < 0 || fs_import(&d, busid, desc) < 0)
+		goto out;
+	setsockopt(d.sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ep = epoll_create1(0);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = d.sock};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, d.sock, &ev) < 0)
+		goto out;
+	ev = (struct epoll_event){.events = EPOLLOUT, .data.fd = d.fd};
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, d.fd, &ev) < 0)
+		goto out;
+	for (;;) {
+		struct epoll_event got[2];
+		int n = epoll_wait(ep, got, 2, -1);
+
+		for (int i = 0; i < n; i++) {
+			unsigned char h[USBIP_HDR_LEN];
+			int r;
+
+			if (got[i].data.fd == d.fd) {
+				if (fs_reap(&d) < 0)
+					goto done;
+				continue;
+			}
+			if (recv(d.sock, h, sizeof(h), MSG_WAITALL) != (ssize_t)sizeof(h))
+				goto done; /* detached */
+			r = get_be32(h) == 1   ? fs_submit(&d, h)
+			    : get_be32(h) == 2 ? fs_unlink(&d, h)
+			                       : -1;
+			if (r < 0)
+				goto done;
+		}
+	}
+done:
+	printf("urbs=%llu\n", d.urbs);
+	ret = 0;
+out:
+	if (d.sock >= 0)
+		close(d.sock);
+	if (ep >= 0)
+		close(ep);
+	if (lfd >= 0)
+		close(lfd);
+	for (unsigned i = 0; i < FS_SLOTS; i++)
+		if (d.slot[i].busy)
+			ioctl(d.fd, USBDEVFS_DISCARDURB, &d.slot[i].urb);
+	fs_release_all(&d);
+	close(d.fd); /* kills what is still in flight */
+	return ret;
+}
+
 /* Unshifted US-layout character of an evdev key code, for the typed text. */
 static const char *key_text(unsigned code)
 {
@@ -1224,6 +1583,7 @@ static int usage(void)
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
 	                "       floor USBDEV SECONDS | floorread USBDEV SECONDS [KIB [thread]] |\n"
+	                "       floorsrv USBDEV BUSID PORT |\n"
 	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
@@ -1261,6 +1621,8 @@ int main(int argc, char **argv)
 		               ? 2
 		               : cmd_floorread(argv[2], seconds, (unsigned)kib, thread);
 	}
+	if (argc == 5 && strcmp(argv[1], "floorsrv") == 0)
+		return cmd_floorsrv(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)

@@ -79,6 +79,30 @@ bench_usblabd() {
 	usblabd_stop
 }
 
+# bench_floorsrv ROUND: the least USB/IP server (labprobe floorsrv) on the
+# stick's own usbfs node, attached and measured like the other two; then
+# usb-storage takes the disk back.
+bench_floorsrv() {
+	_node=$(usb_node "$STICK_BUSID")
+	if [ -z "$_node" ]; then
+		fail "floorsrv-round-$1" "no usbfs node for $STICK_BUSID"
+		return
+	fi
+	labprobe floorsrv "$_node" "$STICK_BUSID" 3240 >/tmp/floorsrv.out 2>&1 &
+	_fpid=$!
+	if wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
+		wait_until 15 vhci_disk "$ATT_LBUSID"; then
+		bench_measure "/tmp/bench.floorsrv.$1" || fail "floorsrv-round-$1" "$(cat /tmp/m.out)"
+		vhci_detach "$ATT_PORT"
+	else
+		fail "floorsrv-round-$1" "floorsrv export or attach failed: $(tr '\n' ' ' </tmp/floorsrv.out)"
+	fi
+	wait_until 10 sh -c "! kill -0 $_fpid 2>/dev/null" || kill $_fpid 2>/dev/null
+	wait $_fpid 2>/dev/null
+	note "floorsrv round $1: $(tr '\n' ' ' </tmp/floorsrv.out)"
+	wait_until 15 direct_disk || fail "floorsrv-rebound-$1" "usb-storage did not take the disk back"
+}
+
 # best SERVER METRIC: the best value over the rounds ("" when none).
 best() {
 	cat /tmp/bench."$1".* 2>/dev/null | awk -v m="$2" '$1 == m && $2 != "" {
@@ -101,6 +125,7 @@ usblabd_has --export && export_ok=1
 for r in $ROUNDS; do
 	bench_kernel "$r"
 	[ $export_ok = 1 ] && bench_usblabd "$r"
+	bench_floorsrv "$r"
 done
 if [ -s /tmp/bench.kernel.1 ] || [ -s /tmp/bench.kernel.2 ]; then pass kernel-measured; fi
 if [ $export_ok = 0 ]; then
@@ -109,14 +134,23 @@ elif [ -s /tmp/bench.usblabd.1 ] || [ -s /tmp/bench.usblabd.2 ]; then
 	pass usblabd-measured
 fi
 
-# The table; a missing figure is "n/a".
-printf 'BENCH: %-20s %10s %10s %8s\n' metric kernel usblabd ratio
+if [ -s /tmp/bench.floorsrv.1 ] || [ -s /tmp/bench.floorsrv.2 ]; then pass floorsrv-measured; fi
+
+# ratio A B: A / B to two places, or n/a.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+# The table; a missing figure is "n/a". "floor" is labprobe floorsrv.
+printf 'BENCH: %-20s %10s %10s %8s %10s %8s %8s\n' metric kernel usblabd ratio floor \
+	floor/k usbl/fl
 for m in $METRICS; do
 	k=$(best kernel $m)
 	u=$(best usblabd $m)
-	r=$(awk -v k="$k" -v u="$u" 'BEGIN {
-		if (k == "" || u == "" || k + 0 == 0) print "n/a"; else printf "%.2f", u / k }')
-	printf 'BENCH: %-20s %10s %10s %8s\n' $m "${k:-n/a}" "${u:-n/a}" "$r"
+	f=$(best floorsrv $m)
+	printf 'BENCH: %-20s %10s %10s %8s %10s %8s %8s\n' $m "${k:-n/a}" "${u:-n/a}" \
+		"$(ratio "$u" "$k")" "${f:-n/a}" "$(ratio "$f" "$k")" "$(ratio "$u" "$f")"
 done
 
 # The reference: the device itself, and the userspace floor.

@@ -32,6 +32,10 @@ prof_run() {
 		-g caller,1,callee,function,percent 2>/dev/null | grep -v '^#' | grep -v '^$' |
 		head -400 >/tmp/prof.rep
 	dump /tmp/prof.rep "PROFG $_tag: "
+	perf report -i /tmp/perf.$_tag --stdio --children --comms usblabd,labprobe --sort comm,sym -g none \
+		--percent-limit 1 2>/dev/null | grep -E '__x64_sys|do_syscall_64|irq|softirq|\[\.\]|schedule|asm_' |
+		head -60 >/tmp/prof.rep
+	dump /tmp/prof.rep "PROFS $_tag: "
 	pass "perf-$_tag"
 }
 
@@ -73,6 +77,7 @@ if usblabd_start --export "serial=$STICK_SERIAL" && wait_until 10 remote_has "$S
 	for _i in 1 2 3 4; do labprobe seqread "$_disk" 2 >/tmp/prof.out 2>&1; note "usblabd seq $_i: $(cat /tmp/prof.out)"; done
 	prof_run usblabd-seq labprobe seqread "$_disk" 3
 	prof_run usblabd-ctrl labprobe ctrllat "$_node" 2
+	prof_run usblabd-rand labprobe randread "$_disk" 2
 	prof_strace usblabd-seq labprobe seqread "$_disk" 2
 	prof_strace usblabd-ctrl labprobe ctrllat "$_node" 1
 	vhci_detach "$ATT_PORT"
@@ -91,3 +96,21 @@ if usbipd_start && usbip bind -b "$STICK_BUSID" >/tmp/bind.out 2>&1 &&
 fi
 usbip unbind -b "$STICK_BUSID" >/dev/null 2>&1
 usbipd_stop
+# The floor's control loop, for the same comparison.
+_direct=$(usb_node "$STICK_BUSID")
+[ -n "$_direct" ] && prof_run floor-ctrl labprobe floor "$_direct" 2
+# The least USB/IP server behind vhci (labprobe floorsrv), for the same
+# comparison as usblabd's.
+if [ -n "$_direct" ]; then
+	labprobe floorsrv "$_direct" "$STICK_BUSID" 3240 >/tmp/floorsrv.out 2>&1 &
+	_fpid=$!
+	if wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
+		wait_until 15 vhci_disk "$ATT_LBUSID"; then
+		_disk=$(vhci_disk "$ATT_LBUSID")
+		_node=$(usb_node "$ATT_LBUSID")
+		prof_run floorsrv-ctrl labprobe ctrllat "$_node" 2
+		prof_run floorsrv-rand labprobe randread "$_disk" 2
+		vhci_detach "$ATT_PORT"
+	fi
+	wait $_fpid
+fi
