@@ -360,6 +360,7 @@ static void send_ret_submit(struct usbip_conn *conn, struct usbip_urb *urb)
 	urb->exp->urbs[urb->dir_in]++; /* metrics: every URB answered passes here */
 	urb->exp->bytes[urb->dir_in] += (uint32_t)actual;
 	urb->exp->urb_errors[urb->dir_in] += h.u.ret_submit.status != 0;
+	conn->srv->urb_errors += h.u.ret_submit.status != 0;
 	if (urb->data_ext && payload > 0) {
 		/* IN data in the backend's memory: the transport sends it from
 		 * there, after the header. */

@@ -500,8 +500,8 @@ static void metric_export_line(struct evbuffer *b, const char *name, const char 
 }
 
 /* Each export's URB counters (usbip_server.h), by board: the dashboard's
- * throughput is their rate. Returns the URB errors of all of them. */
-static uint64_t metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
+ * throughput is their rate. */
+static void metrics_exports(struct http *h, struct evbuffer *b, json_t *boards)
 {
 	static const struct {
 		const char *name, *help;
@@ -516,12 +516,11 @@ static uint64_t metrics_exports(struct http *h, struct evbuffer *b, json_t *boar
 	         "URBs answered with an error status, by export and direction.",
 	         offsetof(struct usbip_export, urb_errors)},
 	};
-	uint64_t errors = 0;
 	json_t *bd;
 	size_t i;
 
 	if (!h->srv)
-		return 0;
+		return;
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		metric_head(b, m[k].name, "counter", m[k].help);
 		json_array_foreach(boards, i, bd)
@@ -539,21 +538,22 @@ static uint64_t metrics_exports(struct http *h, struct evbuffer *b, json_t *boar
 			metric_export_line(b, m[k].name,
 			                   json_string_value(json_object_get(bd, "name")) ?: "",
 			                   busid, (const uint64_t *)((const char *)exp + m[k].off));
-			if (k == 0)
-				errors += exp->urb_errors[0] + exp->urb_errors[1];
 		}
 	}
-	return errors;
 }
 
 /* Errors by kind: what went wrong since start, wherever it was counted
- * (urb: the exports present now, metrics_exports()'s sum). */
-static void metrics_errors(struct http *h, struct evbuffer *b, uint64_t urb)
+ * (urb: the core's count over every export, gone ones included, so that
+ * the counter never goes down). */
+static void metrics_errors(struct http *h, struct evbuffer *b)
 {
-	metric_head(b, "usblab_errors_total", "counter",
-	            "Errors by kind: URBs answered with an error (exports present now), imports "
-	            "refused, clients gone without a release, registries rejected, events the "
-	            "store failed to write, error events, HTTP streams dropped.");
+	uint64_t urb = h->srv ? h->srv->urb_errors : 0;
+
+	metric_head(
+	        b, "usblab_errors_total", "counter",
+	        "Errors by kind: URBs answered with an error (every export since start), imports "
+	        "refused, clients gone without a release, registries rejected, events the "
+	        "store failed to write, error events, HTTP streams dropped.");
 	evbuffer_add_printf(b, "usblab_errors_total{kind=\"urb\"} %llu\n", (unsigned long long)urb);
 	evbuffer_add_printf(b, "usblab_errors_total{kind=\"import_refused\"} %llu\n",
 	                    (unsigned long long)h->events_by_kind[UL_EV_IMPORT_REFUSED]);
@@ -674,7 +674,8 @@ static void reply_metrics(struct http *h, struct evhttp_request *req)
 		evbuffer_add_printf(b, "usblab_events_total{kind=\"%s\"} %llu\n",
 		                    ul_event_kind_name((enum ul_event_kind)k),
 		                    (unsigned long long)h->events_by_kind[k]);
-	metrics_errors(h, b, metrics_exports(h, b, boards));
+	metrics_exports(h, b, boards);
+	metrics_errors(h, b);
 	metrics_store_lag(h, b);
 	metric_head(b, "usblab_http_requests_total", "counter", "HTTP requests received.");
 	evbuffer_add_printf(b, "usblab_http_requests_total %llu\n",

@@ -329,6 +329,31 @@ def export_metrics_tests(tap, d):
                   "the stalled URB counts as an error, per export and by kind", (errs_in, m))
     finally:
         c.close()
+    # A counter never goes down: the board whose URB failed leaves (the
+    # virtual unplug), and errors_total{kind="urb"} keeps its error.
+    urb_errs = metrics(d)[2].get('usblab_errors_total{kind="urb"}', 0)
+    st_un, _, got_un = d.http("POST", "/api/boards/cdc/unplug", {})
+    gone = None
+    for _ in range(100):
+        gone = metrics(d)[2]
+        if gone.get('usblab_export_urbs_total{board="cdc",busid="0-1",direction="in"}') is None:
+            break
+        time.sleep(0.05)
+    tap.check(st_un == 200 and
+              gone.get('usblab_export_urbs_total{board="cdc",busid="0-1",direction="in"}') is None
+              and gone.get('usblab_errors_total{kind="urb"}', 0) >= urb_errs >= 1,
+              "errors_total{kind=\"urb\"} keeps the errors of a board that left",
+              (st_un, got_un, urb_errs, gone.get('usblab_errors_total{kind="urb"}')))
+    st_re, _, got_re = d.http("POST", "/api/boards/cdc/replug", {})
+    back = None
+    for _ in range(100):
+        back = metrics(d)[2]
+        if back.get('usblab_export_urbs_total{board="cdc",busid="0-1",direction="in"}') is not None:
+            break
+        time.sleep(0.05)
+    tap.check(st_re == 200 and
+              back.get('usblab_export_urbs_total{board="cdc",busid="0-1",direction="in"}')
+              is not None, "cdc is exported again after the virtual replug", (st_re, got_re))
     st, sock = d.op_import("no-such-board")
     sock.close()
     _, _, m = metrics(d)

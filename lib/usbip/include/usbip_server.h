@@ -281,6 +281,11 @@ struct usbip_server {
 	struct usbip_export *exports;
 	uint32_t max_urbs_per_conn;
 	size_t max_bytes_per_conn;
+
+	/* Counter the core adds to and others read (metrics): URBs answered
+	 * with an error status by every export since the start, those since
+	 * removed included (the exports' own counters go with them). */
+	uint64_t urb_errors;
 };
 
 enum usbip_conn_phase {
