@@ -32,8 +32,9 @@ SCENARIOS=(usbip-host:storage export-storage:storage bench-names:storage bench:s
 	virtual-hid-cdc:virtual virtual-drivers-fs:virtual unlink-storm:virtual esp32:virtual monitor:virtual
 	esp32-reenum:virtual power:hub)
 # Tools run only when named: profile (perf and strace around usblabd's and
-# the kernel's reads; needs --extra for perf and strace).
-ON_DEMAND=(profile:storage)
+# the kernel's reads; needs --extra for perf and strace), floorcmp (usblabd
+# against labprobe floorsrv with and without libusb's two calls per URB).
+ON_DEMAND=(profile:storage floorcmp:storage)
 # The numbering of the scenarios, accepted on the command line.
 declare -A ALIASES=([0]=usbip-host [A]=usbip-host [1]=export-storage [2]=virtual-hid-cdc
 	[3]=virtual-drivers-fs [4]=hotplug [5]=unlink-storm [6]=bench [7]=bench-names [14]=attach)

@@ -48,7 +48,8 @@
  *                              the client is a thread of the server's
  *                              process: no address-space switch per URB, as
  *                              between usblabd and vhci's kernel threads.
- *   floorsrv USBDEV BUSID PORT the least USB/IP server, for the bench to
+ *   floorsrv USBDEV BUSID PORT [libusb]
+ *                              the least USB/IP server, for the bench to
  *                              attach through vhci and measure as it does the
  *                              kernel and usblabd: takes every interface of
  *                              USBDEV from its driver, answers one
@@ -56,7 +57,10 @@
  *                              serves URBs with floor's system calls (reply
  *                              and IN data in one sendmsg from usbfs-mapped
  *                              memory) until the client leaves; prints
- *                              "urbs=N" and gives the interfaces back.
+ *                              "urbs=N" and gives the interfaces back. With
+ *                              "libusb", also the two calls libusb's event
+ *                              handling adds per URB (a poll() of its fds,
+ *                              reaping until EAGAIN).
  *   evkeys DEV|vhci SECONDS    prints the key codes pressed on an evdev
  *                              device until KEY_ENTER or SECONDS, then the
  *                              text they type on a US layout (Enter as
@@ -90,8 +94,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -1113,6 +1119,8 @@ struct fs_dev {
 	unsigned char ifno[32];
 	struct fs_slot slot[FS_SLOTS];
 	unsigned long long urbs;
+	bool libusb;    /* add libusb's two calls per URB (fs_reap) */
+	int evfd, tmfd; /* what libusb's poll() watches besides the device */
 };
 
 static unsigned fs_epindex(uint32_t ep, bool in)
@@ -1333,14 +1341,11 @@ static int fs_unlink(struct fs_dev *d, const unsigned char *h)
 	return fs_reply(d, 4, get_be32(h + 4), 0, 0, NULL, 0);
 }
 
-static int fs_reap(struct fs_dev *d)
+static int fs_reap_one(struct fs_dev *d, struct usbdevfs_urb *u)
 {
-	struct usbdevfs_urb *u = NULL;
 	struct fs_slot *s;
 	uint32_t actual;
 
-	if (ioctl(d->fd, USBDEVFS_REAPURBNDELAY, &u) < 0)
-		return errno == EAGAIN ? 0 : -1;
 	s = u->usercontext;
 	s->busy = false;
 	d->urbs++;
@@ -1351,7 +1356,33 @@ static int fs_reap(struct fs_dev *d)
 	                s->dir ? actual : 0);
 }
 
-static int cmd_floorsrv(const char *dev, const char *busid, int port)
+/* usbfs signalled completions. One REAPURBNDELAY per wake-up; with
+ * "libusb", first the poll() libusb's event handling makes over its fds
+ * (its event fd, its timerfd, the device), then reaping until EAGAIN, as
+ * libusb does: the floor with libusb's two extra calls per URB. */
+static int fs_reap(struct fs_dev *d)
+{
+	struct usbdevfs_urb *u = NULL;
+
+	if (d->libusb) {
+		struct pollfd pfd[3] = {{.fd = d->evfd, .events = POLLIN},
+		                        {.fd = d->tmfd, .events = POLLIN},
+		                        {.fd = d->fd, .events = POLLOUT}};
+
+		if (poll(pfd, 3, 0) < 0)
+			return -1;
+	}
+	for (;;) {
+		if (ioctl(d->fd, USBDEVFS_REAPURBNDELAY, &u) < 0)
+			return errno == EAGAIN ? 0 : -1;
+		if (fs_reap_one(d, u) < 0)
+			return -1;
+		if (!d->libusb)
+			return 0;
+	}
+}
+
+static int cmd_floorsrv(const char *dev, const char *busid, int port, bool libusb)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons((uint16_t)port),
@@ -1364,6 +1395,9 @@ static int cmd_floorsrv(const char *dev, const char *busid, int port)
 
 	d.path = dev;
 	d.sock = -1;
+	d.libusb = libusb;
+	d.evfd = eventfd(0, EFD_NONBLOCK);
+	d.tmfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
 	d.fd = open(dev, O_RDWR);
 	if (d.fd < 0)
 		return fail_errno("open", dev);
@@ -1424,6 +1458,10 @@ out:
 			ioctl(d.fd, USBDEVFS_DISCARDURB, &d.slot[i].urb);
 	fs_release_all(&d);
 	close(d.fd); /* kills what is still in flight */
+	if (d.evfd >= 0)
+		close(d.evfd);
+	if (d.tmfd >= 0)
+		close(d.tmfd);
 	return ret;
 }
 
@@ -1583,7 +1621,7 @@ static int usage(void)
 	fprintf(stderr, "usage: labprobe seqread DEV SECONDS | randread DEV SECONDS |\n"
 	                "       ctrllat USBDEV SECONDS | ctrlrate USBDEV DEPTH SECONDS |\n"
 	                "       floor USBDEV SECONDS | floorread USBDEV SECONDS [KIB [thread]] |\n"
-	                "       floorsrv USBDEV BUSID PORT |\n"
+	                "       floorsrv USBDEV BUSID PORT [libusb] |\n"
 	                "       evkeys DEV|vhci SECONDS |\n"
 	                "       ttyecho DEV TEXT SECONDS | ttystorm DEV ROUNDS\n");
 	return 2;
@@ -1621,8 +1659,9 @@ int main(int argc, char **argv)
 		               ? 2
 		               : cmd_floorread(argv[2], seconds, (unsigned)kib, thread);
 	}
-	if (argc == 5 && strcmp(argv[1], "floorsrv") == 0)
-		return cmd_floorsrv(argv[2], argv[3], atoi(argv[4]));
+	if ((argc == 5 || (argc == 6 && strcmp(argv[5], "libusb") == 0)) &&
+	    strcmp(argv[1], "floorsrv") == 0)
+		return cmd_floorsrv(argv[2], argv[3], atoi(argv[4]), argc == 6);
 	if (argc == 4 && strcmp(argv[1], "evkeys") == 0)
 		return parse_seconds(argv[3], &seconds) ? 2 : cmd_evkeys(argv[2], seconds);
 	if (argc == 5 && strcmp(argv[1], "ttyecho") == 0)
