@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,10 +231,76 @@ int attach_record_list(const char *rundir, struct attach_record *out, unsigned m
 	return (int)n;
 }
 
+static void follow_path(const char *rundir, unsigned port, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/attached/%u.follow", rundir, port);
+}
+
 int attach_record_remove(const char *rundir, unsigned port)
 {
 	char path[600];
+	int rc;
 
 	record_path(rundir, port, path, sizeof(path));
-	return unlink(path) == 0 ? 0 : -errno;
+	rc = unlink(path) == 0 ? 0 : -errno;
+	follow_path(rundir, port, path, sizeof(path));
+	unlink(path);
+	return rc;
+}
+
+int attach_follow_save(const char *rundir, unsigned port, const char *what, const char *token)
+{
+	char path[600], tmp[640];
+	json_t *o = json_pack("{s:s, s:s}", "what", what ? what : "", "token", token ? token : "");
+	int fd, rc = 0;
+	char *text;
+
+	if (!o)
+		return -ENOMEM;
+	text = json_dumps(o, 0);
+	json_decref(o);
+	if (!text)
+		return -ENOMEM;
+	follow_path(rundir, port, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(text);
+		return -errno;
+	}
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	free(text);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+int attach_follow_load(const char *rundir, unsigned port, char *what, size_t wcap, char *token,
+                       size_t tcap)
+{
+	char path[600];
+	json_error_t jerr;
+	const char *w, *t;
+	json_t *o;
+	int rc = -EINVAL;
+
+	follow_path(rundir, port, path, sizeof(path));
+	if (access(path, F_OK) != 0)
+		return -ENOENT;
+	o = json_load_file(path, 0, &jerr);
+	if (!o)
+		return -EINVAL;
+	w = json_string_value(json_object_get(o, "what"));
+	t = json_string_value(json_object_get(o, "token"));
+	if (w && t && *w && strlen(w) < wcap && strlen(t) < tcap) {
+		snprintf(what, wcap, "%s", w);
+		snprintf(token, tcap, "%s", t);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
 }

@@ -64,7 +64,20 @@ int attach_record_load(const char *rundir, unsigned port, struct attach_record *
 /* Every record, by port. Returns the number stored (up to max). */
 int attach_record_list(const char *rundir, struct attach_record *out, unsigned max);
 
-/* Removes RUNDIR/attached/PORT.json. Returns 0 or -errno. */
+/* Removes RUNDIR/attached/PORT.json (and PORT.follow). Returns 0 or -errno. */
 int attach_record_remove(const char *rundir, unsigned port);
+
+/*
+ * What a follower needs to import the board again and the record does not
+ * show: the import's busid field as asked for (the name or busid, without
+ * the token) and the lease token ("" for none). RUNDIR/attached/PORT.follow,
+ * mode 0600: the token is a lease's secret and the record is for everyone
+ * to read. A usblabd that restarts follows its attachments again from it.
+ * Save returns 0 or -errno; load returns 0, -ENOENT, or -EINVAL for a file
+ * that does not parse or does not fit.
+ */
+int attach_follow_save(const char *rundir, unsigned port, const char *what, const char *token);
+int attach_follow_load(const char *rundir, unsigned port, char *what, size_t wcap, char *token,
+                       size_t tcap);
 
 #endif /* UL_ATTACH_RECORD_H */

@@ -12,6 +12,7 @@
 #include "attach_track.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -182,6 +183,8 @@ static void job_run(struct offload_job *base)
 		return;
 	}
 	j->save_rc = attach_record_save(run, &j->rec);
+	if (j->save_rc == 0)
+		j->save_rc = attach_follow_save(run, j->rec.port, j->req.what, j->req.token);
 	if (devfiles_link_dir_ok(j->rec.name))
 		j->link_rc = devfiles_links_update(run, j->rec.name, j->rec.files, j->rec.nfiles);
 }
@@ -521,45 +524,32 @@ static struct att *track_find(const struct attach_track *at, const char *name)
 	return NULL;
 }
 
-int attach_track_adopt(struct attach_track *at, const struct attach_record *rec, const char *what,
-                       const char *token, char *err, size_t errlen)
+/* Whether vhci holds rec's device on rec's port now; why not in err. */
+static bool vhci_holds(struct attach_track *at, const struct attach_record *rec, char *err,
+                       size_t errlen)
 {
-	char path[300], field[96];
-	struct att *a;
-	int n, i;
+	int n = vhci_read_ports(at->vhci_dir, at->ports, VHCI_MAX_PORTS);
+	int i = n < 0 ? -1 : vhci_find_port(at->ports, (unsigned)n, rec->port);
 
-	if (!rec->name[0] || !rec->host[0] || !rec->lbusid[0] || !what || !*what ||
-	    attach_busid_field(field, sizeof(field), what, token && *token ? token : NULL) < 0 ||
-	    (token && strlen(token) >= sizeof(a->token))) {
-		snprintf(err, errlen,
-		         "the record needs a name, a host and a local busid, and WHAT#TOKEN "
-		         "must fit the import's 31-byte busid field");
-		return ATTACH_TRACK_E_ARG;
-	}
-	if (track_find(at, rec->name)) {
-		snprintf(err, errlen, "%s is followed already", rec->name);
-		return ATTACH_TRACK_E_DUP;
-	}
-	/* Re-importing needs what attaching needed: vhci's attach file. */
-	snprintf(path, sizeof(path), "%s/attach", at->vhci_dir);
-	if (access(path, W_OK) != 0) {
-		snprintf(err, errlen, "this usblabd cannot write %s (%s): it cannot re-attach",
-		         path, strerror(errno));
-		return ATTACH_TRACK_E_VHCI;
-	}
-	n = vhci_read_ports(at->vhci_dir, at->ports, VHCI_MAX_PORTS);
-	i = n < 0 ? -1 : vhci_find_port(at->ports, (unsigned)n, rec->port);
-	if (i < 0 || at->ports[i].state == VHCI_ST_NULL ||
-	    strcmp(at->ports[i].lbusid, rec->lbusid) != 0) {
-		snprintf(err, errlen, "vhci port %u does not hold %s (%s)", rec->port, rec->lbusid,
-		         n < 0   ? vhci_strerror(n)
-		         : i < 0 ? "no such port"
-		                 : "another device");
-		return ATTACH_TRACK_E_NOTHERE;
-	}
-	a = calloc(1, sizeof(*a));
+	if (i >= 0 && at->ports[i].state != VHCI_ST_NULL &&
+	    strcmp(at->ports[i].lbusid, rec->lbusid) == 0)
+		return true;
+	snprintf(err, errlen, "vhci port %u does not hold %s (%s)", rec->port, rec->lbusid,
+	         n < 0   ? vhci_strerror(n)
+	         : i < 0 ? "no such port"
+	                 : "another device");
+	return false;
+}
+
+/* A new attachment, followed from now on (state UP). NULL when out of
+ * memory. */
+static struct att *att_create(struct attach_track *at, const struct attach_record *rec,
+                              const char *what, const char *token)
+{
+	struct att *a = calloc(1, sizeof(*a));
+
 	if (!a)
-		return ATTACH_TRACK_E_NOMEM;
+		return NULL;
 	a->at = at;
 	a->rec = *rec;
 	snprintf(a->rec.follower, sizeof(a->rec.follower), "usblabd");
@@ -573,7 +563,7 @@ int attach_track_adopt(struct attach_track *at, const struct attach_record *rec,
 	a->silent = evtimer_new(at->base, on_silent, a);
 	if (!a->off || !a->retry || !a->silent) {
 		att_free(a);
-		return ATTACH_TRACK_E_NOMEM;
+		return NULL;
 	}
 	a->next = at->list;
 	at->list = a;
@@ -583,12 +573,112 @@ int attach_track_adopt(struct attach_track *at, const struct attach_record *rec,
 		evtimer_add(at->poll, &tv);
 		at->polling = true;
 	}
-	snprintf(path, sizeof(path), "vhci port %u (%s) since %s, handed over by usblab attach",
+	return a;
+}
+
+/* Re-importing needs what attaching needed: vhci's attach file. */
+static bool vhci_writable(const struct attach_track *at, char *err, size_t errlen)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/attach", at->vhci_dir);
+	if (access(path, W_OK) == 0)
+		return true;
+	snprintf(err, errlen, "this usblabd cannot write %s (%s): it cannot re-attach", path,
+	         strerror(errno));
+	return false;
+}
+
+int attach_track_adopt(struct attach_track *at, const struct attach_record *rec, const char *what,
+                       const char *token, char *err, size_t errlen)
+{
+	char detail[300], field[96];
+	struct att *a;
+
+	if (!rec->name[0] || !rec->host[0] || !rec->lbusid[0] || !what || !*what ||
+	    attach_busid_field(field, sizeof(field), what, token && *token ? token : NULL) < 0 ||
+	    (token && strlen(token) >= sizeof(a->token))) {
+		snprintf(err, errlen,
+		         "the record needs a name, a host and a local busid, and WHAT#TOKEN "
+		         "must fit the import's 31-byte busid field");
+		return ATTACH_TRACK_E_ARG;
+	}
+	if (track_find(at, rec->name)) {
+		snprintf(err, errlen, "%s is followed already", rec->name);
+		return ATTACH_TRACK_E_DUP;
+	}
+	if (!vhci_writable(at, err, errlen))
+		return ATTACH_TRACK_E_VHCI;
+	if (!vhci_holds(at, rec, err, errlen))
+		return ATTACH_TRACK_E_NOTHERE;
+	a = att_create(at, rec, what, token);
+	if (!a)
+		return ATTACH_TRACK_E_NOMEM;
+	snprintf(detail, sizeof(detail), "vhci port %u (%s) since %s, handed over by usblab attach",
 	         a->rec.port, a->rec.lbusid, a->rec.since);
-	att_event(a, UL_EV_ATTACHED, path);
+	att_event(a, UL_EV_ATTACHED, detail);
 	att_event_files(a);
 	att_submit(a, JOB_SAVE);
 	return ATTACH_TRACK_OK;
+}
+
+int attach_track_resume(struct attach_track *at)
+{
+	struct attach_record *recs = calloc(VHCI_MAX_PORTS, sizeof(*recs));
+	char what[USBIP_BUSID_SIZE], token[40], err[200], detail[300];
+	int n, resumed = 0;
+
+	if (!recs)
+		return ATTACH_TRACK_E_NOMEM;
+	n = attach_record_list(at->run_dir, recs, VHCI_MAX_PORTS);
+	for (int i = 0; i < n; i++) {
+		const struct attach_record *rec = &recs[i];
+		struct att *a;
+		int rc;
+
+		/* Only what a usblabd followed (`attach --follow` processes and
+		 * plain attachments stay theirs), and that usblabd is gone: a
+		 * second usblabd on this machine leaves the first's alone. */
+		if (strcmp(rec->follower, "usblabd") != 0 || track_find(at, rec->name) ||
+		    (rec->follow_pid > 0 && rec->follow_pid != (int)getpid() &&
+		     (kill(rec->follow_pid, 0) == 0 || errno == EPERM)))
+			continue;
+		rc = attach_follow_load(at->run_dir, rec->port, what, sizeof(what), token,
+		                        sizeof(token));
+		if (rc < 0 || !rec->host[0] || !rec->lbusid[0]) {
+			ul_warn("attach",
+			        "%s: vhci port %u was followed before the restart, but %s/attached/"
+			        "%u.follow %s: not following it",
+			        rec->name, rec->port, at->run_dir, rec->port,
+			        rc == -ENOENT ? "is missing" : "does not parse");
+			continue;
+		}
+		if (!vhci_writable(at, err, sizeof(err))) {
+			ul_warn("attach", "%s: %s", rec->name, err);
+			break;
+		}
+		a = att_create(at, rec, what, token);
+		if (!a) {
+			free(recs);
+			return ATTACH_TRACK_E_NOMEM;
+		}
+		resumed++;
+		if (vhci_holds(at, rec, err, sizeof(err))) {
+			snprintf(detail, sizeof(detail),
+			         "vhci port %u (%s) since %s, followed again after usblabd "
+			         "restarted",
+			         a->rec.port, a->rec.lbusid, a->rec.since);
+			att_event(a, UL_EV_ATTACHED, detail);
+			att_event_files(a);
+			att_submit(a, JOB_SAVE);
+		} else {
+			/* Lost while no usblabd watched: import it again now. */
+			ul_info("attach", "%s: %s while usblabd was away", rec->name, err);
+			att_lost(a);
+		}
+	}
+	free(recs);
+	return resumed;
 }
 
 int attach_track_drop(struct attach_track *at, const char *name, const char *why,

@@ -65,6 +65,18 @@ struct attach_track *attach_track_new(struct event_base *base, struct tracker *t
 void attach_track_free(struct attach_track *at);
 
 /*
+ * Follows again what a usblabd followed before it stopped: every record in
+ * the run directory whose follower is "usblabd", whose follow_pid is no
+ * longer a running process (another usblabd's stay its), and whose PORT.follow file
+ * (attach_follow_save) gives the import's busid field and token. A device
+ * vhci still holds is followed as it is (ATTACHED, "followed again after
+ * usblabd restarted"); one whose port was freed meanwhile is imported again
+ * at once, as after any loss. Returns how many it follows, or
+ * ATTACH_TRACK_E_NOMEM.
+ */
+int attach_track_resume(struct attach_track *at);
+
+/*
  * Follows the attachment rec describes from now on. what is the import's
  * busid field without the token (the name, or the busid for a long name),
  * token the lease token or NULL/"" (kept for the re-imports). Checks that

@@ -540,6 +540,13 @@ int bench_start(struct bench **out, struct usblabd *d, const struct bench_opts *
 	}
 	watch_registry_boards(b, &b->regs[0]);
 	arm_expiry(b);
+	/* What the previous usblabd followed on this machine (a restart). */
+	if (b->attach) {
+		int n = attach_track_resume(b->attach);
+
+		if (n > 0)
+			ul_info("bench", "following %d attachment(s) again", n);
+	}
 	if (!o->control || strcmp(o->control, "none") != 0) {
 		const char *path = o->control;
 

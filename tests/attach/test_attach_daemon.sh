@@ -10,7 +10,9 @@
 # attached and devfiles), a re-attach after the port is freed while the
 # server answers (board-reenumerated, re-attached, the record rewritten), a
 # killed server (server-gone, state reattaching), its return (re-attached),
-# detach (detached, no re-attach after), and refusals. TAP output. The
+# detach (detached, no re-attach after), refusals, and a restart of the
+# client's usblabd (what it followed is followed again; a port freed while
+# it was away is imported again at its start). TAP output. The
 # kernel's side is the lab's (lab/scenarios/attach-daemon.sh).
 set -u
 USBLAB=${USBLAB:?set USBLAB to the usblab binary}
@@ -111,10 +113,19 @@ server_start() {
 server_start
 ok $? "the server usblabd serves the virtual CDC" "$(cat "$tmp/server.log")"
 
-"$USBLABD" --listen 127.0.0.1:0 --registry "$tmp/empty.conf" --db "$tmp/client.db" \
-	--control "$SOCK" --http none --no-inventory >"$tmp/client.log" 2>&1 &
-pids+=($!)
-wait_until 10 test -S "$SOCK"
+client_start() {
+	"$USBLABD" --listen 127.0.0.1:0 --registry "$tmp/empty.conf" --db "$tmp/client.db" \
+		--control "$SOCK" --http none --no-inventory >>"$tmp/client.log" 2>&1 &
+	client=$!
+	pids+=($client)
+	wait_until 10 test -S "$SOCK"
+}
+client_stop() {
+	kill $client 2>/dev/null
+	wait $client 2>/dev/null
+	wait_until 5 eval '! test -S "$SOCK"'
+}
+client_start
 ok $? "the client's usblabd listens on its control socket" "$(cat "$tmp/client.log")"
 
 # kinds_seen: the client-side event kinds in order, comma-separated.
@@ -247,6 +258,67 @@ attaches=$(wc -l <"$tmp/attach.log")
 sleep 1
 [ "$(wc -l <"$tmp/attach.log")" = "$attaches" ] && [ ! -e "$tmp/run/attached/$port.json" ]
 ok $? "no re-attach after detach, the record gone" "$(cat "$tmp/attach.log" | tr '\n' ' ')"
+
+# 7. usblabd restarts: it follows again what it followed.
+list_state() { # the state of the one attachment attach.list shows, or "none"
+	python3 - "$SOCK" <<'EOF'
+import json, socket, sys
+try:
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    s.sendall(b'{"id":1,"method":"attach.list"}\n')
+    r = json.loads(s.makefile().readline())["result"]["attachments"]
+    print(r[0]["state"] if len(r) == 1 else "attachments: %d" % len(r))
+except Exception as e:
+    print("none (%s)" % e)
+EOF
+}
+ul attach 127.0.0.1:$PORT 0-1 --json >"$tmp/out" 2>"$tmp/err"
+ok $? "attach 0-1 without --follow exits 0" "$(cat "$tmp/err")"
+wait_until 5 eval '[ "$(record_field follower)" = usblabd ]'
+port=$(record_field port)
+follow=$tmp/run/attached/$port.follow
+wait_until 5 test -s "$follow"
+[ "$(stat -c %a "$follow" 2>/dev/null)" = 600 ] &&
+	python3 -c 'import json,sys; f=json.load(open(sys.argv[1])); assert f == {"what": "0-1", "token": ""}, f' "$follow"
+ok $? "PORT.follow keeps the import's busid field and token, mode 0600" "$(stat -c %a "$follow" 2>&1; cat "$follow" 2>&1)"
+again() { ul events --json --kind attached | python3 -c 'import json,sys; print(sum("followed again after usblabd restarted" in e["detail"] for e in json.load(sys.stdin)["events"]))'; }
+client_stop
+client_start
+ok $? "the client's usblabd starts again" "$(tail -3 "$tmp/client.log")"
+wait_until 10 eval '[ "$(list_state)" = attached ]'
+ok $? "after the restart, attach.list follows 0-1 again" "$(list_state); $(tail -3 "$tmp/client.log")"
+wait_until 5 eval '[ "$(again)" = 1 ]'
+ok $? "an attached event says it is followed again after the restart" "$(ul events --json --kind attached)"
+reattached() { ul events --json --kind re-attached | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))'; }
+before=$(reattached)
+set_status 0 4
+wait_until 15 eval '[ "$(reattached)" = $((before + 1)) ]'
+ok $? "the restarted usblabd re-attaches when the port is freed" "$(kinds_seen)"
+
+# 7b. The port is freed while no usblabd runs: imported again at the start.
+before=$(reattached) # the events come from the daemon: ask before it stops
+client_stop
+set_status 0 4
+attaches=$(wc -l <"$tmp/attach.log")
+client_start
+wait_until 15 eval '[ "$(reattached)" = $((before + 1)) ]'
+ok $? "a port freed while usblabd was away is imported again when it starts" "$(kinds_seen); $(tail -5 "$tmp/client.log")"
+[ "$(wc -l <"$tmp/attach.log")" = $((attaches + 1)) ]
+ok $? "exactly one attach written to vhci for it" "$(cat "$tmp/attach.log" | tr '\n' ' ')"
+
+# 7c. A record without its PORT.follow: not followed, and said so.
+client_stop
+port=$(record_field port)
+mv "$tmp/run/attached/$port.follow" "$tmp/follow.saved"
+client_start
+sleep 0.5
+[ "$(list_state)" = "attachments: 0" ] && grep -q "$port.follow is missing: not following it" "$tmp/client.log"
+ok $? "a record without PORT.follow is not followed, with a warning" "$(list_state); $(tail -3 "$tmp/client.log")"
+mv "$tmp/follow.saved" "$tmp/run/attached/$port.follow"
+
+ul detach 0-1 >"$tmp/out" 2>"$tmp/err"
+[ ! -e "$tmp/run/attached/$port.json" ] && [ ! -e "$tmp/run/attached/$port.follow" ]
+ok $? "detach removes the record and PORT.follow" "$(ls "$tmp/run/attached" 2>&1)"
 
 echo "1..$n"
 exit $failed
