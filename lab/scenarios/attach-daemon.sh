@@ -6,8 +6,10 @@
 # Then two re-enumerations of the stick on the server (QMP device_del +
 # device_add), each timed from the server's `exported` event of the
 # returning stick to the client's `re-attached` event (with device files),
-# with the client's breakdown (BENCH lines); then detach (detached, no
-# re-attach). attach-kill.sh kills the server.
+# with the client's breakdown (BENCH lines); then the client's usblabd
+# restarts (the stick followed again, re-attached after a third
+# re-enumeration); then detach (detached, no re-attach). attach-kill.sh
+# kills the server.
 
 . /lab/scenarios/attach-lib.sh
 attach_setup || return 0
@@ -48,6 +50,28 @@ done
 	echo "BENCH: re-attach by the client's usblabd after device_del+device_add (TCG): server exported -> client re-attached with files, ms:$figures (breakdown: LAB notes)"
 got=$(link_md5 $RUN/stick/disk)
 check reenum-md5 "md5 through $RUN/stick/disk after the re-attaches is $got, want $ref" [ "$got" = "$ref" ]
+
+# The client's usblabd restarts: it follows the stick again by itself, and
+# re-attaches it after the next re-enumeration.
+followed_again() { cl events --json --kind attached | grep -q 'followed again after usblabd restarted'; }
+kill $cpid 2>/dev/null
+wait $cpid 2>/dev/null
+wait_until 5 sh -c "! test -S $CSOCK"
+if client_daemon_start; then
+	check restart-followed "no 'followed again' event after the restart: $(tail -n 2 /tmp/client-usblabd.log | tr '\n' ' ')" \
+		wait_until 5 followed_again
+	port=$(recorded_port)
+	nre=$(ev_count $CSOCK re-attached)
+	stick_unplug >/dev/null
+	wait_until 15 vhci_port_free "$port"
+	stick_replug >/dev/null
+	check restart-reenum "the restarted usblabd did not re-attach within 30 s: $(tail -n 3 /tmp/client-usblabd.log | tr '\n' ' ')" \
+		wait_until 30 count_at_least $CSOCK re-attached $((nre + 1))
+	got=$(link_md5 $RUN/stick/disk)
+	check restart-md5 "md5 through $RUN/stick/disk after the restart is $got, want $ref" [ "$got" = "$ref" ]
+else
+	fail restart-followed "the client's usblabd did not start again"
+fi
 
 # detach: the daemon stops following; the port stays free.
 port=$(recorded_port)

@@ -77,13 +77,20 @@ recorded_port() { ls $RUN/attached/ | sed -n 's/\.json$//p' | head -n 1; }
 # client_setup: starts the client's usblabd (nothing exported, control socket
 # $CSOCK, pid in $cpid) and attaches the stick through it (handed over).
 # 0 when the stick is attached and followed; 1 after a FAIL line.
+# client_daemon_start: the client's usblabd (pid in cpid); 0 once its
+# control socket is there. The log and the event store carry over restarts.
+client_daemon_start() {
+	"$USBLABD" --listen 127.0.0.1:3250 --registry /tmp/client.conf --db /tmp/client.db \
+		--control $CSOCK --http none --no-inventory >>/tmp/client-usblabd.log 2>&1 &
+	cpid=$!
+	wait_until 10 test -S $CSOCK
+}
+
 client_setup() {
 	: >/tmp/client.conf
+	: >/tmp/client-usblabd.log
 	rm -f /tmp/client.db*
-	"$USBLABD" --listen 127.0.0.1:3250 --registry /tmp/client.conf --db /tmp/client.db \
-		--control $CSOCK --http none --no-inventory >/tmp/client-usblabd.log 2>&1 &
-	cpid=$!
-	if ! wait_until 10 test -S $CSOCK; then
+	if ! client_daemon_start; then
 		fail client-start "the client's usblabd did not open $CSOCK"
 		dump /tmp/client-usblabd.log "client usblabd: "
 		return 1
