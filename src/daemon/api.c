@@ -1310,6 +1310,7 @@ void api_free(struct api *api)
 	/* Replies still waiting for the store are dropped: the daemon stops. */
 	while (api->pending)
 		pending_free(api->pending);
+	api_power_abandon(api->env.tracker);
 	event_free(api->retry);
 	free(api);
 }

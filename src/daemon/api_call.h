@@ -62,6 +62,10 @@ void api_reply_errorf(struct api_reply *r, const char *code, json_t *extra, cons
 
 /* power {"name", "action": off|on|cycle, "timeout", "method"}: api_power.c */
 void api_power(const struct api_call *c);
+/* api_free: the power requests still in flight over tracker t are
+ * abandoned with the api (the daemon stops): no longer in the way of a
+ * request to a later api. */
+void api_power_abandon(const struct tracker *t);
 /* unplug, replug {"name"|"busid"} of a virtual device: api_sim.c */
 void api_sim_unplug(const struct api_call *c);
 void api_sim_replug(const struct api_call *c);

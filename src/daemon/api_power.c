@@ -59,7 +59,34 @@ struct power_op {
 	struct power_plan plan;
 	int rc;
 	char err[512];
+
+	struct power_op *next; /* in_flight */
 };
+
+/* The requests in flight, on the loop's thread only: one at a time per
+ * hub port (and per board), so that two cycles never interleave their
+ * offs and ons. */
+static struct power_op *in_flight;
+
+void api_power_abandon(const struct tracker *t)
+{
+	for (struct power_op **p = &in_flight; *p;) {
+		if ((*p)->tracker == t)
+			*p = (*p)->next;
+		else
+			p = &(*p)->next;
+	}
+}
+
+static void in_flight_remove(struct power_op *op)
+{
+	for (struct power_op **p = &in_flight; *p; p = &(*p)->next) {
+		if (*p == op) {
+			*p = op->next;
+			return;
+		}
+	}
+}
 
 static const char *action_name(enum power_action a)
 {
@@ -88,6 +115,7 @@ static void op_finish(struct power_op *op)
 
 	if (op->timer)
 		event_del(op->timer);
+	in_flight_remove(op);
 	if (event_base_once(op->base, -1, EV_TIMEOUT, op_free_cb, op, &now) < 0) {
 		/* Cannot schedule it: leak rather than free under our feet. */
 		return;
@@ -338,6 +366,20 @@ void api_power(const struct api_call *c)
 		api_call_error(c, "no_hub_port", msg, json_pack("{s:s}", "board", b->name));
 		return;
 	}
+	for (const struct power_op *o = in_flight; o; o = o->next) {
+		if (o->tracker == env->tracker &&
+		    (strcmp(o->location, b->dev.port) == 0 || strcmp(o->name, b->name) == 0)) {
+			snprintf(msg, sizeof(msg),
+			         "power %s of %s (port %s) by %s is in progress since %lld ms: "
+			         "one request at a time per port",
+			         action_name(o->action), o->name, o->location, o->who,
+			         (long long)(tracker_now(env->tracker) - o->started_ms));
+			api_call_error(c, "power_busy", msg,
+			               json_pack("{s:s, s:s, s:s}", "board", o->name, "action",
+			                         action_name(o->action), "by", o->who));
+			return;
+		}
+	}
 	op = calloc(1, sizeof(*op));
 	if (!op || !(op->offload = offload_new(env->base)) ||
 	    !(op->timer = event_new(env->base, -1, 0, on_tick, op))) {
@@ -367,5 +409,7 @@ void api_power(const struct api_call *c)
 		free(op);
 		return;
 	}
+	op->next = in_flight;
+	in_flight = op;
 	submit(op, act == ACT_ON);
 }

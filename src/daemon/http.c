@@ -149,6 +149,7 @@ static int status_of(const char *code)
 	        {"not_leased", 409},
 	        {"timeout", 409},
 	        {"no_hub_port", 409},
+	        {"power_busy", 409},
 	        {"no_hub", 409},
 	        {"no_switching", 409},
 	        {"no_method", 409},

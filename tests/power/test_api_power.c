@@ -8,7 +8,8 @@
  * 0 it comes back. Covers off, on, cycle (replies after the departure and
  * the return, with POWER events), a hub that does not cut VBUS (the board
  * never departs: no_departure), a board that does not come back, request
- * errors, leases, and a client that goes away mid-way.
+ * errors, leases, a client that goes away mid-way, and a second request
+ * while one runs (power_busy).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -465,6 +466,32 @@ static void test_client_gone(void **state)
 	assert_non_null(find_event(f, UL_EV_POWER, 0));
 }
 
+/* One request at a time per port: a second one while a cycle runs is
+ * refused (power_busy, naming the first), and accepted once it is done. */
+static void test_one_at_a_time(void **state)
+{
+	struct fixture *f = *state;
+	const char *msg;
+
+	req(f, &f->ann, &f->who_ann,
+	    "{\"id\":1,\"method\":\"power\",\"params\":{\"name\":\"board\",\"action\":\"cycle\","
+	    "\"method\":\"sysfs\"}}");
+	req(f, &f->bob, &f->who_bob,
+	    "{\"id\":2,\"method\":\"power\",\"params\":{\"name\":\"board\",\"action\":\"off\","
+	    "\"method\":\"sysfs\"}}");
+	assert_int_equal(f->bob.n, 1);
+	assert_string_equal(last_error(&f->bob, &msg), "power_busy");
+	assert_non_null(strstr(msg, "power cycle of board (port 3-1.2) by ann@bench"));
+	run_until(f, &f->ann, 1);
+	assert_non_null(json_object_get(last_result(&f->ann), "returned_ms"));
+	req(f, &f->bob, &f->who_bob,
+	    "{\"id\":3,\"method\":\"power\",\"params\":{\"name\":\"board\",\"action\":\"off\","
+	    "\"method\":\"sysfs\"}}");
+	run_until(f, &f->bob, 2);
+	assert_string_equal(json_string_value(json_object_get(last_result(&f->bob), "action")),
+	                    "off");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +502,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leased, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_one_at_a_time, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
