@@ -3,14 +3,15 @@
  * fuzz_server.c - the server core's state machine under arbitrary input.
  *
  * Input: byte 0 chooses the backend's behaviour and the chunking, byte 1
- * the URB memory contract (FZ_MEM_*: whether the backend offers
- * data_alloc, the transport send_split and charge, whether payloads go
- * through usbip_conn_rx_window in which pieces, whether the transport keeps
- * URBs queued; 0 is the single-block path), the rest is the byte stream a
- * client sends (after a valid OP_REQ_IMPORT of "1-1" when bit 0 of byte 0 is
- * set, so the URB phase is reached at once). Imports go through the owner's
- * import_lookup (fz_import_lookup names what it knows). Between chunks the
- * fake backend completes some of the URBs it holds. Properties:
+ * the URB memory contract (FZ_MEM_*: whether the backend offers data_alloc,
+ * the transport send_split and charge, whether payloads go through
+ * usbip_conn_rx_window and in which pieces, whether the transport keeps
+ * URBs queued and refuses output when full; 0 is the single-block path),
+ * the rest is the byte stream a client sends (after a valid OP_REQ_IMPORT
+ * of "1-1" when bit 0 of byte 0 is set, so the URB phase is reached at
+ * once). Imports go through the owner's import_lookup (fz_import_lookup
+ * names what it knows). Between chunks the fake backend completes some of
+ * the URBs it holds. Properties:
  *   - every byte the core sends is a whole, decodable reply;
  *   - every RET_SUBMIT answers a URB that was submitted, once, and is never
  *     preceded by a RET_UNLINK that completed it;
@@ -23,6 +24,8 @@
  *     usblabd's on_read relies on to use it);
  *   - data_alloc is asked only with send_split, never for ISO; each buffer
  *     is freed once, with its ep_type and length, and charged once;
+ *   - a refused send or send_split leaves the core owning nothing it handed
+ *     over, and ends the connection;
  *   - after teardown every allocation is freed and a claimed device is
  *     closed exactly once.
  */
@@ -44,7 +47,7 @@
 #define FZ_MEM_DECLINE    0x08 /* data_alloc declines every second request */
 #define FZ_MEM_RX_WINDOW  0x10 /* payloads go through usbip_conn_rx_window */
 #define FZ_MEM_SPLIT_SIZE 0x60 /* bits 5-6: the pieces committed to the window */
-#define FZ_MEM_TX_QUEUE   0x80 /* the transport frees URBs later, some after teardown */
+#define FZ_MEM_TX_QUEUE   0x80 /* the transport queues URBs, refuses output when full */
 
 /* One buffer the backend handed out with data_alloc. */
 struct fz_ext {
@@ -84,6 +87,7 @@ struct fz {
 	int nchg;
 	struct fz_txq txq[MAX_TXQ];
 	int ntxq;
+	bool refused_out; /* fz_refuses() said no to a send */
 	int opens, closes, closed;
 	int refusals, refused_status;
 	/* Reply stream as the client would read it. */
@@ -300,9 +304,10 @@ static uint32_t sum_bytes(uint32_t sum, const uint8_t *p, size_t len)
 	return sum;
 }
 
-/* The transport sends a URB's reply later (bit 7 of byte 1): it keeps the
- * URB, the oldest leaving when the queue is full, the rest at the end, after
- * the connection and its device are gone (data_free may come after close(),
+/* The transport sends a URB's reply later (bit 7 of byte 1), as usblabd's
+ * output queue does: it keeps the URB until its socket takes the reply
+ * (when the input says so, between chunks) or, for the rest, after the
+ * connection and its device are gone (data_free may come after close(),
  * usbip_server.h). Reading the bytes then is what sendmsg() would do. */
 static void txq_send_one(struct fz *f, int i)
 {
@@ -315,7 +320,16 @@ static void txq_send_one(struct fz *f, int i)
 	memmove(&f->txq[i], &f->txq[i + 1], (size_t)(f->ntxq - i) * sizeof(f->txq[0]));
 }
 
-/* Takes a URB handed over by send or send_split. */
+/* With a queue, output is refused once it is full or the core closed the
+ * connection, as usblabd's transport refuses when it cannot queue or is
+ * closing: the core must end the connection and own nothing it handed
+ * over. */
+static bool fz_refuses(const struct fz *f)
+{
+	return (f->mem & FZ_MEM_TX_QUEUE) && (f->ntxq == MAX_TXQ || f->closed);
+}
+
+/* Takes a URB handed over by send or send_split (not refused). */
 static void fz_take_urb(struct fz *f, struct usbip_urb *urb, const void *buf, size_t len,
                         const void *data, size_t dlen)
 {
@@ -325,8 +339,6 @@ static void fz_take_urb(struct fz *f, struct usbip_urb *urb, const void *buf, si
 		usbip_urb_free(urb);
 		return;
 	}
-	if (f->ntxq == MAX_TXQ)
-		txq_send_one(f, 0);
 	q = &f->txq[f->ntxq++];
 	q->urb = urb;
 	q->buf = buf;
@@ -348,6 +360,13 @@ static int fz_send(struct usbip_conn *conn, const void *buf, size_t len, struct 
 {
 	struct fz *f = conn->transport;
 
+	if (fz_refuses(f)) {
+		/* The transport owns urb even when it fails. */
+		if (urb)
+			usbip_urb_free(urb);
+		f->refused_out = true;
+		return USBIP_E_NOMEM;
+	}
 	if (f->imported && conn->phase == USBIP_PHASE_URB)
 		check_reply(f, buf, len);
 	if (f->outlen + len <= sizeof(f->out)) {
@@ -376,6 +395,11 @@ static int fz_send_split(struct usbip_conn *conn, const void *buf, size_t len, c
 	FUZZ_CHECK(len == USBIP_HEADER_SIZE && dlen > 0 && dlen <= (size_t)urb->length);
 	k = ext_find(f, data);
 	FUZZ_CHECK(k >= 0 && f->ext[k].len == (size_t)urb->length);
+	if (fz_refuses(f)) {
+		usbip_urb_free(urb);
+		f->refused_out = true;
+		return USBIP_E_NOMEM;
+	}
 	whole = malloc(len + dlen);
 	FUZZ_CHECK(whole != NULL);
 	memcpy(whole, buf, len);
@@ -776,6 +800,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			           f.conn.phase == USBIP_PHASE_DONE);
 			break;
 		}
+		/* The transport's socket takes the oldest queued reply when the
+		 * last byte taken is odd. */
+		if (f.ntxq > 0 && (data[off - 1] & 1))
+			txq_send_one(&f, 0);
 	}
 	/* A refused import is answered with its status alone, then closed. */
 	if (f.refusals) {
@@ -787,6 +815,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           USBIP_OP_COMMON_SIZE);
 		FUZZ_CHECK(st == (uint32_t)f.refused_status && f.outlen == USBIP_OP_COMMON_SIZE);
 	}
+	/* Refused output ends the connection. */
+	FUZZ_CHECK(!f.refused_out || f.closed == 1);
 	usbip_conn_destroy(&f.conn);
 	/* Cancels returned every held URB. */
 	FUZZ_CHECK(f.nheld == 0);

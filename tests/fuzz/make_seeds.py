@@ -203,7 +203,8 @@ SERVER_SEEDS = {
 # charge, bit 3 data_alloc declines every second request, bit 4 OUT payloads
 # are received through usbip_conn_rx_window (as usblabd's on_read) in pieces
 # of 1, 7, 64 bytes or whole (bits 5-6), bit 7 the transport keeps replies
-# queued (freed later, some after the device's close).
+# queued (sent when the last byte fed is odd, the rest after the device's
+# close) and refuses output when 8 are queued.
 MEM, SPLIT, CHARGE, DECLINE, WINDOW, QUEUE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x80
 ZEROCOPY = MEM | SPLIT | CHARGE
 PIECE1, PIECE7, PIECE64, WHOLE = 0x00, 0x20, 0x40, 0x60
@@ -223,12 +224,32 @@ MEM_STREAM = (
     + unlink(2, 11, 0x00010002, 10)
     + cmd_submit(12, 1, 1, 0x200, 1, 0, 0, 0)
 )
-# A small budget (bit 6 of byte 0) that the charged data of two URBs passes.
+# The small budget (200000 bytes, bit 6 of byte 0): the first URB's data,
+# charged to its block, leaves no room for the second one's block, whose
+# data the backend had handed out (the first reply is still queued: the
+# last byte of the first chunk, the second header's direction, is even).
 MEM_BUDGET_STREAM = (
-    cmd_submit(1, 1, 1, 0x200, 150000, 0, 0, 0)
-    + cmd_submit(2, 1, 1, 0x200, 100000, 0, 0, 0)
+    cmd_submit(1, 1, 1, 0x200, 199900, 0, 0, 0)
+    + cmd_submit(2, 0, 1, 0, 64, 0, 0, 0)
     + cmd_submit(3, 1, 1, 0x200, 512, 0, 0, 0)
 )
+# Unlinks of URBs the backend still holds, which with bit 3 of byte 0
+# finish before the cancel takes: RET_SUBMIT, then RET_UNLINK(0) (§4.3).
+RACE_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 512, 0, 0, 0) for s in range(1, 9)) + (
+    unlink(2, 9, 0x00010002, 8)
+    + unlink(2, 10, 0x00010002, 7)
+    + cmd_submit(11, 0, 1, 0, 100, 0, 0, 0) + bytes(range(100))
+    + unlink(2, 12, 0x00010002, 11)
+)
+# ISO descriptors outside the buffer end the connection when the window's
+# commit completes the payload, while the backend holds IN URBs: they
+# complete on a connection that is closing. Twenty headers end on a 64-byte
+# chunk, so the payload goes through the window; one URB finishes a chunk.
+ISO_BAD_HELD_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 64, 0, 0, 0) for s in range(1, 20)) + (
+    cmd_submit(7, 0, 3, 0x2, 8, 0, 1, 1) + b"\x03" * 8 + iso_desc([(100, 8, 0, 0)])
+)
+# More replies than the transport's queue holds before it sends any.
+FLOOD_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 64, 0, 0, 0) for s in range(1, 13))
 SERVER_SEEDS.update({
     "mem-split-bytewise": bytes([0x01, ZEROCOPY]) + MEM_STREAM,
     "mem-split-chunks": bytes([0x81, ZEROCOPY]) + SERVER_STREAM,
@@ -244,6 +265,13 @@ SERVER_SEEDS.update({
     "mem-budget": bytes([0xC1, ZEROCOPY | QUEUE]) + MEM_BUDGET_STREAM,
     "mem-op-import": bytes([0x80, ZEROCOPY | WINDOW | PIECE64]) + op_common(0x8003)
     + b"1-1".ljust(32, b"\0") + MEM_STREAM,
+    "race-unlink-held": bytes([0x89, 0]) + RACE_STREAM,
+    "mem-race-unlink-held": bytes([0x89, ZEROCOPY | WINDOW | PIECE7 | QUEUE]) + RACE_STREAM,
+    "mem-window-iso-bad-held": bytes([0x81, ZEROCOPY | WINDOW | WHOLE]) + ISO_BAD_HELD_STREAM,
+    "queue-full": bytes([0x85, QUEUE]) + FLOOD_STREAM,
+    "mem-queue-full": bytes([0x85, ZEROCOPY | QUEUE]) + FLOOD_STREAM,
+    "mem-queue-full-held": bytes([0x81, ZEROCOPY | WINDOW | WHOLE | QUEUE]) + FLOOD_STREAM
+    + MEM_STREAM,
 })
 
 
