@@ -165,7 +165,9 @@ ROUNDTRIP_SEEDS = {
 
 # fuzz_server: byte 0 is the harness's flags (bit 0: import "1-1" first;
 # bit 2: URBs complete at once; bit 3: cancels race a completion; bit 5: a
-# limit of 3 URBs in flight; bit 7: 64-byte chunks), then the client stream.
+# limit of 3 URBs in flight; bit 6: a small memory budget; bit 7: 64-byte
+# chunks); byte 1 the URB memory contract of usbip_server.h (0: the
+# single-block path), then the client stream.
 SERVER_STREAM = (
     cmd_submit(1, 1, 0, 0x200, 18, 0, 0, 0, GET_DESC_SETUP)
     + cmd_submit(2, 0, 0, 0, 0, 0, 0, 0, bytes([0, 9, 1, 0, 0, 0, 0, 0]))
@@ -182,19 +184,95 @@ SERVER_STREAM = (
     + unlink(2, 11, 0x00010002, 5)
 )
 SERVER_SEEDS = {
-    "held-bytewise": bytes([0x01]) + SERVER_STREAM,
-    "held-chunks": bytes([0x81]) + SERVER_STREAM,
-    "inline": bytes([0x85]) + SERVER_STREAM,
-    "race-limit3": bytes([0xA9]) + SERVER_STREAM,
-    "op-devlist": bytes([0x80]) + op_common(0x8005),
-    "op-import-then-urbs": bytes([0x80]) + op_common(0x8003) + b"1-1".ljust(32, b"\0")
+    "held-bytewise": bytes([0x01, 0]) + SERVER_STREAM,
+    "held-chunks": bytes([0x81, 0]) + SERVER_STREAM,
+    "inline": bytes([0x85, 0]) + SERVER_STREAM,
+    "race-limit3": bytes([0xA9, 0]) + SERVER_STREAM,
+    "op-devlist": bytes([0x80, 0]) + op_common(0x8005),
+    "op-import-then-urbs": bytes([0x80, 0]) + op_common(0x8003) + b"1-1".ljust(32, b"\0")
     + SERVER_STREAM,
     # issue 13: imports by board name (NAME#TOKEN) and the lookup's refusals
-    "op-import-by-name": bytes([0x80]) + op_common(0x8003)
+    "op-import-by-name": bytes([0x80, 0]) + op_common(0x8003)
     + b"board#0123456789abcdefghijklmno".ljust(32, b"\0") + SERVER_STREAM,
-    "op-import-locked": bytes([0x80]) + op_common(0x8003) + b"busy#x".ljust(32, b"\0"),
-    "op-import-errno": bytes([0x80]) + op_common(0x8003) + b"gone".ljust(32, b"\0"),
+    "op-import-locked": bytes([0x80, 0]) + op_common(0x8003) + b"busy#x".ljust(32, b"\0"),
+    "op-import-errno": bytes([0x80, 0]) + op_common(0x8003) + b"gone".ljust(32, b"\0"),
 }
+
+# Byte 1: bit 0 the backend offers data_alloc (its own memory for URB
+# data, as libusb's usbfs buffers), bit 1 the transport send_split, bit 2
+# charge, bit 3 data_alloc declines every second request, bit 4 OUT payloads
+# are received through usbip_conn_rx_window (as usblabd's on_read) in pieces
+# of 1, 7, 64 bytes or whole (bits 5-6), bit 7 the transport keeps replies
+# queued (sent when the last byte fed is odd, the rest after the device's
+# close) and refuses output when 8 are queued.
+MEM, SPLIT, CHARGE, DECLINE, WINDOW, QUEUE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x80
+ZEROCOPY = MEM | SPLIT | CHARGE
+PIECE1, PIECE7, PIECE64, WHOLE = 0x00, 0x20, 0x40, 0x60
+SET_REPORT = bytes([0x21, 0x09, 0x00, 0x02, 0x00, 0x00, 0x10, 0x00])
+MEM_STREAM = (
+    cmd_submit(1, 1, 0, 0x200, 18, 0, 0, 0, GET_DESC_SETUP)
+    + cmd_submit(2, 0, 1, 0, 300, 0, 0, 0) + bytes((i * 7) & 0xff for i in range(300))
+    + cmd_submit(3, 1, 1, 0x200, 512, 0, 0, 0)
+    + cmd_submit(4, 1, 2, 0x200, 64, -1, 0, 8)
+    + unlink(2, 5, 0x00010002, 3)
+    + cmd_submit(6, 0, 0, 0, 16, 0, 0, 0, SET_REPORT) + b"0123456789abcdef"
+    + cmd_submit(7, 0, 3, 0x2, 8, 0, 2, 1) + b"\x02" * 8
+    + iso_desc([(0, 4, 0, 0), (4, 4, 0, 0)])
+    + cmd_submit(8, 0, 1, 0, 0, 0, 0, 0)
+    + cmd_submit(9, 0, 2, 0, 4, 0, 0, 0) + b"nope"
+    + cmd_submit(10, 0, 1, 0, 100, 0, 0, 0) + bytes(range(100))
+    + unlink(2, 11, 0x00010002, 10)
+    + cmd_submit(12, 1, 1, 0x200, 1, 0, 0, 0)
+)
+# The small budget (200000 bytes, bit 6 of byte 0): the first URB's data,
+# charged to its block, leaves no room for the second one's block, whose
+# data the backend had handed out (the first reply is still queued: the
+# last byte of the first chunk, the second header's direction, is even).
+MEM_BUDGET_STREAM = (
+    cmd_submit(1, 1, 1, 0x200, 199900, 0, 0, 0)
+    + cmd_submit(2, 0, 1, 0, 64, 0, 0, 0)
+    + cmd_submit(3, 1, 1, 0x200, 512, 0, 0, 0)
+)
+# Unlinks of URBs the backend still holds, which with bit 3 of byte 0
+# finish before the cancel takes: RET_SUBMIT, then RET_UNLINK(0) (§4.3).
+RACE_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 512, 0, 0, 0) for s in range(1, 9)) + (
+    unlink(2, 9, 0x00010002, 8)
+    + unlink(2, 10, 0x00010002, 7)
+    + cmd_submit(11, 0, 1, 0, 100, 0, 0, 0) + bytes(range(100))
+    + unlink(2, 12, 0x00010002, 11)
+)
+# ISO descriptors outside the buffer end the connection when the window's
+# commit completes the payload, while the backend holds IN URBs: they
+# complete on a connection that is closing. Twenty headers end on a 64-byte
+# chunk, so the payload goes through the window; one URB finishes a chunk.
+ISO_BAD_HELD_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 64, 0, 0, 0) for s in range(1, 20)) + (
+    cmd_submit(7, 0, 3, 0x2, 8, 0, 1, 1) + b"\x03" * 8 + iso_desc([(100, 8, 0, 0)])
+)
+# More replies than the transport's queue holds before it sends any.
+FLOOD_STREAM = b"".join(cmd_submit(s, 1, 1, 0x200, 64, 0, 0, 0) for s in range(1, 13))
+SERVER_SEEDS.update({
+    "mem-split-bytewise": bytes([0x01, ZEROCOPY]) + MEM_STREAM,
+    "mem-split-chunks": bytes([0x81, ZEROCOPY]) + SERVER_STREAM,
+    "mem-window-1": bytes([0x01, ZEROCOPY | WINDOW | PIECE1]) + MEM_STREAM,
+    "mem-window-64": bytes([0x81, ZEROCOPY | WINDOW | PIECE64]) + MEM_STREAM,
+    "mem-window-whole-queued": bytes([0x85, ZEROCOPY | WINDOW | WHOLE | QUEUE]) + MEM_STREAM,
+    "mem-decline-window-7": bytes([0x81, ZEROCOPY | DECLINE | WINDOW | PIECE7]) + MEM_STREAM,
+    "mem-race-limit3-queued": bytes([0xA9, ZEROCOPY | WINDOW | PIECE64 | QUEUE]) + MEM_STREAM,
+    "mem-no-charge": bytes([0x81, MEM | SPLIT | WINDOW | PIECE7]) + MEM_STREAM,
+    # data_alloc offered, send_split not: the core must never ask for it
+    "mem-no-split": bytes([0x81, MEM | CHARGE | WINDOW | PIECE64]) + MEM_STREAM,
+    "mem-window-only": bytes([0x81, WINDOW | PIECE7]) + MEM_STREAM,
+    "mem-budget": bytes([0xC1, ZEROCOPY | QUEUE]) + MEM_BUDGET_STREAM,
+    "mem-op-import": bytes([0x80, ZEROCOPY | WINDOW | PIECE64]) + op_common(0x8003)
+    + b"1-1".ljust(32, b"\0") + MEM_STREAM,
+    "race-unlink-held": bytes([0x89, 0]) + RACE_STREAM,
+    "mem-race-unlink-held": bytes([0x89, ZEROCOPY | WINDOW | PIECE7 | QUEUE]) + RACE_STREAM,
+    "mem-window-iso-bad-held": bytes([0x81, ZEROCOPY | WINDOW | WHOLE]) + ISO_BAD_HELD_STREAM,
+    "queue-full": bytes([0x85, QUEUE]) + FLOOD_STREAM,
+    "mem-queue-full": bytes([0x85, ZEROCOPY | QUEUE]) + FLOOD_STREAM,
+    "mem-queue-full-held": bytes([0x81, ZEROCOPY | WINDOW | WHOLE | QUEUE]) + FLOOD_STREAM
+    + MEM_STREAM,
+})
 
 
 def write(outdir, target, seeds):
