@@ -224,6 +224,29 @@ usblabd_stop() {
 
 usblabd_gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# floorsrv_attach [libusb]: labprobe floorsrv (the least USB/IP server) on
+# the stick's own usbfs node at $SERVER:3240, attached through vhci (sets
+# ATT_PORT and ATT_LBUSID); its output in /tmp/floorsrv.out. 0 once the
+# disk is there. floorsrv_done ends it either way.
+floorsrv_attach() {
+	FLOORSRV_PID=""
+	_fnode=$(usb_node "$STICK_BUSID") || return 1
+	labprobe floorsrv "$_fnode" "$STICK_BUSID" 3240 $1 >/tmp/floorsrv.out 2>&1 &
+	FLOORSRV_PID=$!
+	wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
+		wait_until 15 vhci_disk "$ATT_LBUSID"
+}
+
+# floorsrv_done: after the detach, floorsrv leaves (killed after 10 s) and
+# gives the interfaces back; 0 once usb-storage has the disk again.
+floorsrv_done() {
+	if [ -n "$FLOORSRV_PID" ]; then
+		wait_until 10 sh -c "! kill -0 $FLOORSRV_PID 2>/dev/null" || kill $FLOORSRV_PID 2>/dev/null
+		wait $FLOORSRV_PID 2>/dev/null
+	fi
+	wait_until 15 direct_disk
+}
+
 # The kernel's own server: usbipd plus usbip-host bound to BUSID.
 usbipd_start() {
 	usbipd -D >/tmp/usbipd.out 2>&1 || return 1

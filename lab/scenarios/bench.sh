@@ -83,24 +83,14 @@ bench_usblabd() {
 # stick's own usbfs node, attached and measured like the other two; then
 # usb-storage takes the disk back.
 bench_floorsrv() {
-	_node=$(usb_node "$STICK_BUSID")
-	if [ -z "$_node" ]; then
-		fail "floorsrv-round-$1" "no usbfs node for $STICK_BUSID"
-		return
-	fi
-	labprobe floorsrv "$_node" "$STICK_BUSID" 3240 >/tmp/floorsrv.out 2>&1 &
-	_fpid=$!
-	if wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
-		wait_until 15 vhci_disk "$ATT_LBUSID"; then
+	if floorsrv_attach; then
 		bench_measure "/tmp/bench.floorsrv.$1" || fail "floorsrv-round-$1" "$(cat /tmp/m.out)"
 		vhci_detach "$ATT_PORT"
 	else
-		fail "floorsrv-round-$1" "floorsrv export or attach failed: $(tr '\n' ' ' </tmp/floorsrv.out)"
+		fail "floorsrv-round-$1" "floorsrv export or attach failed: $(tr '\n' ' ' </tmp/floorsrv.out 2>/dev/null)"
 	fi
-	wait_until 10 sh -c "! kill -0 $_fpid 2>/dev/null" || kill $_fpid 2>/dev/null
-	wait $_fpid 2>/dev/null
-	note "floorsrv round $1: $(tr '\n' ' ' </tmp/floorsrv.out)"
-	wait_until 15 direct_disk || fail "floorsrv-rebound-$1" "usb-storage did not take the disk back"
+	floorsrv_done || fail "floorsrv-rebound-$1" "usb-storage did not take the disk back"
+	note "floorsrv round $1: $(tr '\n' ' ' </tmp/floorsrv.out 2>/dev/null)"
 }
 
 # best SERVER METRIC: the best value over the rounds ("" when none).

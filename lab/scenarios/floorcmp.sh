@@ -21,18 +21,13 @@ cmp_measure() {
 
 # cmp_floor NAME ROUND [libusb]
 cmp_floor() {
-	_node=$(usb_node "$STICK_BUSID")
-	labprobe floorsrv "$_node" "$STICK_BUSID" 3240 $3 >/tmp/floorsrv.out 2>&1 &
-	_fpid=$!
-	if wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
-		wait_until 15 vhci_disk "$ATT_LBUSID"; then
+	if floorsrv_attach $3; then
 		cmp_measure "$1" "$2"
 		vhci_detach "$ATT_PORT"
 	else
-		fail "$1-$2" "floorsrv attach failed: $(tr '\n' ' ' </tmp/floorsrv.out)"
+		fail "$1-$2" "floorsrv attach failed: $(tr '\n' ' ' </tmp/floorsrv.out 2>/dev/null)"
 	fi
-	wait $_fpid
-	wait_until 15 direct_disk || fail "$1-rebound-$2" "usb-storage did not take the disk back"
+	floorsrv_done || fail "$1-rebound-$2" "usb-storage did not take the disk back"
 }
 
 cmp_usblabd() {

@@ -101,16 +101,11 @@ _direct=$(usb_node "$STICK_BUSID")
 [ -n "$_direct" ] && prof_run floor-ctrl labprobe floor "$_direct" 2
 # The least USB/IP server behind vhci (labprobe floorsrv), for the same
 # comparison as usblabd's.
-if [ -n "$_direct" ]; then
-	labprobe floorsrv "$_direct" "$STICK_BUSID" 3240 >/tmp/floorsrv.out 2>&1 &
-	_fpid=$!
-	if wait_until 10 grep -q listening /tmp/floorsrv.out && vhci_attach "$STICK_BUSID" &&
-		wait_until 15 vhci_disk "$ATT_LBUSID"; then
-		_disk=$(vhci_disk "$ATT_LBUSID")
-		_node=$(usb_node "$ATT_LBUSID")
-		prof_run floorsrv-ctrl labprobe ctrllat "$_node" 2
-		prof_run floorsrv-rand labprobe randread "$_disk" 2
-		vhci_detach "$ATT_PORT"
-	fi
-	wait $_fpid
+if floorsrv_attach; then
+	_disk=$(vhci_disk "$ATT_LBUSID")
+	_node=$(usb_node "$ATT_LBUSID")
+	prof_run floorsrv-ctrl labprobe ctrllat "$_node" 2
+	prof_run floorsrv-rand labprobe randread "$_disk" 2
+	vhci_detach "$ATT_PORT"
 fi
+floorsrv_done
